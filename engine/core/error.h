@@ -1,0 +1,34 @@
+// kiln's one error type. Code below the job boundary throws kiln::Error; the CLI and the
+// scheduler catch it, report code + message, and carry on (a bad file never ends the process).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace kiln {
+
+enum class ErrorCode {
+    INVALID_ARGUMENT,  // the caller asked for something impossible
+    BAD_FILE,          // a file is malformed, truncated or hostile
+    UNSUPPORTED,       // well-formed, but kiln does not implement it
+    NOT_FOUND,
+    IO,
+    TOO_LARGE,      // over a configured limit (pixels, bytes)
+    OUT_OF_MEMORY,  // an allocation failed; the caller may retry smaller
+    CANCELLED,
+    INTERNAL,
+};
+
+std::string_view error_code_name(ErrorCode code);
+
+class Error : public std::runtime_error {
+public:
+    Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    ErrorCode code() const { return code_; }
+
+private:
+    ErrorCode code_;
+};
+
+}  // namespace kiln
