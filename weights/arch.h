@@ -14,7 +14,7 @@ namespace kiln::weights {
 // Canonical keys: conv_first, body.{i}.rdb{1..3}.conv{1..5}, conv_body, conv_up1, conv_up2,
 // conv_hr, conv_last (each .weight and .bias).
 struct RRDBNetConfig {
-    int num_in_ch = 3;     // input channels of the network itself (3, or 12/48 after unshuffle)
+    int num_in_ch = 3;  // input channels of the network itself (3, or 12/48 after unshuffle)
     int num_out_ch = 3;
     int num_feat = 64;
     int num_block = 23;
@@ -41,7 +41,11 @@ struct DetectedModel {
     ArchConfig config;
     std::string arch_name;  // "RRDBNet", "SRVGGNetCompact"
     int scale = 1;
-    StateDict weights;      // canonical naming
+    StateDict weights;  // canonical naming
+    // Some ncnn graphs end with a bicubic resize after the network (ncnn Interp resize_type 3):
+    // realesr-animevideov3-x2/x3 are the x4 network followed by a 0.5/0.75 resize. 1 when
+    // there is none; `scale` already includes it.
+    float output_resize = 1.0f;
 };
 
 // Throws kiln::Error(UNSUPPORTED) naming what was seen when nothing matches.

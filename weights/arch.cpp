@@ -1,0 +1,51 @@
+#include "weights/arch.h"
+
+#include "engine/core/error.h"
+#include "weights/arch_detail.h"
+
+namespace kiln::weights {
+
+namespace detail {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i)
+        s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
+const WeightTensor& require_tensor(const StateDict& weights,
+                                   const std::string& key,
+                                   const std::vector<int64_t>& shape) {
+    auto it = weights.find(key);
+    if (it == weights.end()) {
+        throw Error(ErrorCode::BAD_FILE,
+                    "tensor '" + key + "' is missing (expected shape " + shape_string(shape) + ")");
+    }
+    if (it->second.shape != shape) {
+        throw Error(ErrorCode::BAD_FILE, "tensor '" + key + "' has shape " +
+                                             shape_string(it->second.shape) + ", expected " +
+                                             shape_string(shape));
+    }
+    return it->second;
+}
+
+}  // namespace detail
+
+DetectedModel detect_architecture(StateDict weights) {
+    if (auto m = detail::detect_rrdbnet(weights))
+        return std::move(*m);
+    if (auto m = detail::detect_srvgg(weights))
+        return std::move(*m);
+    std::string keys;
+    int shown = 0;
+    for (const auto& [k, v] : weights) {
+        if (shown++ == 5)
+            break;
+        keys += (keys.empty() ? "" : ", ") + k + " " + detail::shape_string(v.shape);
+    }
+    throw Error(ErrorCode::UNSUPPORTED, "unknown architecture: " + std::to_string(weights.size()) +
+                                            " tensors, first keys: " + keys);
+}
+
+}  // namespace kiln::weights

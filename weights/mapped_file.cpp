@@ -1,0 +1,57 @@
+#include "weights/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "engine/core/error.h"
+
+namespace kiln::weights {
+
+namespace {
+
+[[noreturn]] void throw_errno(const std::filesystem::path& path, const char* what) {
+    const int err = errno;
+    const ErrorCode code = err == ENOENT ? ErrorCode::NOT_FOUND : ErrorCode::IO;
+    throw Error(code, path.string() + ": " + what + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::filesystem::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw_errno(path, "cannot open");
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        ::close(fd);
+        throw_errno(path, "cannot stat");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw Error(ErrorCode::IO, path.string() + ": not a regular file");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            ::close(fd);
+            throw_errno(path, "cannot mmap");
+        }
+        data_ = static_cast<const uint8_t*>(p);
+        mapped_ = true;
+    }
+    ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+    if (mapped_)
+        ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+}  // namespace kiln::weights

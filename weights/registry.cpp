@@ -1,0 +1,131 @@
+#include "weights/registry.h"
+
+#include <algorithm>
+#include <system_error>
+
+#include "engine/core/error.h"
+#include "weights/ncnn.h"
+#include "weights/ncnn_import.h"
+#include "weights/pth.h"
+#include "weights/safetensors.h"
+
+namespace kiln::weights {
+
+namespace fs = std::filesystem;
+
+DetectedModel load_model_files(const std::string& format, const std::vector<fs::path>& paths) {
+    const std::string file = paths.empty() ? std::string() : paths.front().string();
+    try {
+        if (format == "safetensors")
+            return detect_architecture(load_safetensors(paths.at(0)));
+        if (format == "pth")
+            return detect_architecture(load_pth(paths.at(0)));
+        if (format == "ncnn")
+            return import_ncnn(load_ncnn(paths.at(0), paths.at(1)));
+    } catch (const Error& e) {
+        // Detection errors do not know the file; add it once.
+        const std::string msg = e.what();
+        if (msg.find(file) != std::string::npos)
+            throw;
+        throw Error(e.code(), file + ": " + msg);
+    }
+    throw Error(ErrorCode::INVALID_ARGUMENT, "unknown model format '" + format + "'");
+}
+
+ModelRegistry::ModelRegistry(fs::path directory) : directory_(std::move(directory)) {}
+
+std::vector<ModelRegistry::Candidate> ModelRegistry::scan() const {
+    std::vector<Candidate> out;
+    std::error_code ec;
+    fs::directory_iterator it(directory_, ec);
+    if (ec)
+        throw Error(ErrorCode::IO,
+                    directory_.string() + ": cannot list model directory: " + ec.message());
+    for (const fs::directory_entry& e : it) {
+        if (!e.is_regular_file(ec))
+            continue;
+        const fs::path& p = e.path();
+        const std::string ext = p.extension().string();
+        if (ext == ".safetensors") {
+            out.push_back({p.stem().string(), "safetensors", {p}});
+        } else if (ext == ".pth") {
+            out.push_back({p.stem().string(), "pth", {p}});
+        } else if (ext == ".param") {
+            fs::path bin = p;
+            bin.replace_extension(".bin");
+            if (fs::is_regular_file(bin, ec))
+                out.push_back({p.stem().string(), "ncnn", {p, bin}});
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+        return a.name != b.name ? a.name < b.name : a.format < b.format;
+    });
+    return out;
+}
+
+ModelRegistry::CacheKey ModelRegistry::key_of(const Candidate& c) {
+    CacheKey k;
+    k.paths = c.paths;
+    for (const fs::path& p : c.paths) {
+        std::error_code ec;
+        k.sizes.push_back(fs::file_size(p, ec));
+        const auto t = fs::last_write_time(p, ec);
+        k.mtimes.push_back(ec ? 0 : static_cast<int64_t>(t.time_since_epoch().count()));
+    }
+    return k;
+}
+
+ModelInfo ModelRegistry::describe(const Candidate& c) {
+    ModelInfo info;
+    info.name = c.name;
+    info.paths = c.paths;
+    info.format = c.format;
+    try {
+        const DetectedModel m = load_model_files(c.format, c.paths);
+        info.arch_name = m.arch_name;
+        info.scale = m.scale;
+        int64_t by_dtype[3] = {0, 0, 0};
+        for (const auto& [k, t] : m.weights) {
+            info.param_count += t.numel();
+            by_dtype[static_cast<int>(t.stored_as)] += t.numel();
+        }
+        const auto most = std::max_element(by_dtype, by_dtype + 3) - by_dtype;
+        info.stored_dtype = storage_dtype_name(static_cast<StorageDType>(most));
+    } catch (const Error& e) {
+        info.error = std::string(error_code_name(e.code())) + ": " + e.what();
+    }
+    return info;
+}
+
+std::vector<ModelInfo> ModelRegistry::list() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<ModelInfo> out;
+    std::map<CacheKey, ModelInfo> fresh;
+    for (const Candidate& c : scan()) {
+        CacheKey key = key_of(c);
+        auto it = cache_.find(key);
+        ModelInfo info = it != cache_.end() ? it->second : describe(c);
+        fresh.emplace(std::move(key), info);
+        out.push_back(std::move(info));
+    }
+    cache_ = std::move(fresh);  // drop entries for files that changed or went away
+    return out;
+}
+
+DetectedModel ModelRegistry::load(const std::string& name) {
+    std::vector<Candidate> candidates;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        candidates = scan();
+    }
+    std::string names;
+    for (const Candidate& c : candidates) {
+        if (c.name == name)
+            return load_model_files(c.format, c.paths);
+        names += (names.empty() ? "" : ", ") + c.name;
+    }
+    throw Error(ErrorCode::NOT_FOUND, "model '" + name + "' not found in " + directory_.string() +
+                                          " (available: " + (names.empty() ? "none" : names) + ")");
+}
+
+}  // namespace kiln::weights

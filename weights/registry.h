@@ -1,0 +1,63 @@
+// The model directory: every .safetensors, .pth and .param (with its .bin sibling) file is a
+// model named by its file stem. Listing describes each (loading it once; descriptions are
+// cached by path, size and mtime); a file that cannot be read is listed with its error.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "weights/arch.h"
+
+namespace kiln::weights {
+
+struct ModelInfo {
+    std::string name;                          // file stem
+    std::vector<std::filesystem::path> paths;  // one file, or .param then .bin
+    std::string format;                        // "safetensors", "pth", "ncnn"
+    std::string arch_name;                     // empty when error is set
+    int scale = 0;
+    int64_t param_count = 0;
+    std::string stored_dtype;  // dtype holding most parameters: "F32", "F16", "BF16"
+    std::string error;         // why the file could not be read or detected; empty when fine
+};
+
+// Reads and detects one model file set (no caching). Throws kiln::Error.
+DetectedModel load_model_files(const std::string& format,
+                               const std::vector<std::filesystem::path>& paths);
+
+class ModelRegistry {
+  public:
+    explicit ModelRegistry(std::filesystem::path directory);
+
+    // Scans the directory (non-recursive) each call; sorted by name.
+    std::vector<ModelInfo> list();
+    // Error(NOT_FOUND) listing the available names when `name` is absent.
+    DetectedModel load(const std::string& name);
+
+  private:
+    struct Candidate {
+        std::string name;
+        std::string format;
+        std::vector<std::filesystem::path> paths;
+    };
+    struct CacheKey {
+        std::vector<std::filesystem::path> paths;
+        std::vector<uintmax_t> sizes;
+        std::vector<int64_t> mtimes;
+        auto operator<=>(const CacheKey&) const = default;
+    };
+
+    std::vector<Candidate> scan() const;
+    static CacheKey key_of(const Candidate& c);
+    ModelInfo describe(const Candidate& c);
+
+    std::filesystem::path directory_;
+    std::mutex mutex_;
+    std::map<CacheKey, ModelInfo> cache_;
+};
+
+}  // namespace kiln::weights

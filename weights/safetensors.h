@@ -1,0 +1,15 @@
+// safetensors reader (https://github.com/huggingface/safetensors): 8-byte LE header length,
+// JSON header {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
+#pragma once
+
+#include <filesystem>
+
+#include "weights/state_dict.h"
+
+namespace kiln::weights {
+
+// F32, F16 and BF16 tensors; anything else is Error(UNSUPPORTED). A malformed, truncated or
+// inconsistent file is Error(BAD_FILE) naming the file and the problem.
+StateDict load_safetensors(const std::filesystem::path& path);
+
+}  // namespace kiln::weights
