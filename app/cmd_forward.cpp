@@ -1,0 +1,61 @@
+// kiln forward -m MODEL in.npy out.npy: the raw network on a float NHWC array (no padding,
+// no tiling, no clamping), for parity tests against reference implementations.
+#include <spdlog/spdlog.h>
+
+#include "app/commands.h"
+#include "app/engine_setup.h"
+#include "engine/core/error.h"
+#include "engine/image/npy.h"
+
+namespace kiln::app {
+
+namespace {
+
+struct ForwardArgs {
+    EngineOptions engine;
+    std::string model;
+    std::string input;
+    std::string output;
+};
+
+int run_forward(const ForwardArgs& args) {
+    const image::NpyArray in = image::read_npy(args.input);
+    std::vector<int64_t> shape = in.shape;
+    if (shape.size() == 4 && shape[0] == 1)
+        shape.erase(shape.begin());
+    if (in.dtype != "<f4" || shape.size() != 3 || shape[2] != 3) {
+        throw Error(ErrorCode::INVALID_ARGUMENT,
+                    args.input + ": expected float32 NHWC [1, H, W, 3] or [H, W, 3]");
+    }
+    LoadedEngine loaded = load_engine(args.engine, args.model);
+    const int h = static_cast<int>(shape[0]);
+    const int w = static_cast<int>(shape[1]);
+    auto plan = loaded.backend->compile(loaded.model->build_graph(h, w), *loaded.context);
+    spdlog::debug("plan:\n{}", plan->describe());
+    const int s = loaded.model->scale();
+    std::vector<float> out(static_cast<size_t>(h) * static_cast<size_t>(w) * 3 *
+                           static_cast<size_t>(s * s));
+    const std::vector<float> data = in.as_f32();
+    plan->run(data.data(), out.data(), {});
+    std::vector<int64_t> out_shape = {int64_t{h} * s, int64_t{w} * s, 3};
+    if (in.shape.size() == 4)
+        out_shape.insert(out_shape.begin(), 1);
+    image::write_npy(args.output, image::NpyArray::from_f32(out_shape, out));
+    spdlog::info("wrote {} ({}x{}x3), plan peak {} MiB", args.output, w * s, h * s,
+                 plan->peak_bytes() >> 20);
+    return 0;
+}
+
+}  // namespace
+
+Runner register_forward(CLI::App& app) {
+    auto args = std::make_shared<ForwardArgs>();
+    CLI::App* cmd = app.add_subcommand("forward", "run the raw network on a float .npy array");
+    cmd->add_option("-m,--model", args->model, "model name")->required();
+    cmd->add_option("input", args->input, "float32 NHWC .npy, [1,H,W,3] or [H,W,3]")->required();
+    cmd->add_option("output", args->output, "output .npy")->required();
+    add_engine_options(*cmd, args->engine);
+    return [cmd, args]() { return cmd->parsed() ? run_forward(*args) : -1; };
+}
+
+}  // namespace kiln::app

@@ -1,0 +1,75 @@
+// kiln upscale -m MODEL in.png out.png
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "app/commands.h"
+#include "app/engine_setup.h"
+#include "app/progress_bar.h"
+#include "engine/image/image.h"
+#include "engine/pipeline/upscale_image.h"
+
+namespace kiln::app {
+
+namespace {
+
+struct UpscaleArgs {
+    EngineOptions engine;
+    std::string model;
+    std::string input;
+    std::string output;
+    int tile = -1;
+    int tile_pad = 16;
+    int prepad = 10;
+    size_t budget_mib = 2048;
+};
+
+int run_upscale(const UpscaleArgs& args) {
+    const auto start = std::chrono::steady_clock::now();
+    const image::Image input = image::read_image_file(args.input);
+    LoadedEngine loaded = load_engine(args.engine, args.model);
+    engine::Upscaler upscaler(*loaded.model, *loaded.backend, *loaded.context);
+
+    engine::UpscaleOptions options;
+    options.tile = args.tile;
+    options.tile_pad = args.tile_pad;
+    options.prepad = args.prepad;
+    options.memory_budget = args.budget_mib << 20;
+    const int tile = upscaler.choose_tile(input.height, input.width, options);
+    options.tile = tile;
+    spdlog::info("{}: {}x{} {}-channel {}-bit, tile {}", args.input, input.width, input.height,
+                 input.channels, input.bit_depth, tile == 0 ? "whole image" : std::to_string(tile));
+
+    ProgressBar bar("upscale");
+    engine::UpscaleHooks hooks;
+    hooks.on_tile = [&](int done, int total) { bar.update(done, total); };
+    const image::Image output = engine::upscale_image(upscaler, input, options, hooks);
+    bar.finish();
+    image::write_png_file(args.output, output);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("wrote {} ({}x{}) in {}", args.output, output.width, output.height,
+                 format_duration(seconds));
+    return 0;
+}
+
+}  // namespace
+
+Runner register_upscale(CLI::App& app) {
+    auto args = std::make_shared<UpscaleArgs>();
+    CLI::App* cmd = app.add_subcommand("upscale", "upscale an image with a super-resolution model");
+    cmd->add_option("-m,--model", args->model, "model name (see `kiln models`)")->required();
+    cmd->add_option("input", args->input, "input PNG or JPEG")->required();
+    cmd->add_option("output", args->output, "output PNG")->required();
+    cmd->add_option("--tile", args->tile,
+                    "tile size in input pixels (0: whole image; default: from --memory-budget)");
+    cmd->add_option("--tile-pad", args->tile_pad, "context pixels around each tile")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--prepad", args->prepad, "reflect padding of the image (Real-ESRGAN: 10)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--memory-budget", args->budget_mib, "MiB a tile's plan may use");
+    add_engine_options(*cmd, args->engine);
+    return [cmd, args]() { return cmd->parsed() ? run_upscale(*args) : -1; };
+}
+
+}  // namespace kiln::app

@@ -1,0 +1,29 @@
+// The kiln CLI's subcommands. Each registers its options on CLI11 and runs; main() maps a
+// kiln::Error to a message and a non-zero exit.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace kiln::app {
+
+// Options shared by every command that runs a model.
+struct EngineOptions {
+    std::string models_dir;
+    std::string device = "auto";
+    int threads = 0;
+    std::string conv_algorithm = "auto";
+};
+
+void add_engine_options(CLI::App& cmd, EngineOptions& options);
+std::string resolve_models_dir(const std::string& flag);
+
+using Runner = std::function<int()>;
+Runner register_upscale(CLI::App& app);
+Runner register_forward(CLI::App& app);
+Runner register_bench(CLI::App& app);
+Runner register_models(CLI::App& app);
+Runner register_info(CLI::App& app);
+
+}  // namespace kiln::app

@@ -1,0 +1,55 @@
+#include "app/engine_setup.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "engine/core/error.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/device.h"
+#include "weights/registry.h"
+
+namespace kiln::app {
+
+void add_engine_options(CLI::App& cmd, EngineOptions& options) {
+    cmd.add_option("--models-dir", options.models_dir,
+                   "folder of model files (default: $KILN_MODELS_DIR or ./models)");
+    cmd.add_option("--device", options.device, "auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    cmd.add_option("--threads", options.threads, "CPU threads (0: all cores)")
+        ->check(CLI::NonNegativeNumber);
+    cmd.add_option("--conv-algo", options.conv_algorithm,
+                   "CPU convolution algorithm: auto (Winograd where fast) or direct")
+        ->check(CLI::IsMember({"auto", "direct"}));
+}
+
+std::string resolve_models_dir(const std::string& flag) {
+    if (!flag.empty())
+        return flag;
+    if (const char* env = std::getenv("KILN_MODELS_DIR"); env && *env)
+        return env;
+    return "models";
+}
+
+LoadedEngine load_engine(const EngineOptions& options, const std::string& model_name) {
+    const engine::DeviceDecision device =
+        engine::choose_device(engine::parse_device_request(options.device));
+    spdlog::info("{}", device.reason);
+
+    LoadedEngine loaded;
+    engine::cpu::CpuBackendOptions cpu;
+    cpu.conv_algorithm = options.conv_algorithm == "direct" ? engine::cpu::ConvAlgorithm::DIRECT
+                                                            : engine::cpu::ConvAlgorithm::AUTO;
+    loaded.backend = engine::cpu::make_cpu_backend(cpu);
+    engine::ContextOptions context;
+    context.threads = options.threads;
+    loaded.context = loaded.backend->create_context(context);
+
+    weights::ModelRegistry registry(resolve_models_dir(options.models_dir));
+    loaded.model = engine::Model::create(registry.load(model_name));
+    spdlog::info("model {}: {} x{}, {} parameters, {} threads", model_name, loaded.model->arch(),
+                 loaded.model->scale(), loaded.model->parameter_count(), loaded.context->threads());
+    return loaded;
+}
+
+}  // namespace kiln::app

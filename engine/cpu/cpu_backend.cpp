@@ -1,0 +1,296 @@
+#include "engine/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <dnnl.hpp>
+#include <sstream>
+#include <thread>
+
+#include "engine/core/error.h"
+#include "engine/cpu/host_pool.h"
+#include "engine/graph/memory_plan.h"
+
+namespace kiln::engine::cpu {
+
+namespace {
+
+class CpuContext final : public ExecutionContext {
+  public:
+    explicit CpuContext(int threads) : threads_(threads) {}
+    BackendKind kind() const override { return BackendKind::CPU; }
+    int threads() const override { return threads_; }
+    MemoryPool& pool() override { return pool_; }
+
+  private:
+    int threads_;
+    HostPool pool_;
+};
+
+struct BufferLayout {
+    int block = 0;
+    bool planar = false;
+};
+
+// Layout of every buffer: blocked when every view of it starts on a block and only the
+// buffer's last view may end inside one (its padding). oneDNN's fast kernels want the same
+// blocked layout on both sides of a convolution, so even 3-channel outputs are blocked; but
+// they read a thin input (fewer channels than a block) fast only from planar NCHW.
+std::vector<BufferLayout> choose_layouts(const Graph& graph, int block) {
+    std::vector<BufferLayout> layouts(graph.buffers().size(), BufferLayout{block, false});
+    for (const Value& v : graph.values()) {
+        const int total = graph.buffers()[static_cast<size_t>(v.buffer)].c;
+        const bool aligned =
+            v.c_offset % block == 0 && (v.c % block == 0 || v.c_offset + v.c == total);
+        if (!aligned)
+            layouts[static_cast<size_t>(v.buffer)].block = 0;
+    }
+    for (const Op& op : graph.ops()) {
+        if (op.kind != OpKind::CONV2D)
+            continue;
+        const Value& src = graph.value(op.inputs[0]);
+        const auto b = static_cast<size_t>(src.buffer);
+        if (graph.buffers()[b].c < block && src.c_offset == 0)
+            layouts[b] = {0, true};
+    }
+    return layouts;
+}
+
+struct Step {
+    std::string name;
+    std::function<void(dnnl::stream&, int)> run;
+};
+
+class CpuPlan final : public Plan {
+  public:
+    CpuPlan(const Graph& graph, CpuContext& context, const CpuBackendOptions& options)
+        : context_(context), engine_(dnnl::engine::kind::cpu, 0) {
+        const int block = options.block > 0 ? options.block : native_channel_block();
+        const auto layouts = choose_layouts(graph, block);
+        const auto& buffers = graph.buffers();
+        const ValueId output_value = graph.output_value();
+        const int output_buffer = graph.value(output_value).buffer;
+
+        std::vector<size_t> sizes(buffers.size());
+        for (size_t b = 0; b < buffers.size(); ++b) {
+            sizes[b] =
+                static_cast<int>(b) == output_buffer
+                    ? 0  // written straight to the caller's array
+                    : buffer_bytes(buffers[b].h, buffers[b].w, buffers[b].c, layouts[b].block);
+        }
+        const MemoryPlan memory = plan_memory(buffer_lifetimes(graph), sizes);
+        arena_ = PoolBlock(context.pool(), memory.arena_bytes);
+        float* arena = static_cast<float*>(arena_.get());
+
+        auto view = [&](ValueId id) {
+            const Value& v = graph.value(id);
+            const auto b = static_cast<size_t>(v.buffer);
+            CpuView out;
+            out.buffer = arena + memory.offsets[b] / sizeof(float);
+            out.layout = {
+                v.h, v.w, v.c, buffers[b].c, v.c_offset, layouts[b].block, layouts[b].planar};
+            return out;
+        };
+
+        size_t scratch = 0;
+        for (const Op& op : graph.ops()) {
+            switch (op.kind) {
+                case OpKind::INPUT: {
+                    const CpuView dst = view(op.output);
+                    steps_.push_back({op.name, [this, dst](dnnl::stream&, int t) {
+                                          op_copy_in(input_, dst, t);
+                                      }});
+                    break;
+                }
+                case OpKind::OUTPUT: {
+                    const CpuView src = view(op.inputs[0]);
+                    steps_.push_back({op.name, [this, src](dnnl::stream&, int t) {
+                                          op_copy_out(src, output_, t);
+                                      }});
+                    break;
+                }
+                case OpKind::CONV2D: {
+                    ConvSetup setup;
+                    setup.weights = &op.conv;
+                    setup.epilogue = &op.epilogue;
+                    setup.src = view(op.inputs[0]);
+                    setup.dst = view(op.output);
+                    for (const ResidualAdd& add : op.epilogue.adds) {
+                        setup.residuals.push_back(view(add.residual));
+                    }
+                    setup.algorithm = options.conv_algorithm;
+                    // The epilogue (prelu slopes) must outlive the plan: keep a copy.
+                    epilogues_.push_back(std::make_unique<Epilogue>(op.epilogue));
+                    weights_.push_back(std::make_unique<ConvWeights>(op.conv));
+                    setup.epilogue = epilogues_.back().get();
+                    setup.weights = weights_.back().get();
+                    convs_.push_back(std::make_unique<OnednnConv>(engine_, setup));
+                    OnednnConv* conv = convs_.back().get();
+                    scratch = std::max(scratch, conv->scratchpad_bytes());
+                    weight_bytes_ += conv->weight_bytes();
+                    descriptions_.push_back(op.name + ": " + conv->describe());
+                    steps_.push_back(
+                        {op.name, [conv](dnnl::stream& s, int t) { conv->execute(s, t); }});
+                    break;
+                }
+                case OpKind::UPSAMPLE_NEAREST:
+                case OpKind::UPSAMPLE_BILINEAR:
+                case OpKind::PIXEL_SHUFFLE:
+                case OpKind::PIXEL_UNSHUFFLE: {
+                    const CpuView src = view(op.inputs[0]);
+                    const CpuView dst = view(op.output);
+                    const int f = op.factor;
+                    const OpKind kind = op.kind;
+                    steps_.push_back({op.name, [src, dst, f, kind](dnnl::stream&, int t) {
+                                          switch (kind) {
+                                              case OpKind::UPSAMPLE_NEAREST:
+                                                  op_upsample_nearest(src, dst, f, t);
+                                                  break;
+                                              case OpKind::UPSAMPLE_BILINEAR:
+                                                  op_upsample_bilinear(src, dst, f, t);
+                                                  break;
+                                              case OpKind::PIXEL_SHUFFLE:
+                                                  op_pixel_shuffle(src, dst, f, t);
+                                                  break;
+                                              default:
+                                                  op_pixel_unshuffle(src, dst, f, t);
+                                                  break;
+                                          }
+                                      }});
+                    break;
+                }
+                case OpKind::ADD: {
+                    const CpuView a = view(op.inputs[0]);
+                    const CpuView b = view(op.inputs[1]);
+                    const CpuView dst = view(op.output);
+                    const float scale = op.scale;
+                    steps_.push_back({op.name, [a, b, dst, scale](dnnl::stream&, int t) {
+                                          op_add(a, b, dst, scale, t);
+                                      }});
+                    break;
+                }
+            }
+        }
+        // The output op writes the caller's array; everything else lives in the arena.
+        if (graph.ops().back().kind != OpKind::OUTPUT) {
+            throw Error(ErrorCode::INTERNAL, "graph has no output");
+        }
+        scratch_ = PoolBlock(context.pool(), scratch);
+        for (auto& conv : convs_)
+            conv->bind_scratchpad(scratch_.get());
+        peak_bytes_ = memory.arena_bytes + scratch + weight_bytes_;
+    }
+
+    size_t peak_bytes() const override { return peak_bytes_; }
+    size_t weight_bytes() const override { return weight_bytes_; }
+
+    void run(const float* input, float* output, const RunControl& control) override {
+        input_ = input;
+        output_ = output;
+        const int threads = context_.threads();
+        omp_set_num_threads(threads);
+        dnnl::stream stream(engine_);
+        const int total = static_cast<int>(steps_.size());
+        for (int i = 0; i < total; ++i) {
+            if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
+                throw Error(ErrorCode::CANCELLED, "cancelled");
+            }
+            const auto start = std::chrono::steady_clock::now();
+            steps_[static_cast<size_t>(i)].run(stream, threads);
+            if (control.op_times) {
+                control.op_times->emplace_back(
+                    steps_[static_cast<size_t>(i)].name,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                        .count());
+            }
+            if (control.on_op)
+                control.on_op(i + 1, total);
+        }
+        stream.wait();
+    }
+
+    std::string describe() const override {
+        std::ostringstream out;
+        for (const std::string& d : descriptions_)
+            out << d << '\n';
+        return out.str();
+    }
+
+  private:
+    CpuContext& context_;
+    dnnl::engine engine_;
+    PoolBlock arena_;
+    PoolBlock scratch_;
+    std::vector<std::unique_ptr<Epilogue>> epilogues_;
+    std::vector<std::unique_ptr<ConvWeights>> weights_;
+    std::vector<std::unique_ptr<OnednnConv>> convs_;
+    std::vector<Step> steps_;
+    std::vector<std::string> descriptions_;
+    const float* input_ = nullptr;
+    float* output_ = nullptr;
+    size_t weight_bytes_ = 0;
+    size_t peak_bytes_ = 0;
+};
+
+class CpuBackend final : public Backend {
+  public:
+    explicit CpuBackend(const CpuBackendOptions& options) : options_(options) {}
+    BackendKind kind() const override { return BackendKind::CPU; }
+    std::string name() const override { return "cpu"; }
+
+    std::unique_ptr<ExecutionContext> create_context(const ContextOptions& options) override {
+        int threads = options.threads;
+        if (threads <= 0)
+            threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        return std::make_unique<CpuContext>(threads);
+    }
+
+    std::unique_ptr<Plan> compile(const Graph& graph, ExecutionContext& context) override {
+        auto* cpu = dynamic_cast<CpuContext*>(&context);
+        if (!cpu)
+            throw Error(ErrorCode::INTERNAL, "CPU backend given a non-CPU context");
+        return std::make_unique<CpuPlan>(graph, *cpu, options_);
+    }
+
+    size_t estimate_peak_bytes(const Graph& graph) const override {
+        const int block = options_.block > 0 ? options_.block : native_channel_block();
+        const auto& buffers = graph.buffers();
+        std::vector<size_t> sizes(buffers.size());
+        for (size_t b = 0; b < buffers.size(); ++b) {
+            sizes[b] = buffer_bytes(buffers[b].h, buffers[b].w, buffers[b].c, block);
+        }
+        const size_t arena = plan_memory(buffer_lifetimes(graph), sizes).arena_bytes;
+        // Weights are counted at fp32 (Winograd's transformed weights are 4x larger for
+        // 3x3 kernels) and the scratchpad as four times the largest convolution's input plus
+        // output (Winograd's transformed tiles; measured below that in the tests).
+        size_t weights = 0, scratch = 0;
+        for (const Op& op : graph.ops()) {
+            if (op.kind != OpKind::CONV2D)
+                continue;
+            const size_t k = op.conv.kernel == 3 ? 4 : 1;
+            weights += op.conv.weight->size() * sizeof(float) * k;
+            const Value& in = graph.value(op.inputs[0]);
+            const Value& out = graph.value(op.output);
+            scratch = std::max(scratch, 4 * (buffer_bytes(in.h, in.w, in.c, block) +
+                                             buffer_bytes(out.h, out.w, out.c, block)));
+        }
+        // oneDNN keeps per-thread Winograd buffers of a few hundred KiB whatever the shape.
+        constexpr size_t kFixedScratch = size_t{1} << 20;
+        return arena + weights + scratch + kFixedScratch;
+    }
+
+  private:
+    CpuBackendOptions options_;
+};
+
+}  // namespace
+
+int native_channel_block() {
+    return dnnl::get_effective_cpu_isa() >= dnnl::cpu_isa::avx512_core ? 16 : 8;
+}
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options) {
+    return std::make_unique<CpuBackend>(options);
+}
+
+}  // namespace kiln::engine::cpu

@@ -1,0 +1,250 @@
+#include "engine/cpu/cpu_ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::engine::cpu {
+
+namespace {
+
+// A view whose floats form one contiguous run that can be walked as [groups][pixels][width]:
+// a block-aligned view of a blocked buffer, or a whole NHWC buffer (one group).
+bool is_contiguous(const ViewLayout& l) {
+    return l.blocked() || (!l.planar && l.c_offset == 0 && l.c_total == l.c);
+}
+
+bool same_walk(const ViewLayout& a, const ViewLayout& b) {
+    return a.h == b.h && a.w == b.w && a.c == b.c && a.block == b.block && is_contiguous(a) &&
+           is_contiguous(b);
+}
+
+int group_width(const ViewLayout& l) {
+    return l.blocked() ? l.block : l.c;
+}
+
+// Floats of a contiguous view, padding included.
+int64_t walk_length(const ViewLayout& l) {
+    return l.pixels() * l.padded_c();
+}
+
+}  // namespace
+
+void zero_padding(const CpuView& v, int threads) {
+    const ViewLayout& l = v.layout;
+    if (!l.has_padding())
+        return;
+    const int64_t pixels = l.pixels();
+    float* block =
+        v.buffer + l.base_offset() + int64_t{l.padded_c() / l.block - 1} * pixels * l.block;
+    const int first = l.c % l.block;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < pixels; ++p) {
+        for (int k = first; k < l.block; ++k)
+            block[p * l.block + k] = 0.0f;
+    }
+}
+
+namespace {
+
+float activate(float v, Activation act, float alpha, float slope) {
+    switch (act) {
+        case Activation::NONE:
+            return v;
+        case Activation::RELU:
+            return v > 0.0f ? v : 0.0f;
+        case Activation::LEAKY_RELU:
+            return v > 0.0f ? v : v * alpha;
+        case Activation::PRELU:
+            return v > 0.0f ? v : v * slope;
+    }
+    return v;
+}
+
+}  // namespace
+
+void op_copy_in(const float* nhwc, const CpuView& dst, int threads) {
+    const ViewLayout& l = dst.layout;
+    const auto coff = l.channel_offsets();
+    const int64_t pixels = l.pixels();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < pixels; ++p) {
+        float* out = dst.buffer + p * l.pixel_stride();
+        const float* in = nhwc + p * l.c;
+        for (int ch = 0; ch < l.c; ++ch)
+            out[coff[static_cast<size_t>(ch)]] = in[ch];
+    }
+    zero_padding(dst, threads);
+}
+
+void op_copy_out(const CpuView& src, float* nhwc, int threads) {
+    const ViewLayout& l = src.layout;
+    const auto coff = l.channel_offsets();
+    const int64_t pixels = l.pixels();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < pixels; ++p) {
+        const float* in = src.buffer + p * l.pixel_stride();
+        float* out = nhwc + p * l.c;
+        for (int ch = 0; ch < l.c; ++ch)
+            out[ch] = in[coff[static_cast<size_t>(ch)]];
+    }
+}
+
+void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int threads) {
+    const ViewLayout& s = src.layout;
+    const ViewLayout& d = dst.layout;
+    const auto scoff = s.channel_offsets();
+    const auto dcoff = d.channel_offsets();
+    const bool grouped = s.block == d.block && is_contiguous(s) && is_contiguous(d);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        const int sy = y / factor;
+        for (int x = 0; x < d.w; ++x) {
+            const int sx = x / factor;
+            if (grouped) {
+                const int width = group_width(d);
+                for (int g = 0; g < d.padded_c() / width; ++g) {
+                    const float* in = src.buffer + s.offset(sy, sx, g * width);
+                    float* out = dst.buffer + d.offset(y, x, g * width);
+                    std::copy(in, in + width, out);
+                }
+            } else {
+                const float* in = src.buffer + (int64_t{sy} * s.w + sx) * s.pixel_stride();
+                float* out = dst.buffer + (int64_t{y} * d.w + x) * d.pixel_stride();
+                for (int ch = 0; ch < d.c; ++ch) {
+                    out[dcoff[static_cast<size_t>(ch)]] = in[scoff[static_cast<size_t>(ch)]];
+                }
+            }
+        }
+    }
+    if (!grouped)
+        zero_padding(dst, threads);
+}
+
+void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, int threads) {
+    const ViewLayout& s = src.layout;
+    const ViewLayout& d = dst.layout;
+    const float inv = 1.0f / static_cast<float>(factor);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        // Source coordinate of the output pixel centre, clamped at the border (PyTorch).
+        const float fy = std::max((static_cast<float>(y) + 0.5f) * inv - 0.5f, 0.0f);
+        const int y0 = std::min(static_cast<int>(fy), s.h - 1);
+        const int y1 = std::min(y0 + 1, s.h - 1);
+        const float wy = fy - static_cast<float>(y0);
+        for (int x = 0; x < d.w; ++x) {
+            const float fx = std::max((static_cast<float>(x) + 0.5f) * inv - 0.5f, 0.0f);
+            const int x0 = std::min(static_cast<int>(fx), s.w - 1);
+            const int x1 = std::min(x0 + 1, s.w - 1);
+            const float wx = fx - static_cast<float>(x0);
+            for (int ch = 0; ch < d.c; ++ch) {
+                const float top = src.at(y0, x0, ch) * (1.0f - wx) + src.at(y0, x1, ch) * wx;
+                const float bottom = src.at(y1, x0, ch) * (1.0f - wx) + src.at(y1, x1, ch) * wx;
+                dst.at(y, x, ch) = top * (1.0f - wy) + bottom * wy;
+            }
+        }
+    }
+    zero_padding(dst, threads);
+}
+
+void op_pixel_shuffle(const CpuView& src, const CpuView& dst, int r, int threads) {
+    const ViewLayout& d = dst.layout;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        const int sy = y / r, i = y % r;
+        for (int x = 0; x < d.w; ++x) {
+            const int sx = x / r, j = x % r;
+            for (int ch = 0; ch < d.c; ++ch)
+                dst.at(y, x, ch) = src.at(sy, sx, (ch * r + i) * r + j);
+        }
+    }
+    zero_padding(dst, threads);
+}
+
+void op_pixel_unshuffle(const CpuView& src, const CpuView& dst, int r, int threads) {
+    const ViewLayout& d = dst.layout;
+    const int c_in = src.layout.c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        for (int x = 0; x < d.w; ++x) {
+            for (int ch = 0; ch < c_in; ++ch) {
+                for (int i = 0; i < r; ++i) {
+                    for (int j = 0; j < r; ++j) {
+                        dst.at(y, x, (ch * r + i) * r + j) = src.at(y * r + i, x * r + j, ch);
+                    }
+                }
+            }
+        }
+    }
+    zero_padding(dst, threads);
+}
+
+void op_add(const CpuView& a, const CpuView& b, const CpuView& dst, float scale_a, int threads) {
+    const ViewLayout& d = dst.layout;
+    if (same_walk(a.layout, d) && same_walk(b.layout, d)) {
+        const float* pa = a.buffer + a.layout.base_offset();
+        const float* pb = b.buffer + b.layout.base_offset();
+        float* pd = dst.buffer + d.base_offset();
+        const int64_t n = walk_length(d);
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < n; ++i)
+            pd[i] = pa[i] * scale_a + pb[i];
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        for (int x = 0; x < d.w; ++x) {
+            for (int ch = 0; ch < d.c; ++ch) {
+                dst.at(y, x, ch) = a.at(y, x, ch) * scale_a + b.at(y, x, ch);
+            }
+        }
+    }
+    zero_padding(dst, threads);
+}
+
+void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
+    const ViewLayout& l = y.layout;
+    bool flat = is_contiguous(l);
+    for (const auto& add : args.adds)
+        flat = flat && same_walk(add.first.layout, l);
+    const std::vector<float>* slope = args.prelu_slope;
+    if (flat) {
+        const int width = group_width(l);
+        const int groups = l.padded_c() / width;
+        const int channels = l.c;
+        const int64_t pixels = l.pixels();
+        float* base = y.buffer + l.base_offset();
+#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+        for (int g = 0; g < groups; ++g) {
+            for (int64_t p = 0; p < pixels; ++p) {
+                const int64_t start = (int64_t{g} * pixels + p) * width;
+                float* v = base + start;
+                for (int k = 0; k < width; ++k) {
+                    const int ch = g * width + k;
+                    const float s =
+                        slope && ch < channels ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
+                    v[k] = activate(v[k], args.act, args.alpha, s);
+                }
+                for (const auto& [res, scale] : args.adds) {
+                    const float* r = res.buffer + res.layout.base_offset() + start;
+                    for (int k = 0; k < width; ++k)
+                        v[k] = v[k] * scale + r[k];
+                }
+            }
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int row = 0; row < l.h; ++row) {
+        for (int x = 0; x < l.w; ++x) {
+            for (int ch = 0; ch < l.c; ++ch) {
+                const float s = slope ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
+                float v = activate(y.at(row, x, ch), args.act, args.alpha, s);
+                for (const auto& [res, scale] : args.adds)
+                    v = v * scale + res.at(row, x, ch);
+                y.at(row, x, ch) = v;
+            }
+        }
+    }
+}
+
+}  // namespace kiln::engine::cpu

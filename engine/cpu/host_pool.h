@@ -1,0 +1,56 @@
+// Host memory pool of one CPU execution context: 64-byte aligned blocks, cached by exact
+// size after release so rebuilding a plan of the same shape reuses them.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "engine/backend.h"
+
+namespace kiln::engine::cpu {
+
+class HostPool final : public MemoryPool {
+  public:
+    explicit HostPool(size_t max_cached_bytes = size_t{1} << 30) : max_cached_(max_cached_bytes) {}
+    ~HostPool() override;
+    HostPool(const HostPool&) = delete;
+    HostPool& operator=(const HostPool&) = delete;
+
+    void* allocate(size_t bytes) override;
+    void release(void* ptr, size_t bytes) override;
+    size_t bytes_in_use() const override;
+    size_t bytes_cached() const override;
+
+  private:
+    mutable std::mutex mutex_;
+    std::multimap<size_t, void*> free_;
+    size_t in_use_ = 0;
+    size_t cached_ = 0;
+    size_t max_cached_;
+};
+
+// RAII block from a pool.
+class PoolBlock {
+  public:
+    PoolBlock() = default;
+    PoolBlock(MemoryPool& pool, size_t bytes)
+        : pool_(&pool), bytes_(bytes), ptr_(bytes ? pool.allocate(bytes) : nullptr) {}
+    ~PoolBlock() { reset(); }
+    PoolBlock(PoolBlock&& o) noexcept : pool_(o.pool_), bytes_(o.bytes_), ptr_(o.ptr_) {
+        o.ptr_ = nullptr;
+    }
+    PoolBlock& operator=(PoolBlock&& o) noexcept;
+    PoolBlock(const PoolBlock&) = delete;
+    PoolBlock& operator=(const PoolBlock&) = delete;
+
+    void reset();
+    void* get() const { return ptr_; }
+    size_t size() const { return bytes_; }
+
+  private:
+    MemoryPool* pool_ = nullptr;
+    size_t bytes_ = 0;
+    void* ptr_ = nullptr;
+};
+
+}  // namespace kiln::engine::cpu

@@ -1,0 +1,38 @@
+#include "engine/device.h"
+
+#include "engine/core/error.h"
+
+namespace kiln::engine {
+
+DeviceRequest parse_device_request(const std::string& text) {
+    if (text == "auto")
+        return DeviceRequest::AUTO;
+    if (text == "cpu")
+        return DeviceRequest::CPU;
+    if (text == "cuda")
+        return DeviceRequest::CUDA;
+    throw Error(ErrorCode::INVALID_ARGUMENT,
+                "unknown device '" + text + "' (expected auto, cpu or cuda)");
+}
+
+DeviceDecision choose_device(DeviceRequest request) {
+    if (request == DeviceRequest::CPU)
+        return {BackendKind::CPU, "CPU backend (--device cpu)"};
+    const CudaProbe cuda = probe_cuda();
+    std::string why;
+    if (!cuda.compiled) {
+        why = "this build has no CUDA support";
+    } else if (cuda.device_count == 0) {
+        why = "no CUDA device (" + cuda.status + ")";
+    } else {
+        // A device exists; the CUDA backend itself is not part of this build yet.
+        why = std::to_string(cuda.device_count) +
+              " CUDA device(s) found, but the CUDA backend is not implemented yet";
+    }
+    if (request == DeviceRequest::CUDA) {
+        throw Error(ErrorCode::UNSUPPORTED, "--device cuda: " + why);
+    }
+    return {BackendKind::CPU, "CPU backend: " + why};
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,120 @@
+// The op graph that model code builds once per input shape and a backend compiles into a Plan.
+// Models are written against this interface only, so CPU and CUDA run the same model code.
+//
+// Values are views of buffers: a view covers channels [c_offset, c_offset + c) of a buffer of
+// c_total channels. Convolutions may write into a view of a larger buffer; that is how the
+// RRDB dense blocks concatenate with no copies.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::engine {
+
+using ValueId = int;
+inline constexpr ValueId kNoValue = -1;
+
+enum class OpKind {
+    INPUT,              // the plan's input image, NHWC float
+    CONV2D,             // convolution + bias + epilogue
+    UPSAMPLE_NEAREST,   // integer factor
+    UPSAMPLE_BILINEAR,  // integer factor, align_corners = false
+    PIXEL_SHUFFLE,      // [h, w, c*r*r] -> [h*r, w*r, c]
+    PIXEL_UNSHUFFLE,    // [h*r, w*r, c] -> [h, w, c*r*r]
+    ADD,                // out = a * scale + b
+    OUTPUT,             // the plan's output, NHWC float
+};
+
+const char* op_kind_name(OpKind kind);
+
+enum class Activation { NONE, RELU, LEAKY_RELU, PRELU };
+
+// out = out * scale + residual, applied after the activation.
+struct ResidualAdd {
+    ValueId residual = kNoValue;
+    float scale = 1.0f;
+};
+
+// Everything a convolution does after the multiply-accumulate, in order:
+// y = act(conv(x) + bias); for each add: y = y * add.scale + add.residual.
+struct Epilogue {
+    Activation act = Activation::NONE;
+    float alpha = 0.0f;              // LeakyReLU negative slope
+    std::vector<float> prelu_slope;  // per output channel, for PRELU
+    std::vector<ResidualAdd> adds;
+};
+
+struct ConvWeights {
+    std::shared_ptr<const std::vector<float>> weight;  // [out, in, kh, kw] (PyTorch OIHW)
+    std::shared_ptr<const std::vector<float>> bias;    // [out] or null
+    int out_channels = 0;
+    int in_channels = 0;
+    int kernel = 3;  // square kernels; padding = kernel / 2, stride 1
+};
+
+struct Buffer {
+    int h = 0, w = 0, c = 0;
+};
+
+struct Value {
+    int buffer = -1;
+    int h = 0, w = 0, c = 0;
+    int c_offset = 0;
+};
+
+struct Op {
+    OpKind kind = OpKind::INPUT;
+    std::string name;
+    std::vector<ValueId> inputs;
+    ValueId output = kNoValue;
+    ConvWeights conv;    // CONV2D
+    Epilogue epilogue;   // CONV2D
+    int factor = 1;      // resampling and shuffle factor
+    float scale = 1.0f;  // ADD: scale of inputs[0]
+};
+
+class Graph {
+  public:
+    ValueId input(int h, int w, int c);
+    void output(ValueId v);
+
+    // A buffer with c channels that ops write parts of; returns a view of all of it.
+    ValueId buffer(int h, int w, int c);
+    // A view of channels [c0, c0 + c) of v.
+    ValueId channels(ValueId v, int c0, int c);
+
+    // Writes into `into` (a view with the right shape) when given, else into a new buffer.
+    ValueId conv2d(const std::string& name,
+                   ValueId x,
+                   ConvWeights weights,
+                   Epilogue epilogue,
+                   ValueId into = kNoValue);
+    ValueId upsample_nearest(ValueId x, int factor);
+    ValueId upsample_bilinear(ValueId x, int factor);
+    ValueId pixel_shuffle(ValueId x, int r);
+    ValueId pixel_unshuffle(ValueId x, int r);
+    ValueId add(ValueId a, ValueId b, float scale_a = 1.0f);
+
+    const std::vector<Op>& ops() const { return ops_; }
+    const std::vector<Value>& values() const { return values_; }
+    const std::vector<Buffer>& buffers() const { return buffers_; }
+    const Value& value(ValueId id) const;
+    ValueId input_value() const { return input_; }
+    ValueId output_value() const { return output_; }
+
+    // Multiply-accumulate count x 2 of every convolution: the FLOPs of one run.
+    double conv_flops() const;
+
+  private:
+    ValueId new_buffer_value(int h, int w, int c);
+    ValueId push_op(Op op, ValueId out);
+
+    std::vector<Op> ops_;
+    std::vector<Value> values_;
+    std::vector<Buffer> buffers_;
+    ValueId input_ = kNoValue;
+    ValueId output_ = kNoValue;
+};
+
+}  // namespace kiln::engine

@@ -1,0 +1,81 @@
+#include "engine/models/model.h"
+
+#include "engine/core/error.h"
+#include "engine/models/rrdbnet.h"
+#include "engine/models/srvgg.h"
+
+namespace kiln::engine {
+
+Model::Model(std::string arch, int scale, weights::StateDict weights)
+    : arch_(std::move(arch)), scale_(scale) {
+    for (auto& [name, t] : weights) {
+        tensors_[name] = {t.shape, std::make_shared<const std::vector<float>>(std::move(t.data))};
+    }
+}
+
+std::unique_ptr<Model> Model::create(weights::DetectedModel detected) {
+    if (detected.output_resize != 1.0f) {
+        // ncnn's animevideov3-x2/x3 are the x4 network followed by a bicubic downscale.
+        throw Error(ErrorCode::UNSUPPORTED,
+                    detected.arch_name + " with a bicubic output resize of " +
+                        std::to_string(detected.output_resize) + " is not implemented yet");
+    }
+    if (auto* rrdb = std::get_if<weights::RRDBNetConfig>(&detected.config)) {
+        return std::make_unique<RRDBNet>(*rrdb, std::move(detected.weights));
+    }
+    if (auto* srvgg = std::get_if<weights::SRVGGNetCompactConfig>(&detected.config)) {
+        return std::make_unique<SRVGGNetCompact>(*srvgg, std::move(detected.weights));
+    }
+    throw Error(ErrorCode::UNSUPPORTED, "no engine model for architecture " + detected.arch_name);
+}
+
+int64_t Model::parameter_count() const {
+    int64_t n = 0;
+    for (const auto& [name, t] : tensors_)
+        n += static_cast<int64_t>(t.data->size());
+    return n;
+}
+
+Graph Model::build_graph(int h, int w) const {
+    if (h <= 0 || w <= 0 || h % size_multiple() != 0 || w % size_multiple() != 0) {
+        throw Error(ErrorCode::INVALID_ARGUMENT,
+                    arch_ + ": input " + std::to_string(w) + "x" + std::to_string(h) +
+                        " must be positive multiples of " + std::to_string(size_multiple()));
+    }
+    Graph g;
+    const ValueId x = g.input(h, w, in_channels());
+    g.output(build(g, x));
+    return g;
+}
+
+std::shared_ptr<const std::vector<float>> Model::tensor(const std::string& key,
+                                                        std::vector<int64_t>* shape) const {
+    auto it = tensors_.find(key);
+    if (it == tensors_.end()) {
+        throw Error(ErrorCode::BAD_FILE, arch_ + ": weights lack tensor '" + key + "'");
+    }
+    if (shape)
+        *shape = it->second.shape;
+    return it->second.data;
+}
+
+ConvWeights Model::conv(const std::string& prefix) const {
+    ConvWeights c;
+    std::vector<int64_t> shape;
+    c.weight = tensor(prefix + ".weight", &shape);
+    if (shape.size() != 4 || shape[2] != shape[3]) {
+        throw Error(ErrorCode::BAD_FILE, arch_ + ": '" + prefix + ".weight' is not a square conv");
+    }
+    c.out_channels = static_cast<int>(shape[0]);
+    c.in_channels = static_cast<int>(shape[1]);
+    c.kernel = static_cast<int>(shape[2]);
+    if (tensors_.count(prefix + ".bias"))
+        c.bias = tensor(prefix + ".bias", nullptr);
+    return c;
+}
+
+std::vector<float> Model::vector(const std::string& key) const {
+    return *tensor(key, nullptr);
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,98 @@
+#include "engine/pipeline/upscaler.h"
+
+#include <algorithm>
+
+#include "engine/core/error.h"
+#include "engine/pipeline/tiling.h"
+
+namespace kiln::engine {
+
+namespace {
+
+int round_up(int v, int m) {
+    return (v + m - 1) / m * m;
+}
+
+}  // namespace
+
+Upscaler::Upscaler(const Model& model, Backend& backend, ExecutionContext& context)
+    : model_(model), backend_(backend), context_(context) {}
+
+size_t Upscaler::estimate_peak_bytes(int h, int w) const {
+    return backend_.estimate_peak_bytes(model_.build_graph(h, w));
+}
+
+int Upscaler::choose_tile(int h, int w, const UpscaleOptions& options) const {
+    if (options.tile >= 0)
+        return options.tile;
+    const int m = model_.size_multiple();
+    const int ph = round_up(h + 2 * options.prepad, m);
+    const int pw = round_up(w + 2 * options.prepad, m);
+    if (estimate_peak_bytes(ph, pw) <= options.memory_budget)
+        return 0;
+    for (int core : {512, 384, 256, 192, 128, 96, 64, 48, 32}) {
+        const int window_h = std::min(ph, round_up(core + 2 * options.tile_pad, m));
+        const int window_w = std::min(pw, round_up(core + 2 * options.tile_pad, m));
+        if (estimate_peak_bytes(window_h, window_w) <= options.memory_budget)
+            return core;
+    }
+    throw Error(ErrorCode::TOO_LARGE, model_.arch() + ": no tile size fits the memory budget of " +
+                                          std::to_string(options.memory_budget >> 20) + " MiB");
+}
+
+Plan& Upscaler::plan_for(int h, int w) {
+    std::lock_guard lock(mutex_);
+    auto& slot = plans_[{h, w}];
+    if (!slot)
+        slot = backend_.compile(model_.build_graph(h, w), context_);
+    return *slot;
+}
+
+FloatImage Upscaler::run(const FloatImage& rgb,
+                         const UpscaleOptions& options,
+                         const UpscaleHooks& hooks) {
+    if (rgb.c != model_.in_channels() || rgb.h <= 0 || rgb.w <= 0) {
+        throw Error(ErrorCode::INVALID_ARGUMENT, "upscale: expected a non-empty RGB image");
+    }
+    const int s = model_.scale();
+    const int m = model_.size_multiple();
+    const int pre = options.prepad;
+    // Reflect pre-pad on every side, then pad bottom/right to the model's size multiple.
+    const int ph = round_up(rgb.h + 2 * pre, m);
+    const int pw = round_up(rgb.w + 2 * pre, m);
+    const FloatImage padded = reflect_pad(rgb, pre, ph - rgb.h - pre, pre, pw - rgb.w - pre);
+
+    const int tile = choose_tile(rgb.h, rgb.w, options);
+    const auto rows = plan_tiles(ph, tile, options.tile_pad, m);
+    const auto cols = plan_tiles(pw, tile, options.tile_pad, m);
+    const int total = static_cast<int>(rows.size() * cols.size());
+
+    FloatImage out(ph * s, pw * s, 3);
+    int done = 0;
+    for (const TileSpan& ry : rows) {
+        for (const TileSpan& rx : cols) {
+            const int wh = ry.window_end - ry.window_begin;
+            const int ww = rx.window_end - rx.window_begin;
+            Plan& plan = plan_for(wh, ww);
+            const FloatImage window = crop(padded, ry.window_begin, rx.window_begin, wh, ww);
+            FloatImage result(wh * s, ww * s, 3);
+            RunControl control;
+            control.cancel = hooks.cancel;
+            plan.run(window.data.data(), result.data.data(), control);
+            // Keep the core: rows [core_begin, core_end) of the window, scaled.
+            const int y0 = (ry.core_begin - ry.window_begin) * s;
+            const int x0 = (rx.core_begin - rx.window_begin) * s;
+            const int core_w = (rx.core_end - rx.core_begin) * s;
+            for (int y = 0; y < (ry.core_end - ry.core_begin) * s; ++y) {
+                std::copy_n(result.pixel(y0 + y, x0), static_cast<size_t>(core_w) * 3,
+                            out.pixel(ry.core_begin * s + y, rx.core_begin * s));
+            }
+            ++done;
+            if (hooks.on_tile)
+                hooks.on_tile(done, total);
+        }
+    }
+    return crop(out, pre * s, pre * s, rgb.h * s, rgb.w * s);
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,54 @@
+// Runs a super-resolution model over an image of any size: Real-ESRGAN's reflect pre-pad,
+// tiles chosen from a memory budget (or given), one cached plan per window shape, and
+// seamless stitching (each tile keeps only its core).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "engine/backend.h"
+#include "engine/models/model.h"
+#include "engine/pipeline/float_image.h"
+
+namespace kiln::engine {
+
+struct UpscaleOptions {
+    int tile = -1;      // core size in input pixels: -1 from the memory budget, 0 one tile
+    int tile_pad = 16;  // context on each inner side of a tile, input pixels
+    int prepad = 10;    // reflect padding of the whole image (Real-ESRGAN's pre_pad)
+    size_t memory_budget = size_t{2} << 30;  // bytes a plan may hold (tile = -1)
+};
+
+struct UpscaleHooks {
+    const std::atomic<bool>* cancel = nullptr;
+    std::function<void(int tiles_done, int tiles_total)> on_tile;
+};
+
+class Upscaler {
+  public:
+    Upscaler(const Model& model, Backend& backend, ExecutionContext& context);
+
+    // rgb: [h, w, 3], nominally in [0, 1]. Returns [h*scale, w*scale, 3], unclamped.
+    FloatImage run(const FloatImage& rgb,
+                   const UpscaleOptions& options,
+                   const UpscaleHooks& hooks = {});
+
+    // The tile core size run() uses for an h x w image (0: the whole image in one tile).
+    int choose_tile(int h, int w, const UpscaleOptions& options) const;
+    // Estimated peak bytes of the plan for a model window of h x w.
+    size_t estimate_peak_bytes(int h, int w) const;
+
+  private:
+    Plan& plan_for(int h, int w);
+
+    const Model& model_;
+    Backend& backend_;
+    ExecutionContext& context_;
+    std::mutex mutex_;
+    std::map<std::pair<int, int>, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace kiln::engine

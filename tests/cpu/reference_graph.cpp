@@ -1,0 +1,171 @@
+#include "tests/cpu/reference_graph.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace kiln::test {
+
+using engine::Activation;
+using engine::Graph;
+using engine::Op;
+using engine::OpKind;
+using engine::Value;
+using engine::ValueId;
+
+namespace {
+
+// Buffers as dense NHWC arrays; a view reads/writes its channel range.
+struct Store {
+    const Graph& g;
+    std::vector<std::vector<float>> buffers;
+
+    explicit Store(const Graph& graph) : g(graph) {
+        for (const auto& b : graph.buffers()) {
+            buffers.emplace_back(static_cast<size_t>(b.h) * b.w * b.c, 0.0f);
+        }
+    }
+    float& at(ValueId id, int y, int x, int c) {
+        const Value& v = g.value(id);
+        const int ct = g.buffers()[static_cast<size_t>(v.buffer)].c;
+        return buffers[static_cast<size_t>(v.buffer)]
+                      [(static_cast<size_t>(y) * v.w + x) * ct + v.c_offset + c];
+    }
+};
+
+float act(float v, const engine::Epilogue& e, int c) {
+    switch (e.act) {
+        case Activation::NONE:
+            return v;
+        case Activation::RELU:
+            return v > 0 ? v : 0;
+        case Activation::LEAKY_RELU:
+            return v > 0 ? v : v * e.alpha;
+        case Activation::PRELU:
+            return v > 0 ? v : v * e.prelu_slope[static_cast<size_t>(c)];
+    }
+    return v;
+}
+
+void conv(Store& s, const Op& op) {
+    const Value in = s.g.value(op.inputs[0]);
+    const Value out = s.g.value(op.output);
+    const auto& w = *op.conv.weight;
+    const int k = op.conv.kernel, pad = k / 2, ci = op.conv.in_channels;
+    std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
+    for (int y = 0; y < out.h; ++y) {
+        for (int x = 0; x < out.w; ++x) {
+            for (int o = 0; o < out.c; ++o) {
+                double acc = op.conv.bias ? (*op.conv.bias)[static_cast<size_t>(o)] : 0.0;
+                for (int i = 0; i < ci; ++i) {
+                    for (int ky = 0; ky < k; ++ky) {
+                        const int sy = y + ky - pad;
+                        if (sy < 0 || sy >= in.h)
+                            continue;
+                        for (int kx = 0; kx < k; ++kx) {
+                            const int sx = x + kx - pad;
+                            if (sx < 0 || sx >= in.w)
+                                continue;
+                            acc += static_cast<double>(
+                                       w[((static_cast<size_t>(o) * ci + i) * k + ky) * k + kx]) *
+                                   s.at(op.inputs[0], sy, sx, i);
+                        }
+                    }
+                }
+                float v = act(static_cast<float>(acc), op.epilogue, o);
+                for (const auto& add : op.epilogue.adds) {
+                    v = v * add.scale + s.at(add.residual, y, x, o);
+                }
+                result[(static_cast<size_t>(y) * out.w + x) * out.c + o] = v;
+            }
+        }
+    }
+    for (int y = 0; y < out.h; ++y)
+        for (int x = 0; x < out.w; ++x)
+            for (int o = 0; o < out.c; ++o)
+                s.at(op.output, y, x, o) = result[(static_cast<size_t>(y) * out.w + x) * out.c + o];
+}
+
+}  // namespace
+
+std::vector<float> run_reference(const Graph& graph, const std::vector<float>& input) {
+    Store s(graph);
+    std::vector<float> output;
+    for (const Op& op : graph.ops()) {
+        const Value out = graph.value(op.output);
+        switch (op.kind) {
+            case OpKind::INPUT:
+                s.buffers[static_cast<size_t>(out.buffer)] = input;
+                break;
+            case OpKind::OUTPUT: {
+                const Value in = graph.value(op.inputs[0]);
+                for (int y = 0; y < in.h; ++y)
+                    for (int x = 0; x < in.w; ++x)
+                        for (int c = 0; c < in.c; ++c)
+                            output.push_back(s.at(op.inputs[0], y, x, c));
+                break;
+            }
+            case OpKind::CONV2D:
+                conv(s, op);
+                break;
+            case OpKind::UPSAMPLE_NEAREST:
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) =
+                                s.at(op.inputs[0], y / op.factor, x / op.factor, c);
+                break;
+            case OpKind::UPSAMPLE_BILINEAR: {
+                const Value in = graph.value(op.inputs[0]);
+                for (int y = 0; y < out.h; ++y) {
+                    for (int x = 0; x < out.w; ++x) {
+                        const double fy = std::max((y + 0.5) / op.factor - 0.5, 0.0);
+                        const double fx = std::max((x + 0.5) / op.factor - 0.5, 0.0);
+                        const int y0 = std::min(static_cast<int>(fy), in.h - 1);
+                        const int x0 = std::min(static_cast<int>(fx), in.w - 1);
+                        const int y1 = std::min(y0 + 1, in.h - 1), x1 = std::min(x0 + 1, in.w - 1);
+                        const double wy = fy - y0, wx = fx - x0;
+                        for (int c = 0; c < out.c; ++c) {
+                            const auto v = [&](int yy, int xx) {
+                                return static_cast<double>(s.at(op.inputs[0], yy, xx, c));
+                            };
+                            s.at(op.output, y, x, c) = static_cast<float>(
+                                (v(y0, x0) * (1 - wx) + v(y0, x1) * wx) * (1 - wy) +
+                                (v(y1, x0) * (1 - wx) + v(y1, x1) * wx) * wy);
+                        }
+                    }
+                }
+                break;
+            }
+            case OpKind::PIXEL_SHUFFLE: {
+                const int r = op.factor;
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) =
+                                s.at(op.inputs[0], y / r, x / r, c * r * r + (y % r) * r + x % r);
+                break;
+            }
+            case OpKind::PIXEL_UNSHUFFLE: {
+                const int r = op.factor;
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c) {
+                            const int src_c = c / (r * r), i = (c % (r * r)) / r, j = c % r;
+                            s.at(op.output, y, x, c) =
+                                s.at(op.inputs[0], y * r + i, x * r + j, src_c);
+                        }
+                break;
+            }
+            case OpKind::ADD:
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) = s.at(op.inputs[0], y, x, c) * op.scale +
+                                                       s.at(op.inputs[1], y, x, c);
+                break;
+        }
+    }
+    return output;
+}
+
+}  // namespace kiln::test
