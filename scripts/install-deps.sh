@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Install everything kiln needs to build, test and run its reference tools on
+# Debian 12 (bookworm). Idempotent: when every package is already installed it
+# does not touch apt at all and returns in well under a second.
+#
+#   scripts/install-deps.sh            # as root, or a user with sudo
+#
+# Not installed here: the CUDA toolkit (/usr/local/cuda, optional) and the model
+# weights (scripts/fetch-models.sh).
+set -euo pipefail
+
+# Build toolchain and C++ libraries.
+packages=(
+    build-essential cmake ninja-build pkg-config clang-format git
+    libdnnl-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    libpng-dev libjpeg62-turbo-dev libsqlite3-dev libstb-dev libhiredis-dev zlib1g-dev
+)
+# OpenMP: the project builds with g++, whose -fopenmp runtime (libgomp) comes with
+# g++ itself (libgcc-12-dev), so LLVM's libomp-dev is not needed.
+
+# Tools and tests only (references, fixtures): Debian's Python stack, seen only by
+# /usr/bin/python3; OpenBLAS so torch's matmul is not the reference BLAS; lavapipe
+# (a CPU Vulkan driver) and the Vulkan loader for the ncnn reference binaries.
+packages+=(
+    python3-torch python3-numpy python3-pil python3-skimage libopenblas0-openmp
+    mesa-vulkan-drivers libvulkan1
+)
+
+# npm (for scripts/fetch-models.sh). Only when there is none: an image with
+# nodesource's nodejs already bundles npm, and Debian's npm package conflicts with it.
+if ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
+
+echo "install-deps: checking ${#packages[@]} Debian packages"
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    if [[ "$status" != ii* ]]; then
+        missing+=("$p")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all packages already installed, nothing to do"
+    exit 0
+fi
+echo "install-deps: missing: ${missing[*]}"
+
+if ((EUID == 0)); then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-deps: error: need root or sudo to install packages" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: apt-get update"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+echo "install-deps: apt-get install ${#missing[@]} packages"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+echo "install-deps: verifying"
+still=()
+for p in "${missing[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    [[ "$status" == ii* ]] || still+=("$p")
+done
+if ((${#still[@]} > 0)); then
+    echo "install-deps: error: still not installed: ${still[*]}" >&2
+    exit 1
+fi
+echo "install-deps: done"

@@ -1,0 +1,92 @@
+"""Shared helpers for kiln's reference comparisons.
+
+PSNR on 8-bit images, the repair of the ncnn reference binary's lavapipe defect,
+the 8-bit quantisation Real-ESRGAN uses, and PNG / .npy I/O.
+
+Needs Debian's numpy and PIL: run with /usr/bin/python3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from typing import Tuple
+
+import numpy as np
+from PIL import Image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB between two arrays of equal shape (inf when identical).
+
+    Computed in float64; for 8-bit images pass uint8 arrays and peak 255.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
+    d = a.astype(np.float64) - b.astype(np.float64)
+    mse = float(np.mean(d * d))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(peak * peak / mse)
+
+
+def quantise(v: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8, as Real-ESRGAN does: floor(clamp(v,0,1)*255 + 0.5)."""
+    v = np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+    return np.floor(v * 255.0 + 0.5).astype(np.uint8)
+
+
+def repair_lavapipe(reference: np.ndarray, test: np.ndarray) -> Tuple[np.ndarray, int]:
+    """Undo the ncnn-vulkan binary's defect on lavapipe.
+
+    Its final float->uint conversion wraps negative values to 255, which shows as white
+    specks in dark areas. Where the reference says 255 and the engine under test says
+    < 128, the true value is 0. Returns (repaired copy of reference, values repaired).
+    """
+    if reference.shape != test.shape:
+        raise ValueError(f"shape mismatch: {reference.shape} vs {test.shape}")
+    mask = (reference == 255) & (test < 128)
+    fixed = reference.copy()
+    fixed[mask] = 0
+    return fixed, int(mask.sum())
+
+
+def read_png(path: str) -> np.ndarray:
+    """PNG (or any PIL-readable image) -> uint8 HxWx3 RGB."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def write_png(path: str, img: np.ndarray) -> None:
+    """uint8 HxWx3 -> PNG, written to a temporary name and renamed."""
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise ValueError(f"write_png wants uint8, got {img.dtype}")
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    Image.fromarray(img).save(tmp)
+    os.replace(tmp, path)
+
+
+def read_npy(path: str) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def write_npy(path: str, arr: np.ndarray) -> None:
+    """Write a little-endian float32 C-contiguous .npy (the layout kiln reads)."""
+    arr = np.ascontiguousarray(arr, dtype="<f4")
+    tmp = f"{path}.tmp{os.getpid()}.npy"
+    np.save(tmp, arr, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def format_db(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:.2f}"
