@@ -131,26 +131,23 @@ ValueId Graph::conv2d(const std::string& name,
     return push_op(std::move(op), out);
 }
 
-ValueId Graph::upsample_nearest(ValueId x, int factor) {
+ValueId Graph::upsample(OpKind kind, ValueId x, int factor) {
     const Value in = value(x);
     require(factor >= 1, "upsample factor");
     Op op;
-    op.kind = OpKind::UPSAMPLE_NEAREST;
-    op.name = "upsample_nearest";
+    op.kind = kind;
+    op.name = op_kind_name(kind);
     op.inputs = {x};
     op.factor = factor;
     return push_op(std::move(op), new_buffer_value(in.h * factor, in.w * factor, in.c));
 }
 
+ValueId Graph::upsample_nearest(ValueId x, int factor) {
+    return upsample(OpKind::UPSAMPLE_NEAREST, x, factor);
+}
+
 ValueId Graph::upsample_bilinear(ValueId x, int factor) {
-    const Value in = value(x);
-    require(factor >= 1, "upsample factor");
-    Op op;
-    op.kind = OpKind::UPSAMPLE_BILINEAR;
-    op.name = "upsample_bilinear";
-    op.inputs = {x};
-    op.factor = factor;
-    return push_op(std::move(op), new_buffer_value(in.h * factor, in.w * factor, in.c));
+    return upsample(OpKind::UPSAMPLE_BILINEAR, x, factor);
 }
 
 ValueId Graph::pixel_shuffle(ValueId x, int r) {

@@ -109,6 +109,7 @@ class Graph {
   private:
     ValueId new_buffer_value(int h, int w, int c);
     ValueId push_op(Op op, ValueId out);
+    ValueId upsample(OpKind kind, ValueId x, int factor);
 
     std::vector<Op> ops_;
     std::vector<Value> values_;
