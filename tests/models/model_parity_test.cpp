@@ -23,6 +23,15 @@ std::unique_ptr<engine::Model> load_model(const std::string& relative) {
         weights::detect_architecture(weights::load_pth(kData + "/" + relative)));
 }
 
+// A deterministic RGB image with values spread over [0, 1).
+engine::FloatImage pattern_image(int h, int w) {
+    engine::FloatImage img(h, w, 3);
+    for (size_t i = 0; i < img.data.size(); ++i) {
+        img.data[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
+    }
+    return img;
+}
+
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     double m = 0;
     for (size_t i = 0; i < a.size(); ++i)
@@ -72,10 +81,7 @@ TEST(ModelParity, TiledEqualsUntiledWithinReceptiveField) {
     auto backend = engine::cpu::make_cpu_backend(options);
     auto context = backend->create_context({2});
     engine::Upscaler upscaler(*model, *backend, *context);
-    engine::FloatImage img(37, 29, 3);
-    for (size_t i = 0; i < img.data.size(); ++i) {
-        img.data[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
-    }
+    const engine::FloatImage img = pattern_image(37, 29);
     engine::UpscaleOptions whole;
     whole.tile = 0;
     engine::UpscaleOptions tiled;
@@ -97,10 +103,7 @@ TEST(ModelParity, TiledRRDBNetCloseToUntiled) {
     auto backend = engine::cpu::make_cpu_backend();
     auto context = backend->create_context({2});
     engine::Upscaler upscaler(*model, *backend, *context);
-    engine::FloatImage img(40, 36, 3);
-    for (size_t i = 0; i < img.data.size(); ++i) {
-        img.data[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
-    }
+    const engine::FloatImage img = pattern_image(40, 36);
     engine::UpscaleOptions whole;
     whole.tile = 0;
     engine::UpscaleOptions tiled;
