@@ -26,8 +26,8 @@ struct BenchArgs {
 int run_bench(const BenchArgs& args) {
     LoadedEngine loaded = load_engine(args.engine, args.model);
     const auto compile_start = std::chrono::steady_clock::now();
-    auto plan =
-        loaded.backend->compile(loaded.model->build_graph(args.size, args.size), *loaded.context);
+    const engine::Graph graph = loaded.model->build_graph(args.size, args.size);
+    auto plan = loaded.backend->compile(graph, *loaded.context);
     const double compile_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
     const size_t n = static_cast<size_t>(args.size) * static_cast<size_t>(args.size) * 3;
@@ -66,7 +66,7 @@ int run_bench(const BenchArgs& args) {
                               : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    const double flops = loaded.model->build_graph(args.size, args.size).conv_flops();
+    const double flops = graph.conv_flops();
     nlohmann::json result = {
         {"engine", "kiln"},
         {"model", args.model},

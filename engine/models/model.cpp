@@ -74,7 +74,7 @@ ConvWeights Model::conv(const std::string& prefix) const {
     return c;
 }
 
-std::vector<float> Model::vector(const std::string& key) const {
+std::vector<float> Model::values(const std::string& key) const {
     return *tensor(key, nullptr);
 }
 

@@ -36,7 +36,7 @@ class Model {
 
     // weight + bias of a convolution named by its state-dict prefix ("body.0.rdb1.conv1").
     ConvWeights conv(const std::string& prefix) const;
-    std::vector<float> vector(const std::string& key) const;
+    std::vector<float> values(const std::string& key) const;
 
   private:
     std::shared_ptr<const std::vector<float>> tensor(const std::string& key,

@@ -20,7 +20,7 @@ Epilogue SRVGGNetCompact::activation(int body_index) const {
             break;
         case weights::SRVGGNetCompactConfig::Act::PRELU:
             e.act = Activation::PRELU;
-            e.prelu_slope = vector("body." + std::to_string(body_index) + ".weight");
+            e.prelu_slope = values("body." + std::to_string(body_index) + ".weight");
             break;
     }
     return e;
