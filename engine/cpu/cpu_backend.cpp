@@ -136,7 +136,8 @@ class CpuPlan final : public Plan {
                 case OpKind::UPSAMPLE_NEAREST:
                 case OpKind::UPSAMPLE_BILINEAR:
                 case OpKind::PIXEL_SHUFFLE:
-                case OpKind::PIXEL_UNSHUFFLE: {
+                case OpKind::PIXEL_UNSHUFFLE:
+                case OpKind::RESIZE_BICUBIC: {
                     const CpuView src = view(op.inputs[0]);
                     const CpuView dst = view(op.output);
                     const int f = op.factor;
@@ -151,6 +152,9 @@ class CpuPlan final : public Plan {
                                                   break;
                                               case OpKind::PIXEL_SHUFFLE:
                                                   op_pixel_shuffle(src, dst, f, t);
+                                                  break;
+                                              case OpKind::RESIZE_BICUBIC:
+                                                  op_resize_bicubic(src, dst, t);
                                                   break;
                                               default:
                                                   op_pixel_unshuffle(src, dst, f, t);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/resample_math.h"
+
 namespace kiln::engine::cpu {
 
 namespace {
@@ -140,6 +142,34 @@ void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, in
                 const float top = src.at(y0, x0, ch) * (1.0f - wx) + src.at(y0, x1, ch) * wx;
                 const float bottom = src.at(y1, x0, ch) * (1.0f - wx) + src.at(y1, x1, ch) * wx;
                 dst.at(y, x, ch) = top * (1.0f - wy) + bottom * wy;
+            }
+        }
+    }
+    zero_padding(dst, threads);
+}
+
+void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads) {
+    const ViewLayout& s = src.layout;
+    const ViewLayout& d = dst.layout;
+    std::vector<kernels::CubicTaps> xs(static_cast<size_t>(d.w));
+    for (int x = 0; x < d.w; ++x)
+        xs[static_cast<size_t>(x)] = kernels::cubic_taps(x, s.w, d.w);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        const kernels::CubicTaps ty = kernels::cubic_taps(y, s.h, d.h);
+        for (int x = 0; x < d.w; ++x) {
+            const kernels::CubicTaps& tx = xs[static_cast<size_t>(x)];
+            for (int ch = 0; ch < d.c; ++ch) {
+                float acc = 0.0f;
+                for (int i = 0; i < 4; ++i) {
+                    const int sy = kernels::clamp_index(ty.first + i, s.h);
+                    float row = 0.0f;
+                    for (int j = 0; j < 4; ++j) {
+                        row += tx.w[j] * src.at(sy, kernels::clamp_index(tx.first + j, s.w), ch);
+                    }
+                    acc += ty.w[i] * row;
+                }
+                dst.at(y, x, ch) = acc;
             }
         }
     }

@@ -29,6 +29,8 @@ const char* op_kind_name(OpKind kind) {
             return "pixel_shuffle";
         case OpKind::PIXEL_UNSHUFFLE:
             return "pixel_unshuffle";
+        case OpKind::RESIZE_BICUBIC:
+            return "resize_bicubic";
         case OpKind::ADD:
             return "add";
         case OpKind::OUTPUT:
@@ -148,6 +150,15 @@ ValueId Graph::upsample_nearest(ValueId x, int factor) {
 
 ValueId Graph::upsample_bilinear(ValueId x, int factor) {
     return upsample(OpKind::UPSAMPLE_BILINEAR, x, factor);
+}
+
+ValueId Graph::resize_bicubic(ValueId x, int out_h, int out_w) {
+    const Value in = value(x);
+    Op op;
+    op.kind = OpKind::RESIZE_BICUBIC;
+    op.name = op_kind_name(op.kind);
+    op.inputs = {x};
+    return push_op(std::move(op), new_buffer_value(out_h, out_w, in.c));
 }
 
 ValueId Graph::pixel_shuffle(ValueId x, int r) {

@@ -22,6 +22,7 @@ enum class OpKind {
     UPSAMPLE_BILINEAR,  // integer factor, align_corners = false
     PIXEL_SHUFFLE,      // [h, w, c*r*r] -> [h*r, w*r, c]
     PIXEL_UNSHUFFLE,    // [h*r, w*r, c] -> [h, w, c*r*r]
+    RESIZE_BICUBIC,     // any output size; half-pixel centres, A = -0.75, edge clamp
     ADD,                // out = a * scale + b
     OUTPUT,             // the plan's output, NHWC float
 };
@@ -92,6 +93,7 @@ class Graph {
                    ValueId into = kNoValue);
     ValueId upsample_nearest(ValueId x, int factor);
     ValueId upsample_bilinear(ValueId x, int factor);
+    ValueId resize_bicubic(ValueId x, int out_h, int out_w);
     ValueId pixel_shuffle(ValueId x, int r);
     ValueId pixel_unshuffle(ValueId x, int r);
     ValueId add(ValueId a, ValueId b, float scale_a = 1.0f);

@@ -14,17 +14,18 @@ Model::Model(std::string arch, int scale, weights::StateDict weights)
 }
 
 std::unique_ptr<Model> Model::create(weights::DetectedModel detected) {
-    if (detected.output_resize != 1.0f) {
+    if (auto* srvgg = std::get_if<weights::SRVGGNetCompactConfig>(&detected.config)) {
         // ncnn's animevideov3-x2/x3 are the x4 network followed by a bicubic downscale.
-        throw Error(ErrorCode::UNSUPPORTED,
-                    detected.arch_name + " with a bicubic output resize of " +
-                        std::to_string(detected.output_resize) + " is not implemented yet");
+        return std::make_unique<SRVGGNetCompact>(*srvgg, detected.scale,
+                                                 std::move(detected.weights));
+    }
+    if (detected.output_resize != 1.0f) {
+        throw Error(ErrorCode::UNSUPPORTED, detected.arch_name + " with an output resize of " +
+                                                std::to_string(detected.output_resize) +
+                                                " is not implemented");
     }
     if (auto* rrdb = std::get_if<weights::RRDBNetConfig>(&detected.config)) {
         return std::make_unique<RRDBNet>(*rrdb, std::move(detected.weights));
-    }
-    if (auto* srvgg = std::get_if<weights::SRVGGNetCompactConfig>(&detected.config)) {
-        return std::make_unique<SRVGGNetCompact>(*srvgg, std::move(detected.weights));
     }
     throw Error(ErrorCode::UNSUPPORTED, "no engine model for architecture " + detected.arch_name);
 }

@@ -5,8 +5,9 @@
 namespace kiln::engine {
 
 SRVGGNetCompact::SRVGGNetCompact(const weights::SRVGGNetCompactConfig& config,
+                                 int scale,
                                  weights::StateDict weights)
-    : Model("SRVGGNetCompact", config.upscale, std::move(weights)), config_(config) {}
+    : Model("SRVGGNetCompact", scale, std::move(weights)), config_(config) {}
 
 Epilogue SRVGGNetCompact::activation(int body_index) const {
     Epilogue e;
@@ -37,8 +38,11 @@ ValueId SRVGGNetCompact::build(Graph& g, ValueId x) const {
     const std::string last = "body." + std::to_string(2 + 2 * config_.num_conv);
     y = g.conv2d(last, y, conv(last), {});  // [h, w, 3 r²]
     const int r = config_.upscale;
-    const ValueId out = g.pixel_shuffle(y, r);
-    return g.add(out, g.upsample_nearest(x, r));
+    const ValueId out = g.add(g.pixel_shuffle(y, r), g.upsample_nearest(x, r));
+    if (scale() == r)
+        return out;
+    const Value& in = g.value(x);
+    return g.resize_bicubic(out, in.h * scale(), in.w * scale());
 }
 
 }  // namespace kiln::engine

@@ -8,7 +8,11 @@ namespace kiln::engine {
 
 class SRVGGNetCompact final : public Model {
   public:
-    SRVGGNetCompact(const weights::SRVGGNetCompactConfig& config, weights::StateDict weights);
+    // scale: the image scale, config.upscale or less when the network's output is resized
+    // down by bicubic interpolation (ncnn's realesr-animevideov3-x2/x3).
+    SRVGGNetCompact(const weights::SRVGGNetCompactConfig& config,
+                    int scale,
+                    weights::StateDict weights);
 
   protected:
     ValueId build(Graph& g, ValueId x) const override;

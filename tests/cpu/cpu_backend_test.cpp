@@ -119,6 +119,14 @@ std::vector<Case> cases() {
                          g.upsample_bilinear(g.conv2d("b", b, random_conv(16, 3, 3, 19), {}), 2),
                          0.5f);
                  }});
+    v.push_back({"bicubic resize down 0.5, 0.75 and up (blocked, nhwc)", 12, 16, 3,
+                 [](Graph& g, ValueId x) {
+                     auto a = g.conv2d("a", x, random_conv(3, 16, 3, 21), {});
+                     auto b = g.resize_bicubic(a, 6, 8);  // x0.5, blocked
+                     auto c = g.conv2d("b", b, random_conv(16, 3, 3, 22), {});
+                     auto d = g.resize_bicubic(c, 9, 12);          // x1.5
+                     return g.add(d, g.resize_bicubic(x, 9, 12));  // x0.75 of the input
+                 }});
     v.push_back({"pixel shuffle/unshuffle round trip", 8, 12, 3, [](Graph& g, ValueId x) {
                      auto a = g.pixel_unshuffle(x, 2);  // 12 channels
                      auto b = g.conv2d("a", a, random_conv(12, 48, 3, 20), {});

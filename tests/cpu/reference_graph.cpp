@@ -1,5 +1,6 @@
 #include "tests/cpu/reference_graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -131,6 +132,40 @@ std::vector<float> run_reference(const Graph& graph, const std::vector<float>& i
                             s.at(op.output, y, x, c) = static_cast<float>(
                                 (v(y0, x0) * (1 - wx) + v(y0, x1) * wx) * (1 - wy) +
                                 (v(y1, x0) * (1 - wx) + v(y1, x1) * wx) * wy);
+                        }
+                    }
+                }
+                break;
+            }
+            case OpKind::RESIZE_BICUBIC: {
+                // Keys' cubic (A = -0.75) written out directly, in double, with edge clamping.
+                const Value in = graph.value(op.inputs[0]);
+                const auto kernel = [](double d) {
+                    const double a = -0.75;
+                    d = std::abs(d);
+                    if (d <= 1)
+                        return ((a + 2) * d - (a + 3)) * d * d + 1;
+                    if (d < 2)
+                        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+                    return 0.0;
+                };
+                for (int y = 0; y < out.h; ++y) {
+                    const double fy = (y + 0.5) * in.h / out.h - 0.5;
+                    for (int x = 0; x < out.w; ++x) {
+                        const double fx = (x + 0.5) * in.w / out.w - 0.5;
+                        for (int c = 0; c < out.c; ++c) {
+                            double acc = 0;
+                            for (int sy = static_cast<int>(std::floor(fy)) - 1;
+                                 sy <= static_cast<int>(std::floor(fy)) + 2; ++sy) {
+                                for (int sx = static_cast<int>(std::floor(fx)) - 1;
+                                     sx <= static_cast<int>(std::floor(fx)) + 2; ++sx) {
+                                    const int cy = std::clamp(sy, 0, in.h - 1);
+                                    const int cx = std::clamp(sx, 0, in.w - 1);
+                                    acc += kernel(fy - sy) * kernel(fx - sx) *
+                                           s.at(op.inputs[0], cy, cx, c);
+                                }
+                            }
+                            s.at(op.output, y, x, c) = static_cast<float>(acc);
                         }
                     }
                 }
