@@ -32,14 +32,18 @@ struct BufferLayout {
     bool planar = false;
 };
 
-// Layout of every buffer: blocked when every view of it starts on a block and only the
-// buffer's last view may end inside one (its padding). oneDNN's fast kernels want the same
-// blocked layout on both sides of a convolution, so even 3-channel outputs are blocked; but
-// they read a thin input (fewer channels than a block) fast only from planar NCHW.
+// Layout of every buffer. Wide buffers are blocked when every view of it starts on a block
+// and only the buffer's last view may end inside one (its padding). Thin buffers (fewer
+// channels than a block) are plain NHWC unless a convolution touches them: oneDNN's fast
+// kernels read a thin input only as planar NCHW and write a thin output only blocked.
 std::vector<BufferLayout> choose_layouts(const Graph& graph, int block) {
-    std::vector<BufferLayout> layouts(graph.buffers().size(), BufferLayout{block, false});
+    const auto& buffers = graph.buffers();
+    std::vector<BufferLayout> layouts(buffers.size());
+    for (size_t b = 0; b < buffers.size(); ++b) {
+        layouts[b].block = buffers[b].c < block ? 0 : block;
+    }
     for (const Value& v : graph.values()) {
-        const int total = graph.buffers()[static_cast<size_t>(v.buffer)].c;
+        const int total = buffers[static_cast<size_t>(v.buffer)].c;
         const bool aligned =
             v.c_offset % block == 0 && (v.c % block == 0 || v.c_offset + v.c == total);
         if (!aligned)
@@ -48,9 +52,17 @@ std::vector<BufferLayout> choose_layouts(const Graph& graph, int block) {
     for (const Op& op : graph.ops()) {
         if (op.kind != OpKind::CONV2D)
             continue;
+        const Value& dst = graph.value(op.output);
+        const auto d = static_cast<size_t>(dst.buffer);
+        if (buffers[d].c < block && dst.c_offset == 0)
+            layouts[d] = {block, false};
+    }
+    for (const Op& op : graph.ops()) {
+        if (op.kind != OpKind::CONV2D)
+            continue;
         const Value& src = graph.value(op.inputs[0]);
         const auto b = static_cast<size_t>(src.buffer);
-        if (graph.buffers()[b].c < block && src.c_offset == 0)
+        if (buffers[b].c < block && src.c_offset == 0)
             layouts[b] = {0, true};
     }
     return layouts;
@@ -66,6 +78,9 @@ class CpuPlan final : public Plan {
     CpuPlan(const Graph& graph, CpuContext& context, const CpuBackendOptions& options)
         : context_(context), engine_(dnnl::engine::kind::cpu, 0) {
         const int block = options.block > 0 ? options.block : native_channel_block();
+        // oneDNN chooses implementations for the thread count in force when a primitive is
+        // created (Winograd 2x3 vs 4x3, for one): the count the plan will run with.
+        omp_set_num_threads(context.threads());
         const auto layouts = choose_layouts(graph, block);
         const auto& buffers = graph.buffers();
         const ValueId output_value = graph.output_value();
@@ -259,9 +274,10 @@ class CpuBackend final : public Backend {
     size_t estimate_peak_bytes(const Graph& graph) const override {
         const int block = options_.block > 0 ? options_.block : native_channel_block();
         const auto& buffers = graph.buffers();
+        const auto layouts = choose_layouts(graph, block);
         std::vector<size_t> sizes(buffers.size());
         for (size_t b = 0; b < buffers.size(); ++b) {
-            sizes[b] = buffer_bytes(buffers[b].h, buffers[b].w, buffers[b].c, block);
+            sizes[b] = buffer_bytes(buffers[b].h, buffers[b].w, buffers[b].c, layouts[b].block);
         }
         const size_t arena = plan_memory(buffer_lifetimes(graph), sizes).arena_bytes;
         // Weights are counted at fp32 (Winograd's transformed weights are 4x larger for

@@ -29,6 +29,24 @@ int64_t walk_length(const ViewLayout& l) {
     return l.pixels() * l.padded_c();
 }
 
+// Element access through a precomputed per-channel offset table: no division by the block
+// size in inner loops.
+struct ViewIndex {
+    float* base;
+    int64_t pixel_stride;
+    int w;
+    std::vector<int64_t> coff;
+
+    explicit ViewIndex(const CpuView& v)
+        : base(v.buffer),
+          pixel_stride(v.layout.pixel_stride()),
+          w(v.layout.w),
+          coff(v.layout.channel_offsets()) {}
+    float& operator()(int y, int x, int ch) const {
+        return base[(int64_t{y} * w + x) * pixel_stride + coff[static_cast<size_t>(ch)]];
+    }
+};
+
 }  // namespace
 
 void zero_padding(const CpuView& v, int threads) {
@@ -123,6 +141,7 @@ void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int
 }
 
 void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, int threads) {
+    const ViewIndex si(src), di(dst);
     const ViewLayout& s = src.layout;
     const ViewLayout& d = dst.layout;
     const float inv = 1.0f / static_cast<float>(factor);
@@ -139,9 +158,9 @@ void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, in
             const int x1 = std::min(x0 + 1, s.w - 1);
             const float wx = fx - static_cast<float>(x0);
             for (int ch = 0; ch < d.c; ++ch) {
-                const float top = src.at(y0, x0, ch) * (1.0f - wx) + src.at(y0, x1, ch) * wx;
-                const float bottom = src.at(y1, x0, ch) * (1.0f - wx) + src.at(y1, x1, ch) * wx;
-                dst.at(y, x, ch) = top * (1.0f - wy) + bottom * wy;
+                const float top = si(y0, x0, ch) * (1.0f - wx) + si(y0, x1, ch) * wx;
+                const float bottom = si(y1, x0, ch) * (1.0f - wx) + si(y1, x1, ch) * wx;
+                di(y, x, ch) = top * (1.0f - wy) + bottom * wy;
             }
         }
     }
@@ -149,6 +168,7 @@ void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, in
 }
 
 void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads) {
+    const ViewIndex si(src), di(dst);
     const ViewLayout& s = src.layout;
     const ViewLayout& d = dst.layout;
     std::vector<kernels::CubicTaps> xs(static_cast<size_t>(d.w));
@@ -165,11 +185,11 @@ void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads) {
                     const int sy = kernels::clamp_index(ty.first + i, s.h);
                     float row = 0.0f;
                     for (int j = 0; j < 4; ++j) {
-                        row += tx.w[j] * src.at(sy, kernels::clamp_index(tx.first + j, s.w), ch);
+                        row += tx.w[j] * si(sy, kernels::clamp_index(tx.first + j, s.w), ch);
                     }
                     acc += ty.w[i] * row;
                 }
-                dst.at(y, x, ch) = acc;
+                di(y, x, ch) = acc;
             }
         }
     }
@@ -177,6 +197,7 @@ void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads) {
 }
 
 void op_pixel_shuffle(const CpuView& src, const CpuView& dst, int r, int threads) {
+    const ViewIndex si(src), di(dst);
     const ViewLayout& d = dst.layout;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int y = 0; y < d.h; ++y) {
@@ -184,13 +205,14 @@ void op_pixel_shuffle(const CpuView& src, const CpuView& dst, int r, int threads
         for (int x = 0; x < d.w; ++x) {
             const int sx = x / r, j = x % r;
             for (int ch = 0; ch < d.c; ++ch)
-                dst.at(y, x, ch) = src.at(sy, sx, (ch * r + i) * r + j);
+                di(y, x, ch) = si(sy, sx, (ch * r + i) * r + j);
         }
     }
     zero_padding(dst, threads);
 }
 
 void op_pixel_unshuffle(const CpuView& src, const CpuView& dst, int r, int threads) {
+    const ViewIndex si(src), di(dst);
     const ViewLayout& d = dst.layout;
     const int c_in = src.layout.c;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -199,7 +221,7 @@ void op_pixel_unshuffle(const CpuView& src, const CpuView& dst, int r, int threa
             for (int ch = 0; ch < c_in; ++ch) {
                 for (int i = 0; i < r; ++i) {
                     for (int j = 0; j < r; ++j) {
-                        dst.at(y, x, (ch * r + i) * r + j) = src.at(y * r + i, x * r + j, ch);
+                        di(y, x, (ch * r + i) * r + j) = si(y * r + i, x * r + j, ch);
                     }
                 }
             }
@@ -209,6 +231,7 @@ void op_pixel_unshuffle(const CpuView& src, const CpuView& dst, int r, int threa
 }
 
 void op_add(const CpuView& a, const CpuView& b, const CpuView& dst, float scale_a, int threads) {
+    const ViewIndex ai(a), bi(b), di(dst);
     const ViewLayout& d = dst.layout;
     if (same_walk(a.layout, d) && same_walk(b.layout, d)) {
         const float* pa = a.buffer + a.layout.base_offset();
@@ -224,7 +247,7 @@ void op_add(const CpuView& a, const CpuView& b, const CpuView& dst, float scale_
     for (int y = 0; y < d.h; ++y) {
         for (int x = 0; x < d.w; ++x) {
             for (int ch = 0; ch < d.c; ++ch) {
-                dst.at(y, x, ch) = a.at(y, x, ch) * scale_a + b.at(y, x, ch);
+                di(y, x, ch) = ai(y, x, ch) * scale_a + bi(y, x, ch);
             }
         }
     }
@@ -263,15 +286,20 @@ void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
         }
         return;
     }
+    const ViewIndex yi(y);
+    std::vector<ViewIndex> ri;
+    for (const auto& add : args.adds)
+        ri.emplace_back(add.first);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = 0; row < l.h; ++row) {
         for (int x = 0; x < l.w; ++x) {
             for (int ch = 0; ch < l.c; ++ch) {
                 const float s = slope ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
-                float v = activate(y.at(row, x, ch), args.act, args.alpha, s);
-                for (const auto& [res, scale] : args.adds)
-                    v = v * scale + res.at(row, x, ch);
-                y.at(row, x, ch) = v;
+                float v = activate(yi(row, x, ch), args.act, args.alpha, s);
+                for (size_t k = 0; k < ri.size(); ++k) {
+                    v = v * args.adds[k].second + ri[k](row, x, ch);
+                }
+                yi(row, x, ch) = v;
             }
         }
     }
