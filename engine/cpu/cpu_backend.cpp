@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <deque>
 #include <dnnl.hpp>
 #include <sstream>
 #include <thread>
@@ -76,7 +77,7 @@ struct Step {
 class CpuPlan final : public Plan {
   public:
     CpuPlan(const Graph& graph, CpuContext& context, const CpuBackendOptions& options)
-        : context_(context), engine_(dnnl::engine::kind::cpu, 0) {
+        : context_(context), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
         const int block = options.block > 0 ? options.block : native_channel_block();
         // oneDNN chooses implementations for the thread count in force when a primitive is
         // created (Winograd 2x3 vs 4x3, for one): the count the plan will run with.
@@ -104,6 +105,8 @@ class CpuPlan final : public Plan {
             out.buffer = arena + memory.offsets[b] / sizeof(float);
             out.layout = {
                 v.h, v.w, v.c, buffers[b].c, v.c_offset, layouts[b].block, layouts[b].planar};
+            channel_tables_.push_back(out.layout.channel_offsets());
+            out.coff = channel_tables_.back().data();
             return out;
         };
 
@@ -208,14 +211,13 @@ class CpuPlan final : public Plan {
         output_ = output;
         const int threads = context_.threads();
         omp_set_num_threads(threads);
-        dnnl::stream stream(engine_);
         const int total = static_cast<int>(steps_.size());
         for (int i = 0; i < total; ++i) {
             if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
                 throw Error(ErrorCode::CANCELLED, "cancelled");
             }
             const auto start = std::chrono::steady_clock::now();
-            steps_[static_cast<size_t>(i)].run(stream, threads);
+            steps_[static_cast<size_t>(i)].run(stream_, threads);
             if (control.op_times) {
                 control.op_times->emplace_back(
                     steps_[static_cast<size_t>(i)].name,
@@ -225,7 +227,7 @@ class CpuPlan final : public Plan {
             if (control.on_op)
                 control.on_op(i + 1, total);
         }
-        stream.wait();
+        stream_.wait();
     }
 
     std::string describe() const override {
@@ -244,6 +246,8 @@ class CpuPlan final : public Plan {
     std::vector<std::unique_ptr<ConvWeights>> weights_;
     std::vector<std::unique_ptr<OnednnConv>> convs_;
     std::vector<Step> steps_;
+    std::deque<std::vector<int64_t>> channel_tables_;  // stable addresses for CpuView::coff
+    dnnl::stream stream_;
     std::vector<std::string> descriptions_;
     const float* input_ = nullptr;
     float* output_ = nullptr;

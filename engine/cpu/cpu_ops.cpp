@@ -35,15 +35,12 @@ struct ViewIndex {
     float* base;
     int64_t pixel_stride;
     int w;
-    std::vector<int64_t> coff;
+    const int64_t* coff;
 
     explicit ViewIndex(const CpuView& v)
-        : base(v.buffer),
-          pixel_stride(v.layout.pixel_stride()),
-          w(v.layout.w),
-          coff(v.layout.channel_offsets()) {}
+        : base(v.buffer), pixel_stride(v.layout.pixel_stride()), w(v.layout.w), coff(v.coff) {}
     float& operator()(int y, int x, int ch) const {
-        return base[(int64_t{y} * w + x) * pixel_stride + coff[static_cast<size_t>(ch)]];
+        return base[(int64_t{y} * w + x) * pixel_stride + coff[ch]];
     }
 };
 
@@ -84,36 +81,36 @@ float activate(float v, Activation act, float alpha, float slope) {
 
 void op_copy_in(const float* nhwc, const CpuView& dst, int threads) {
     const ViewLayout& l = dst.layout;
-    const auto coff = l.channel_offsets();
+    const int64_t* coff = dst.coff;
     const int64_t pixels = l.pixels();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < pixels; ++p) {
         float* out = dst.buffer + p * l.pixel_stride();
         const float* in = nhwc + p * l.c;
         for (int ch = 0; ch < l.c; ++ch)
-            out[coff[static_cast<size_t>(ch)]] = in[ch];
+            out[coff[ch]] = in[ch];
     }
     zero_padding(dst, threads);
 }
 
 void op_copy_out(const CpuView& src, float* nhwc, int threads) {
     const ViewLayout& l = src.layout;
-    const auto coff = l.channel_offsets();
+    const int64_t* coff = src.coff;
     const int64_t pixels = l.pixels();
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < pixels; ++p) {
         const float* in = src.buffer + p * l.pixel_stride();
         float* out = nhwc + p * l.c;
         for (int ch = 0; ch < l.c; ++ch)
-            out[ch] = in[coff[static_cast<size_t>(ch)]];
+            out[ch] = in[coff[ch]];
     }
 }
 
 void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int threads) {
     const ViewLayout& s = src.layout;
     const ViewLayout& d = dst.layout;
-    const auto scoff = s.channel_offsets();
-    const auto dcoff = d.channel_offsets();
+    const int64_t* scoff = src.coff;
+    const int64_t* dcoff = dst.coff;
     const bool grouped = s.block == d.block && is_contiguous(s) && is_contiguous(d);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int y = 0; y < d.h; ++y) {
@@ -131,7 +128,7 @@ void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int
                 const float* in = src.buffer + (int64_t{sy} * s.w + sx) * s.pixel_stride();
                 float* out = dst.buffer + (int64_t{y} * d.w + x) * d.pixel_stride();
                 for (int ch = 0; ch < d.c; ++ch) {
-                    out[dcoff[static_cast<size_t>(ch)]] = in[scoff[static_cast<size_t>(ch)]];
+                    out[dcoff[ch]] = in[scoff[ch]];
                 }
             }
         }
@@ -171,14 +168,11 @@ void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads) {
     const ViewIndex si(src), di(dst);
     const ViewLayout& s = src.layout;
     const ViewLayout& d = dst.layout;
-    std::vector<kernels::CubicTaps> xs(static_cast<size_t>(d.w));
-    for (int x = 0; x < d.w; ++x)
-        xs[static_cast<size_t>(x)] = kernels::cubic_taps(x, s.w, d.w);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int y = 0; y < d.h; ++y) {
         const kernels::CubicTaps ty = kernels::cubic_taps(y, s.h, d.h);
         for (int x = 0; x < d.w; ++x) {
-            const kernels::CubicTaps& tx = xs[static_cast<size_t>(x)];
+            const kernels::CubicTaps tx = kernels::cubic_taps(x, s.w, d.w);
             for (int ch = 0; ch < d.c; ++ch) {
                 float acc = 0.0f;
                 for (int i = 0; i < 4; ++i) {
@@ -296,9 +290,8 @@ void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
             for (int ch = 0; ch < l.c; ++ch) {
                 const float s = slope ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
                 float v = activate(yi(row, x, ch), args.act, args.alpha, s);
-                for (size_t k = 0; k < ri.size(); ++k) {
-                    v = v * args.adds[k].second + ri[k](row, x, ch);
-                }
+                for (const auto& [res, scale] : args.adds)
+                    v = v * scale + ViewIndex(res)(row, x, ch);
                 yi(row, x, ch) = v;
             }
         }

@@ -12,6 +12,8 @@ namespace kiln::engine::cpu {
 struct CpuView {
     float* buffer = nullptr;  // start of the whole buffer
     ViewLayout layout;
+    // layout.channel_offsets(), built once with the plan so that running allocates nothing.
+    const int64_t* coff = nullptr;
 
     float& at(int y, int x, int ch) const { return buffer[layout.offset(y, x, ch)]; }
 };

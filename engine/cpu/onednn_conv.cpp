@@ -211,10 +211,19 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
 
 void OnednnConv::bind_scratchpad(void* ptr) {
     args_[DNNL_ARG_SCRATCHPAD] = memory(pd_.scratchpad_desc(), engine_, ptr);
+    // The C++ execute() builds a vector of arguments on every call; the C API takes this
+    // array, made once, so running allocates nothing.
+    c_args_.clear();
+    for (const auto& [arg, mem] : args_) c_args_.push_back({arg, mem.get()});
 }
 
 void OnednnConv::execute(dnnl::stream& stream, int threads) {
-    primitive_.execute(stream, args_);
+    const dnnl_status_t status = dnnl_primitive_execute(
+        primitive_.get(), stream.get(), static_cast<int>(c_args_.size()), c_args_.data());
+    if (status != dnnl_success) {
+        throw Error(ErrorCode::INTERNAL,
+                    "oneDNN convolution failed (status " + std::to_string(status) + ")");
+    }
     if (!pass_.adds.empty() || pass_.act != Activation::NONE)
         op_epilogue(dst_, pass_, threads);
     zero_padding(dst_, threads);

@@ -46,6 +46,7 @@ class OnednnConv {
     dnnl::convolution_forward::primitive_desc pd_;
     dnnl::convolution_forward primitive_;
     std::unordered_map<int, dnnl::memory> args_;
+    std::vector<dnnl_exec_arg_t> c_args_;  // args_ for the C API, built by bind_scratchpad
     dnnl::memory weights_;
     size_t scratchpad_bytes_ = 0;
     bool fused_ = false;
