@@ -255,35 +255,49 @@ void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
         flat = flat && same_walk(add.first.layout, l);
     const std::vector<float>* slope = args.prelu_slope;
     if (flat) {
+        // [groups][pixels][width] floats, walked in chunks of pixels that stay in L1 so the
+        // activation and every add cost one pass over memory.
+        constexpr int64_t kChunkPixels = 128;
         const int width = group_width(l);
         const int groups = l.padded_c() / width;
-        const int channels = l.c;
         const int64_t pixels = l.pixels();
+        const int64_t chunks = (pixels + kChunkPixels - 1) / kChunkPixels;
         float* base = y.buffer + l.base_offset();
+        const float alpha = args.act == Activation::LEAKY_RELU ? args.alpha : 0.0f;
 #pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
         for (int g = 0; g < groups; ++g) {
-            for (int64_t p = 0; p < pixels; ++p) {
-                const int64_t start = (int64_t{g} * pixels + p) * width;
+            for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+                const int64_t p0 = chunk * kChunkPixels;
+                const int64_t np = std::min(kChunkPixels, pixels - p0);
+                const int64_t start = (int64_t{g} * pixels + p0) * width;
+                const int64_t n = np * width;
                 float* v = base + start;
-                for (int k = 0; k < width; ++k) {
-                    const int ch = g * width + k;
-                    const float s =
-                        slope && ch < channels ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
-                    v[k] = activate(v[k], args.act, args.alpha, s);
+                if (args.act == Activation::PRELU) {
+                    for (int64_t p = 0; p < np; ++p) {
+                        float* px = v + p * width;
+                        for (int k = 0; k < width; ++k) {
+                            const int ch = g * width + k;
+                            const float s = ch < l.c ? (*slope)[static_cast<size_t>(ch)] : 0.0f;
+                            px[k] = px[k] > 0.0f ? px[k] : px[k] * s;
+                        }
+                    }
+                } else if (args.act != Activation::NONE) {
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i)
+                        v[i] = v[i] > 0.0f ? v[i] : v[i] * alpha;
                 }
                 for (const auto& [res, scale] : args.adds) {
                     const float* r = res.buffer + res.layout.base_offset() + start;
-                    for (int k = 0; k < width; ++k)
-                        v[k] = v[k] * scale + r[k];
+                    const float sc = scale;
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i)
+                        v[i] = v[i] * sc + r[i];
                 }
             }
         }
         return;
     }
     const ViewIndex yi(y);
-    std::vector<ViewIndex> ri;
-    for (const auto& add : args.adds)
-        ri.emplace_back(add.first);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int row = 0; row < l.h; ++row) {
         for (int x = 0; x < l.w; ++x) {

@@ -68,7 +68,7 @@ ValueId Graph::input(int h, int w, int c) {
 
 void Graph::output(ValueId v) {
     require(output_ == kNoValue, "a graph has one output");
-    const Value& src = value(v);
+    const Value src = value(v);  // a copy: new_buffer_value grows values_
     output_ = new_buffer_value(src.h, src.w, src.c);
     Op op;
     op.kind = OpKind::OUTPUT;
@@ -95,7 +95,7 @@ ValueId Graph::conv2d(const std::string& name,
                       ConvWeights weights,
                       Epilogue epilogue,
                       ValueId into) {
-    const Value& in = value(x);
+    const Value in = value(x);  // a copy: new_buffer_value grows values_
     require(weights.in_channels == in.c, name + ": input has " + std::to_string(in.c) +
                                              " channels, weights expect " +
                                              std::to_string(weights.in_channels));
@@ -185,7 +185,7 @@ ValueId Graph::pixel_unshuffle(ValueId x, int r) {
 
 ValueId Graph::add(ValueId a, ValueId b, float scale_a) {
     const Value va = value(a);
-    const Value& vb = value(b);
+    const Value vb = value(b);
     require(va.h == vb.h && va.w == vb.w && va.c == vb.c, "add: shapes differ");
     Op op;
     op.kind = OpKind::ADD;

@@ -61,3 +61,29 @@ TEST(MemoryPlan, LifetimesFromGraph) {
 
 }  // namespace
 }  // namespace kiln::engine
+
+namespace kiln::engine {
+namespace {
+
+// Graph builders keep copies of the values they check: adding a value may grow the table
+// (a reference into it would dangle, and garbage shapes would be checked).
+TEST(Graph, BuildersSurviveValueTableGrowth) {
+    Graph g;
+    auto x = g.input(6, 5, 8);
+    ConvWeights w;
+    w.in_channels = 8;
+    w.out_channels = 8;
+    w.kernel = 1;
+    w.weight = std::make_shared<const std::vector<float>>(64, 0.1f);
+    for (int i = 0; i < 500; ++i) {
+        Epilogue e;
+        e.adds.push_back({g.channels(x, 0, 8), 1.0f});
+        x = g.conv2d(std::to_string(i), x, w, e);  // ("c" + ... trips GCC 12's -Wrestrict)
+        x = g.add(g.channels(x, 0, 8), x);
+    }
+    g.output(x);
+    EXPECT_EQ(g.ops().size(), 1002u);
+}
+
+}  // namespace
+}  // namespace kiln::engine
