@@ -21,9 +21,10 @@ packages=(
 
 # Tools and tests only (references, fixtures): Debian's Python stack, seen only by
 # /usr/bin/python3; OpenBLAS so torch's matmul is not the reference BLAS; lavapipe
-# (a CPU Vulkan driver) and the Vulkan loader for the ncnn reference binaries.
+# (a CPU Vulkan driver) and the Vulkan loader for the ncnn reference binaries;
+# Fashion-MNIST for tools/train_diffusion.py.
 packages+=(
-    python3-torch python3-numpy python3-pil python3-skimage libopenblas0-openmp
+    python3-torch python3-numpy python3-pil python3-skimage libopenblas0-openmp dataset-fashion-mnist
     mesa-vulkan-drivers libvulkan1
 )
 
