@@ -6,6 +6,7 @@
 
 #include "engine/core/error.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_backend.h"
 #include "engine/device.h"
 #include "weights/registry.h"
 
@@ -32,18 +33,32 @@ std::string resolve_models_dir(const std::string& flag) {
 }
 
 LoadedEngine load_engine(const EngineOptions& options, const std::string& model_name) {
-    const engine::DeviceDecision device =
-        engine::choose_device(engine::parse_device_request(options.device));
+    const engine::DeviceRequest request = engine::parse_device_request(options.device);
+    const engine::DeviceDecision device = engine::choose_device(request);
     spdlog::info("{}", device.reason);
 
     LoadedEngine loaded;
-    engine::cpu::CpuBackendOptions cpu;
-    cpu.conv_algorithm = options.conv_algorithm == "direct" ? engine::cpu::ConvAlgorithm::DIRECT
-                                                            : engine::cpu::ConvAlgorithm::AUTO;
-    loaded.backend = engine::cpu::make_cpu_backend(cpu);
     engine::ContextOptions context;
     context.threads = options.threads;
-    loaded.context = loaded.backend->create_context(context);
+    if (device.kind == engine::BackendKind::CUDA) {
+        try {
+            loaded.backend = engine::cuda::make_cuda_backend();
+            loaded.context = loaded.backend->create_context(context);
+        } catch (const Error& e) {
+            if (request == engine::DeviceRequest::CUDA)
+                throw;
+            spdlog::info("CPU backend: the CUDA backend failed to start ({})", e.what());
+            loaded.backend.reset();
+            loaded.context.reset();
+        }
+    }
+    if (!loaded.backend) {
+        engine::cpu::CpuBackendOptions cpu;
+        cpu.conv_algorithm = options.conv_algorithm == "direct" ? engine::cpu::ConvAlgorithm::DIRECT
+                                                                : engine::cpu::ConvAlgorithm::AUTO;
+        loaded.backend = engine::cpu::make_cpu_backend(cpu);
+        loaded.context = loaded.backend->create_context(context);
+    }
 
     weights::ModelRegistry registry(resolve_models_dir(options.models_dir));
     loaded.model = engine::Model::create(registry.load(model_name));

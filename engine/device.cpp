@@ -25,9 +25,13 @@ DeviceDecision choose_device(DeviceRequest request) {
     } else if (cuda.device_count == 0) {
         why = "no CUDA device (" + cuda.status + ")";
     } else {
-        // A device exists; the CUDA backend itself is not part of this build yet.
+#if defined(KILN_CUDA_BACKEND)
+        return {BackendKind::CUDA, "CUDA backend: " + std::to_string(cuda.device_count) +
+                                       " CUDA device(s), using device 0"};
+#else
         why = std::to_string(cuda.device_count) +
-              " CUDA device(s) found, but the CUDA backend is not implemented yet";
+              " CUDA device(s) found, but this build has no CUDA backend (cuDNN missing)";
+#endif
     }
     if (request == DeviceRequest::CUDA) {
         throw Error(ErrorCode::UNSUPPORTED, "--device cuda: " + why);

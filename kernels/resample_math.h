@@ -36,4 +36,49 @@ KILN_HD inline int clamp_index(int i, int n) {
     return i < 0 ? 0 : i >= n ? n - 1 : i;
 }
 
+// Nearest upsampling by an integer factor: the source index of output index d.
+KILN_HD inline int nearest_source(int d, int factor) {
+    return d / factor;
+}
+
+// Bilinear upsampling by an integer factor, align_corners = false (PyTorch): the two source
+// taps of output index d and the weight of the second; the source coordinate is clamped at 0
+// and the taps at in - 1, exactly as the CPU op computes them.
+struct LinearTaps {
+    int i0 = 0, i1 = 0;
+    float w1 = 0.0f;
+};
+
+KILN_HD inline LinearTaps linear_taps(int d, int in, int factor) {
+    const float inv = 1.0f / static_cast<float>(factor);
+    float f = (static_cast<float>(d) + 0.5f) * inv - 0.5f;
+    f = f > 0.0f ? f : 0.0f;
+    LinearTaps t;
+    const int i = static_cast<int>(f);
+    t.i0 = i < in - 1 ? i : in - 1;
+    t.i1 = t.i0 + 1 < in - 1 ? t.i0 + 1 : in - 1;
+    t.w1 = f - static_cast<float>(t.i0);
+    return t;
+}
+
+// Pixel shuffle [h, w, c*r*r] -> [h*r, w*r, c]: output (y, x, ch) reads input
+// (y / r, x / r, shuffle_source_channel(ch, y % r, x % r, r)).
+KILN_HD inline int shuffle_source_channel(int ch, int i, int j, int r) {
+    return (ch * r + i) * r + j;
+}
+
+// Pixel unshuffle [h*r, w*r, c] -> [h, w, c*r*r], the inverse: output channel oc of pixel
+// (y, x) reads input (y * r + i, x * r + j, ch).
+struct UnshuffleSource {
+    int ch = 0, i = 0, j = 0;
+};
+
+KILN_HD inline UnshuffleSource unshuffle_source(int oc, int r) {
+    UnshuffleSource s;
+    s.j = oc % r;
+    s.i = (oc / r) % r;
+    s.ch = oc / (r * r);
+    return s;
+}
+
 }  // namespace kiln::kernels

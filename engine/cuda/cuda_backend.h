@@ -1,0 +1,28 @@
+// The CUDA backend: cuDNN convolutions (fp16 NHWC, fp32 accumulation) and the hand-written
+// kernels of kernels/ for every other op; a stream, a cuDNN handle and a stream-ordered device
+// pool per execution context; one arena per plan from engine/graph/memory_plan.h.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "engine/backend.h"
+
+namespace kiln::engine::cuda {
+
+struct CudaBackendOptions {
+    int device = 0;
+    // Use cudnnConvolutionBiasActivationForward for bias + ReLU (else the epilogue kernel).
+    bool fuse_bias_relu = true;
+    // Largest cuDNN workspace an algorithm may ask for; its size counts in peak_bytes().
+    size_t workspace_limit = size_t{64} << 20;
+    // Capture each plan's ops once as a CUDA graph when it is built and replay it per run
+    // (eager launches when capture fails, and for runs that ask for per-op times).
+    bool cuda_graphs = true;
+};
+
+// Throws Error(UNSUPPORTED) in a build without CUDA, Error(INTERNAL) when the device or
+// cuDNN cannot be initialised.
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
+
+}  // namespace kiln::engine::cuda

@@ -1,0 +1,100 @@
+// Device memory of one execution context: a stream-ordered pool (cudaMemPool_t) that caches
+// freed blocks for the context's stream, and pinned host staging buffers. Allocation failure
+// throws Error(OUT_OF_MEMORY) so the scheduler can retry with smaller tiles.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <cstddef>
+
+#include "engine/backend.h"
+
+namespace kiln::engine::cuda {
+
+class DevicePool final : public MemoryPool {
+  public:
+    DevicePool(int device, cudaStream_t stream);
+    ~DevicePool() override;
+    DevicePool(const DevicePool&) = delete;
+    DevicePool& operator=(const DevicePool&) = delete;
+
+    // Stream-ordered on the context's stream: usable by work enqueued after the call.
+    void* allocate(size_t bytes) override;
+    void release(void* ptr, size_t bytes) override;
+    size_t bytes_in_use() const override { return in_use_.load(); }
+    size_t bytes_cached() const override;
+
+  private:
+    cudaMemPool_t pool_ = nullptr;
+    cudaStream_t stream_;
+    std::atomic<size_t> in_use_{0};
+};
+
+// RAII block of a MemoryPool (device or host).
+class DeviceBlock {
+  public:
+    DeviceBlock() = default;
+    DeviceBlock(MemoryPool& pool, size_t bytes)
+        : pool_(&pool), bytes_(bytes), ptr_(bytes ? pool.allocate(bytes) : nullptr) {}
+    ~DeviceBlock() { reset(); }
+    DeviceBlock(DeviceBlock&& o) noexcept : pool_(o.pool_), bytes_(o.bytes_), ptr_(o.ptr_) {
+        o.ptr_ = nullptr;
+    }
+    DeviceBlock& operator=(DeviceBlock&& o) noexcept {
+        if (this != &o) {
+            reset();
+            pool_ = o.pool_;
+            bytes_ = o.bytes_;
+            ptr_ = o.ptr_;
+            o.ptr_ = nullptr;
+        }
+        return *this;
+    }
+    DeviceBlock(const DeviceBlock&) = delete;
+    DeviceBlock& operator=(const DeviceBlock&) = delete;
+
+    void reset() {
+        if (ptr_)
+            pool_->release(ptr_, bytes_);
+        ptr_ = nullptr;
+    }
+    void* get() const { return ptr_; }
+    size_t size() const { return bytes_; }
+
+  private:
+    MemoryPool* pool_ = nullptr;
+    size_t bytes_ = 0;
+    void* ptr_ = nullptr;
+};
+
+// Page-locked host memory for async copies.
+class PinnedBuffer {
+  public:
+    PinnedBuffer() = default;
+    explicit PinnedBuffer(size_t bytes);
+    ~PinnedBuffer();
+    PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; }
+    PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            ptr_ = o.ptr_;
+            bytes_ = o.bytes_;
+            o.ptr_ = nullptr;
+        }
+        return *this;
+    }
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+    void* get() const { return ptr_; }
+    size_t size() const { return bytes_; }
+
+  private:
+    void release();
+
+    void* ptr_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+}  // namespace kiln::engine::cuda

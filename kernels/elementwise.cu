@@ -1,0 +1,48 @@
+// Elementwise ops over fp16 views: scaled add (dst = a * scale + b) and view copy. The
+// per-chunk work is kernels/elementwise_body.h (shared with the CPU tests).
+#include "kernels/cuda_check.h"
+#include "kernels/device_common.cuh"
+#include "kernels/elementwise_body.h"
+#include "kernels/kernels.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+template <int kBlock, int kVec, bool kHasB>
+__global__ void __launch_bounds__(kBlock) add_kernel(const AddParams p) {
+    const int64_t chunks = p.plan.chunks();
+    for (int64_t k = global_thread(); k < chunks; k += grid_threads())
+        add_chunk<kVec, kHasB>(p, p.plan.chunk_row(k), p.plan.chunk_col(k));
+    if (blockIdx.x == 0 && static_cast<int>(threadIdx.x) < p.plan.tail)
+        add_chunk<1, kHasB>(p, 0, p.plan.tail_start() + threadIdx.x);
+}
+
+template <bool kHasB>
+void launch_add(const AddParams& p, cudaStream_t stream) {
+    const Launch1D l =
+        launch_1d(p.plan.chunks() > 0 ? p.plan.chunks() : p.plan.tail, kBlockSize, kMaxBlocks);
+    if (l.grid == 0)
+        return;
+    if (p.plan.vec == kHalfVector)
+        add_kernel<kBlockSize, kHalfVector, kHasB><<<l.grid, l.block, 0, stream>>>(p);
+    else
+        add_kernel<kBlockSize, 1, kHasB><<<l.grid, l.block, 0, stream>>>(p);
+    KILN_CUDA_CHECK_LAUNCH(kHasB ? "add" : "copy");
+}
+
+}  // namespace
+
+void add(const DeviceView& a,
+         const DeviceView& b,
+         const DeviceView& dst,
+         float scale_a,
+         cudaStream_t stream) {
+    launch_add<true>(make_add_params(a, b, dst, scale_a), stream);
+}
+
+void copy(const DeviceView& src, const DeviceView& dst, cudaStream_t stream) {
+    launch_add<false>(make_add_params(src, {}, dst, 1.0f), stream);
+}
+
+}  // namespace kiln::kernels

@@ -1,0 +1,58 @@
+// Activations, uint8 <-> value conversion with normalisation/clamp/rounding, and the fp16
+// rounding every kernel store applies.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/pointwise_math.h"
+
+namespace kiln::kernels {
+namespace {
+
+TEST(Pointwise, Activations) {
+    EXPECT_EQ(activate(-2.0f, Act::NONE, 0.2f), -2.0f);
+    EXPECT_EQ(activate(-2.0f, Act::RELU, 0.2f), 0.0f);
+    EXPECT_EQ(activate(3.0f, Act::RELU, 0.2f), 3.0f);
+    EXPECT_FLOAT_EQ(activate(-2.0f, Act::LEAKY_RELU, 0.2f), -0.4f);
+    EXPECT_EQ(activate(3.0f, Act::LEAKY_RELU, 0.2f), 3.0f);
+    EXPECT_FLOAT_EQ(activate(-2.0f, Act::PRELU, 0.25f), -0.5f);
+}
+
+TEST(Pointwise, EveryByteSurvivesAnFp16RoundTrip) {
+    // u8 -> value -> fp16 storage -> u8 is the identity for the [0,1] and [-1,1] conventions.
+    for (const auto& [scale, offset] : {std::pair{1.0f, 0.0f}, std::pair{2.0f, -1.0f}}) {
+        for (int b = 0; b < 256; ++b) {
+            const float v = round_half(u8_to_value(static_cast<uint8_t>(b), scale, offset));
+            EXPECT_EQ(value_to_u8(v, scale, offset), b) << scale << " " << offset;
+        }
+    }
+}
+
+TEST(Pointwise, ClampAndRoundHalfUp) {
+    EXPECT_EQ(value_to_u8(-0.3f, 1.0f, 0.0f), 0);
+    EXPECT_EQ(value_to_u8(1.7f, 1.0f, 0.0f), 255);
+    EXPECT_EQ(value_to_u8(std::numeric_limits<float>::quiet_NaN(), 1.0f, 0.0f), 0);
+    EXPECT_EQ(value_to_u8(std::numeric_limits<float>::infinity(), 1.0f, 0.0f), 255);
+    // floor(v * 255 + 0.5): just below and at the half step.
+    EXPECT_EQ(value_to_u8(10.49f / 255.0f, 1.0f, 0.0f), 10);
+    EXPECT_EQ(value_to_u8(10.51f / 255.0f, 1.0f, 0.0f), 11);
+    EXPECT_EQ(value_to_u8(0.0f, 2.0f, -1.0f), 128);  // 0.5 * 255 + 0.5 = 128
+}
+
+TEST(Pointwise, HalfRoundingIsNearestEven) {
+    // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even (1).
+    EXPECT_EQ(round_half(1.0f + std::ldexp(1.0f, -11)), 1.0f);
+    // 1 + 3 * 2^-11 is halfway between 1 + 2^-10 and 1 + 2^-9: ties to the even 1 + 2^-9.
+    EXPECT_EQ(round_half(1.0f + 3.0f * std::ldexp(1.0f, -11)), 1.0f + std::ldexp(1.0f, -9));
+    // The relative error of a stored value is at most 2^-11.
+    for (float v = -70000.0f; v < 70000.0f; v += 123.456f) {
+        if (std::abs(v) < 65504.0f && std::abs(v) > 1e-4f) {
+            EXPECT_LE(std::abs(round_half(v) - v), std::abs(v) * std::ldexp(1.0f, -11));
+        }
+    }
+    EXPECT_TRUE(std::isinf(round_half(70000.0f)));
+}
+
+}  // namespace
+}  // namespace kiln::kernels
