@@ -25,5 +25,6 @@ Runner register_forward(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_models(CLI::App& app);
 Runner register_info(CLI::App& app);
+Runner register_serve(CLI::App& app);
 
 }  // namespace kiln::app

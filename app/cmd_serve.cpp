@@ -1,0 +1,134 @@
+// kiln serve: the job server (HTTP API, fair scheduler, SQLite + local result store).
+// SIGTERM or SIGINT drains: new jobs get 503, running jobs finish within --drain-grace, the
+// queue is kept for the next start, and the process exits 0.
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+#include "app/commands.h"
+#include "app/engine_setup.h"
+#include "engine/device.h"
+#include "server/service.h"
+
+namespace kiln::app {
+
+namespace {
+
+struct ServeArgs {
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    std::string models_dir;
+    std::string data_dir = "data";
+    std::string device = "auto";
+    int workers = 1;
+    int threads = 0;
+    std::string api_key;
+    size_t max_queued = 1000;
+    size_t max_queued_per_session = 100;
+    size_t memory_budget_mib = 2048;
+    size_t model_cache_mib = 4096;
+    size_t max_body_mib = 64;
+    int64_t max_pixels = 64LL << 20;
+    int max_side = 32768;
+    int http_threads = 16;
+    int64_t session_ttl_hours = 24 * 7;
+    int drain_grace_s = 30;
+    int64_t output_ttl_hours = 24 * 7;
+    int64_t job_timeout_s = 0;
+};
+
+int run_serve(const ServeArgs& args) {
+    const engine::DeviceDecision device =
+        engine::choose_device(engine::parse_device_request(args.device));
+    spdlog::info("{}", device.reason);
+    if (device.kind == engine::BackendKind::CUDA)
+        spdlog::warn("kiln serve runs jobs on the CPU backend until the scheduler has CUDA slots");
+
+    server::ServiceOptions options;
+    options.models_dir = resolve_models_dir(args.models_dir);
+    options.data_dir = args.data_dir;
+    options.scheduler.workers = args.workers;
+    options.scheduler.threads_per_worker = args.threads;
+    options.scheduler.max_queued = args.max_queued;
+    options.scheduler.max_queued_per_session = args.max_queued_per_session;
+    options.scheduler.memory_budget = args.memory_budget_mib << 20;
+    options.scheduler.model_cache_bytes = args.model_cache_mib << 20;
+    options.scheduler.decode_limits.max_pixels = args.max_pixels;
+    options.scheduler.decode_limits.max_side = args.max_side;
+    options.server.host = args.host;
+    options.server.port = args.port;
+    options.server.api_key = args.api_key;
+    options.server.max_body_bytes = args.max_body_mib << 20;
+    options.server.http_threads = args.http_threads;
+    options.server.session_ttl_s = args.session_ttl_hours * 3600;
+    options.output_ttl = std::chrono::hours(args.output_ttl_hours);
+    options.scheduler.job_timeout = std::chrono::seconds(args.job_timeout_s);
+
+    // Every thread started below inherits this mask; only sigwait sees the signals.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    server::Service service(options);
+    const int port = service.start();
+    spdlog::info(
+        "kiln serve on http://{}:{}: models {}, data {}, {} worker(s) x {} thread(s), queue "
+        "limits {} total / {} per session, memory budget {} MiB per job, model cache {} MiB, "
+        "body limit {} MiB, images up to {} pixels / {} px a side, {} HTTP threads, sessions "
+        "{} h, outputs kept {} h, job timeout {} s (0: none), api key {}",
+        args.host, port, options.models_dir.string(), options.data_dir.string(),
+        service.scheduler().workers(), service.scheduler().threads_per_worker(), args.max_queued,
+        args.max_queued_per_session, args.memory_budget_mib, args.model_cache_mib,
+        args.max_body_mib, args.max_pixels, args.max_side, args.http_threads,
+        args.session_ttl_hours, args.output_ttl_hours, args.job_timeout_s,
+        args.api_key.empty() ? "off" : "on");
+
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("signal {}: draining (grace {} s); queued jobs are kept for the next start",
+                 received, args.drain_grace_s);
+    service.drain(std::chrono::seconds(args.drain_grace_s));
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+Runner register_serve(CLI::App& app) {
+    auto args = std::make_shared<ServeArgs>();
+    CLI::App* cmd = app.add_subcommand("serve", "run the job server (HTTP API)");
+    cmd->add_option("--host", args->host, "address to listen on");
+    cmd->add_option("--port", args->port, "port (0: any free port)")->check(CLI::Range(0, 65535));
+    cmd->add_option("--models,--models-dir", args->models_dir,
+                    "folder of model files (default: $KILN_MODELS_DIR or ./models)");
+    cmd->add_option("--data", args->data_dir, "data folder: kiln.db and results/");
+    cmd->add_option("--device", args->device, "auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    cmd->add_option("--workers", args->workers, "jobs run at once")->check(CLI::Range(1, 256));
+    cmd->add_option("--threads", args->threads, "CPU threads per worker (0: cores / workers)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--api-key", args->api_key, "required to create sessions when set");
+    cmd->add_option("--max-queued", args->max_queued, "queued jobs, all sessions (429 above)");
+    cmd->add_option("--max-queued-per-session", args->max_queued_per_session,
+                    "queued jobs per session (429 above)");
+    cmd->add_option("--memory-budget", args->memory_budget_mib, "MiB one job's plan may use");
+    cmd->add_option("--model-cache", args->model_cache_mib, "MiB of loaded models kept");
+    cmd->add_option("--max-body", args->max_body_mib, "MiB per request body (413 above)");
+    cmd->add_option("--max-pixels", args->max_pixels, "pixels per input image (413 above)");
+    cmd->add_option("--max-side", args->max_side, "pixels per input side (413 above)");
+    cmd->add_option("--http-threads", args->http_threads, "HTTP worker threads")
+        ->check(CLI::Range(1, 1024));
+    cmd->add_option("--session-ttl", args->session_ttl_hours, "hours a session token is valid");
+    cmd->add_option("--output-ttl", args->output_ttl_hours,
+                    "hours finished jobs and their files are kept");
+    cmd->add_option("--job-timeout", args->job_timeout_s,
+                    "seconds a job may run before it fails with timeout (0: no limit)");
+    cmd->add_option("--drain-grace", args->drain_grace_s,
+                    "seconds running jobs may finish after SIGTERM");
+    return [cmd, args]() { return cmd->parsed() ? run_serve(*args) : -1; };
+}
+
+}  // namespace kiln::app

@@ -1,0 +1,581 @@
+#include "scheduler/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "engine/core/error.h"
+#include "scheduler/admission.h"
+#include "scheduler/ids.h"
+#include "scheduler/job_runner.h"
+#include "scheduler/service_error.h"
+
+namespace kiln::scheduler {
+
+namespace {
+
+constexpr const char* input_name = "input";
+constexpr const char* output_name = "output-0.png";
+constexpr const char* thumbnail_name = "thumbnail-0.png";
+
+}  // namespace
+
+Scheduler::Scheduler(JobStore& jobs,
+                     ResultStore& results,
+                     weights::ModelRegistry& registry,
+                     engine::Backend& backend,
+                     SchedulerOptions options,
+                     Observer observer)
+    : jobs_(jobs),
+      results_(results),
+      backend_(backend),
+      options_(std::move(options)),
+      observer_(std::move(observer)),
+      models_(registry, options_.model_cache_bytes) {
+    options_.workers = std::max(1, options_.workers);
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads_per_worker_ = options_.threads_per_worker > 0 ? options_.threads_per_worker
+                                                          : std::max(1, cores / options_.workers);
+    workers_paused_ = options_.start_paused;
+    admission_context_ = backend_.create_context(engine::ContextOptions{1});
+}
+
+Scheduler::~Scheduler() {
+    stop();
+}
+
+void Scheduler::start() {
+    std::map<std::string, bool> paused;
+    for (Job& job : jobs_.unfinished_jobs()) {
+        if (job.status == JobStatus::RUNNING) {
+            if (job.attempts >= options_.max_attempts) {
+                job.status = JobStatus::FAILED;
+                job.finished_at = now_ms();
+                job.error =
+                    JobError{"interrupted", "the server stopped while this job ran, " +
+                                                std::to_string(job.attempts) + " times; retry it"};
+                jobs_.update_job(job);
+                continue;
+            }
+            job.status = JobStatus::QUEUED;
+            jobs_.update_job(job);
+        }
+        auto [it, inserted] = paused.try_emplace(job.session_id, false);
+        if (inserted) {
+            const auto session = jobs_.find_session(job.session_id);
+            it->second = session && session->paused;
+        }
+        std::lock_guard lock(mutex_);
+        queue_.set_paused(job.session_id, it->second);
+        queue_.push(job.session_id, job.id, job.priority);
+    }
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < options_.workers; ++i) {
+        contexts_.push_back(backend_.create_context(engine::ContextOptions{threads_per_worker_}));
+        threads_.emplace_back([this, context = contexts_.back().get()] { worker_loop(*context); });
+    }
+    if (options_.job_timeout.count() > 0)
+        threads_.emplace_back([this] { watchdog_loop(); });
+}
+
+void Scheduler::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+        for (auto& [id, running] : running_)
+            running.cancel->store(true);
+    }
+    wake_.notify_all();
+    watchdog_wake_.notify_all();
+    for (std::thread& t : threads_)
+        t.join();
+    threads_.clear();
+    contexts_.clear();
+}
+
+void Scheduler::drain(std::chrono::milliseconds grace) {
+    draining_ = true;
+    {
+        std::unique_lock lock(mutex_);
+        workers_paused_ = true;
+        idle_.wait_for(lock, grace, [&] { return running_.empty(); });
+    }
+    stop();
+}
+
+bool Scheduler::accepting() const {
+    return !draining_;
+}
+
+void Scheduler::notify(SchedulerEventKind kind,
+                       const std::string& session_id,
+                       const std::string& id,
+                       uint64_t queue_op) {
+    if (observer_)
+        observer_(SchedulerEvent{kind, session_id, id, queue_op});
+}
+
+int Scheduler::retry_after_locked() const {
+    const double mean = mean_run_seconds_ > 0 ? mean_run_seconds_ : 5.0;
+    const double seconds = mean * static_cast<double>(queue_.size() + 1) / options_.workers;
+    return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 3600.0));
+}
+
+int Scheduler::retry_after_seconds() const {
+    std::lock_guard lock(mutex_);
+    return retry_after_locked();
+}
+
+SubmitResult Scheduler::submit(SubmitRequest request) {
+    try {
+        return admit(request);
+    } catch (const ServiceError& e) {
+        std::lock_guard lock(mutex_);
+        ++stats_.refused_by_reason[service_code_name(e.code())];
+        throw;
+    }
+}
+
+SubmitResult Scheduler::admit(SubmitRequest& request) {
+    if (!accepting())
+        throw ServiceError(ServiceCode::DRAINING, "the server is shutting down; retry later", 5);
+    auto replay = [&]() -> std::optional<SubmitResult> {
+        if (request.idempotency_key.empty())
+            return std::nullopt;
+        auto existing =
+            jobs_.find_job_by_idempotency_key(request.session_id, request.idempotency_key);
+        if (!existing)
+            return std::nullopt;
+        if (!constant_time_equal(existing->request_hash, request.request_hash)) {
+            throw ServiceError(ServiceCode::IDEMPOTENCY_REUSED,
+                               "this Idempotency-Key was used with a different request; use a "
+                               "new key for a new job");
+        }
+        std::lock_guard lock(mutex_);
+        apply_live_state(*existing);
+        return SubmitResult{*existing, true};
+    };
+    if (auto earlier = replay())
+        return *earlier;
+
+    check_queue_limits(request.session_id);  // cheap refusal before decoding anything
+    std::shared_ptr<const engine::Model> model;
+    try {
+        model = models_.acquire(request.model);
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::NOT_FOUND) {
+            throw ServiceError(ServiceCode::MODEL_NOT_FOUND,
+                               "unknown model '" + request.model + "'; GET /v1/models lists them");
+        }
+        throw;
+    }
+    const AdmittedImage admitted =
+        admit_upscale_input(*model, backend_, *admission_context_, request.image, request.tile,
+                            options_.memory_budget, options_.decode_limits);
+
+    Job job;
+    job.session_id = request.session_id;
+    job.model = request.model;
+    job.params_json = request.params_json;
+    job.tile = request.tile;
+    job.priority = request.priority;
+    job.idempotency_key = request.idempotency_key;
+    job.request_hash = request.request_hash;
+    job.input_width = admitted.width;
+    job.input_height = admitted.height;
+
+    std::lock_guard submit_lock(submit_mutex_);
+    if (auto earlier = replay())  // a concurrent request with the same key won
+        return *earlier;
+    return enqueue_new(std::move(job), request.image);
+}
+
+void Scheduler::check_queue_limits(const std::string& session_id) const {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= options_.max_queued) {
+        throw ServiceError(ServiceCode::QUEUE_FULL,
+                           "the queue is full (" + std::to_string(options_.max_queued) +
+                               " jobs); retry after the Retry-After delay",
+                           retry_after_locked());
+    }
+    if (queue_.session_size(session_id) >= options_.max_queued_per_session) {
+        throw ServiceError(ServiceCode::SESSION_QUEUE_FULL,
+                           "this session already has " +
+                               std::to_string(options_.max_queued_per_session) +
+                               " queued jobs (the limit); wait for some to start",
+                           retry_after_locked());
+    }
+}
+
+SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& image) {
+    check_queue_limits(job.session_id);
+    job.id = random_id();
+    job.status = JobStatus::QUEUED;
+    job.created_at = now_ms();
+    results_.put(job.session_id, job.id, input_name, image);
+    try {
+        jobs_.insert_job(job);
+    } catch (...) {
+        results_.remove_job(job.session_id, job.id);
+        throw;
+    }
+    const auto session = jobs_.find_session(job.session_id);
+    uint64_t queue_op = 0;
+    {
+        std::lock_guard lock(mutex_);
+        queue_.set_paused(job.session_id, session && session->paused);
+        queue_op = queue_.push(job.session_id, job.id, job.priority);
+        apply_live_state(job);
+    }
+    wake_.notify_one();
+    notify(SchedulerEventKind::QUEUED, job.session_id, job.id, queue_op);
+    return SubmitResult{std::move(job), false};
+}
+
+void Scheduler::apply_live_state(Job& job) {
+    if (auto it = running_.find(job.id); it != running_.end()) {
+        job.progress_done = it->second.done;
+        job.progress_total = it->second.total;
+    }
+    job.position = -1;
+    if (job.status == JobStatus::QUEUED) {
+        if (auto pos = queue_.position(job.session_id, job.id))
+            job.position = *pos;
+    }
+}
+
+std::optional<Job> Scheduler::get(const std::string& session_id, const std::string& id) {
+    auto job = jobs_.find_job(session_id, id);
+    if (job) {
+        std::lock_guard lock(mutex_);
+        apply_live_state(*job);
+    }
+    return job;
+}
+
+std::vector<Job> Scheduler::list(const std::string& session_id, const JobQuery& query) {
+    std::vector<Job> jobs = jobs_.list_jobs(session_id, query);
+    std::lock_guard lock(mutex_);
+    for (Job& job : jobs)
+        apply_live_state(job);
+    return jobs;
+}
+
+void Scheduler::worker_loop(engine::ExecutionContext& context) {
+    for (;;) {
+        QueuedJob next;
+        std::shared_ptr<std::atomic<bool>> cancel;
+        {
+            std::unique_lock lock(mutex_);
+            for (;;) {
+                if (stopping_)
+                    return;
+                if (!workers_paused_) {
+                    if (auto popped = queue_.pop()) {
+                        next = std::move(*popped);
+                        break;
+                    }
+                }
+                wake_.wait(lock);
+            }
+            cancel = std::make_shared<std::atomic<bool>>(false);
+            running_[next.job_id] = Running{next.session_id, cancel};
+        }
+        try {
+            run_job(next, context, *cancel);
+        } catch (const std::exception& e) {
+            // A store failure while recording the job: it stays as stored (queued or
+            // running) and the next start picks it up again; this worker carries on.
+            spdlog::error("job {}: {}", next.job_id, e.what());
+        }
+        {
+            std::lock_guard lock(mutex_);
+            running_.erase(next.job_id);
+        }
+        idle_.notify_all();
+    }
+}
+
+void Scheduler::watchdog_loop() {
+    const auto tick = std::clamp<std::chrono::milliseconds>(
+        options_.job_timeout, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        watchdog_wake_.wait_for(lock, tick);
+        const auto now = std::chrono::steady_clock::now();
+        for (auto& [id, running] : running_) {
+            if (!running.timed_out && now - running.started > options_.job_timeout) {
+                running.timed_out = true;
+                running.cancel->store(true);
+            }
+        }
+    }
+}
+
+void Scheduler::run_job(const QueuedJob& queued,
+                        engine::ExecutionContext& context,
+                        std::atomic<bool>& cancel) {
+    auto found = jobs_.find_job(queued.session_id, queued.job_id);
+    if (!found || found->status != JobStatus::QUEUED)
+        return;  // deleted or cancelled meanwhile
+    Job job = std::move(*found);
+    if (cancel) {
+        job.status = JobStatus::CANCELLED;
+        job.finished_at = now_ms();
+        finish(job);
+        return;
+    }
+    job.status = JobStatus::RUNNING;
+    job.started_at = now_ms();
+    job.attempts += 1;
+    job.error.reset();
+    if (!jobs_.update_job(job))
+        return;
+    {
+        std::lock_guard lock(mutex_);
+        stats_.queue_wait_by_model[job.model].observe(
+            static_cast<double>(job.started_at - job.created_at) / 1000.0);
+    }
+    notify(SchedulerEventKind::STARTED, job.session_id, job.id, queued.queue_op);
+
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        const auto input = results_.get(job.session_id, job.id, input_name);
+        if (!input)
+            throw Error(ErrorCode::IO, "the job's input file is missing");
+        const auto model = models_.acquire(job.model);
+        engine::UpscaleHooks hooks;
+        hooks.cancel = &cancel;
+        auto last_persisted = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+        hooks.on_tile = [&](int done, int total) {
+            {
+                std::lock_guard lock(mutex_);
+                Running& r = running_.at(job.id);
+                r.done = done;
+                r.total = total;
+            }
+            // Progress reaches the store (and so the event streams) at most 4 times a second.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_persisted >= std::chrono::milliseconds(250) && done < total) {
+                last_persisted = now;
+                job.progress_done = done;
+                job.progress_total = total;
+                jobs_.update_job(job);
+            }
+            notify(SchedulerEventKind::PROGRESS, job.session_id, job.id);
+        };
+        const RunOutput out =
+            run_upscale_job(*model, backend_, context, *input, job.tile, options_.memory_budget,
+                            options_.decode_limits, hooks);
+        results_.put(job.session_id, job.id, thumbnail_name, out.thumbnail_png);
+        results_.put(job.session_id, job.id, output_name, out.png);
+        const std::string digest = sha256_hex(
+            std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
+        std::string etag(1, '"');
+        etag.append(digest, 0, 32).push_back('"');
+        job.outputs = {JobOutput{0, out.width, out.height, "image/png", etag}};
+        job.status = JobStatus::SUCCEEDED;
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::CANCELLED) {
+            std::lock_guard lock(mutex_);
+            const Running& r = running_.at(job.id);
+            if (r.timed_out) {
+                job.status = JobStatus::FAILED;
+                job.error =
+                    JobError{"timeout", "the job ran longer than the limit of " +
+                                            std::to_string(options_.job_timeout.count()) + " ms"};
+            } else if (stopping_ && !r.user_cancelled) {
+                return;  // interrupted by stop(): stays running, the next start re-runs it
+            } else {
+                job.status = JobStatus::CANCELLED;
+            }
+        } else {
+            job.status = JobStatus::FAILED;
+            job.error = JobError{std::string(error_code_name(e.code())), e.what()};
+        }
+    } catch (const std::exception& e) {
+        job.status = JobStatus::FAILED;
+        job.error = JobError{"internal", e.what()};
+    }
+    job.finished_at = now_ms();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    {
+        std::lock_guard lock(mutex_);
+        const Running& r = running_.at(job.id);
+        job.progress_done = r.done;
+        job.progress_total = r.total;
+        stats_.run_time_by_model[job.model].observe(seconds);
+        if (job.status == JobStatus::SUCCEEDED) {
+            mean_run_seconds_ =
+                mean_run_seconds_ == 0 ? seconds : 0.8 * mean_run_seconds_ + 0.2 * seconds;
+        }
+    }
+    finish(job);
+}
+
+void Scheduler::finish(Job& job) {
+    if (!jobs_.update_job(job)) {
+        results_.remove_job(job.session_id, job.id);  // deleted while it ran
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        ++stats_.finished_by_status[std::string(job_status_name(job.status))];
+    }
+    notify(SchedulerEventKind::FINISHED, job.session_id, job.id);
+}
+
+CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string& id) {
+    auto job = jobs_.find_job(session_id, id);
+    if (!job)
+        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+    bool dequeued = false;
+    {
+        std::lock_guard lock(mutex_);
+        dequeued = queue_.remove(session_id, id);
+        if (!dequeued) {
+            if (auto it = running_.find(id); it != running_.end()) {
+                it->second.user_cancelled = true;
+                it->second.cancel->store(true);
+                return CancelOutcome::STOPPING;
+            }
+        }
+    }
+    if (dequeued) {
+        job->status = JobStatus::CANCELLED;
+        job->finished_at = now_ms();
+        finish(*job);
+        return CancelOutcome::CANCELLED;
+    }
+    job = jobs_.find_job(session_id, id);
+    if (!job)
+        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+    throw ServiceError(ServiceCode::CONFLICT, "the job is already " +
+                                                  std::string(job_status_name(job->status)) +
+                                                  "; only queued or running jobs can be cancelled");
+}
+
+SubmitResult Scheduler::retry(const std::string& session_id, const std::string& id) {
+    if (!accepting())
+        throw ServiceError(ServiceCode::DRAINING, "the server is shutting down; retry later", 5);
+    auto old = jobs_.find_job(session_id, id);
+    if (!old)
+        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+    if (old->status != JobStatus::FAILED && old->status != JobStatus::CANCELLED) {
+        throw ServiceError(ServiceCode::CONFLICT,
+                           "the job is " + std::string(job_status_name(old->status)) +
+                               "; only failed or cancelled jobs can be retried");
+    }
+    const auto input = results_.get(session_id, id, input_name);
+    if (!input)
+        throw ServiceError(ServiceCode::CONFLICT, "the job's input is no longer kept");
+    Job job;
+    job.session_id = session_id;
+    job.model = old->model;
+    job.params_json = old->params_json;
+    job.tile = old->tile;
+    job.priority = old->priority;
+    job.retry_of = old->id;
+    job.input_width = old->input_width;
+    job.input_height = old->input_height;
+    std::lock_guard submit_lock(submit_mutex_);
+    return enqueue_new(std::move(job), *input);
+}
+
+void Scheduler::remove(const std::string& session_id, const std::string& id) {
+    if (!jobs_.find_job(session_id, id))
+        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+    {
+        std::lock_guard lock(mutex_);
+        queue_.remove(session_id, id);
+        if (auto it = running_.find(id); it != running_.end()) {
+            it->second.user_cancelled = true;
+            it->second.cancel->store(true);
+        }
+    }
+    jobs_.delete_job(session_id, id);
+    results_.remove_job(session_id, id);
+    notify(SchedulerEventKind::REMOVED, session_id, id);
+}
+
+void Scheduler::remove_session(const std::string& session_id) {
+    {
+        std::lock_guard lock(mutex_);
+        queue_.clear_session(session_id);
+        queue_.set_paused(session_id, false);
+        for (auto& [id, running] : running_) {
+            if (running.session_id == session_id) {
+                running.user_cancelled = true;
+                running.cancel->store(true);
+            }
+        }
+    }
+    jobs_.delete_session(session_id);
+    results_.remove_session(session_id);
+}
+
+QueueInfo Scheduler::queue_info(const std::string& session_id) {
+    std::lock_guard lock(mutex_);
+    QueueInfo info;
+    info.paused = queue_.is_paused(session_id);
+    info.queued = queue_.session_size(session_id);
+    for (const auto& [id, running] : running_)
+        info.running += running.session_id == session_id ? 1 : 0;
+    return info;
+}
+
+void Scheduler::set_session_paused(const std::string& session_id, bool paused) {
+    jobs_.set_session_paused(session_id, paused);
+    {
+        std::lock_guard lock(mutex_);
+        queue_.set_paused(session_id, paused);
+    }
+    wake_.notify_all();
+}
+
+size_t Scheduler::clear_session_queue(const std::string& session_id) {
+    std::vector<std::string> ids;
+    {
+        std::lock_guard lock(mutex_);
+        ids = queue_.clear_session(session_id);
+    }
+    for (const std::string& id : ids) {
+        if (auto job = jobs_.find_job(session_id, id)) {
+            job->status = JobStatus::CANCELLED;
+            job->finished_at = now_ms();
+            finish(*job);
+        }
+    }
+    return ids.size();
+}
+
+SchedulerStats Scheduler::stats() const {
+    std::lock_guard lock(mutex_);
+    SchedulerStats out = stats_;
+    out.queued = queue_.size();
+    out.running = running_.size();
+    for (const auto& context : contexts_) {
+        out.pool_bytes_in_use += context->pool().bytes_in_use();
+        out.pool_bytes_cached += context->pool().bytes_cached();
+    }
+    out.models = models_.loaded();
+    return out;
+}
+
+void Scheduler::pause_workers() {
+    std::lock_guard lock(mutex_);
+    workers_paused_ = true;
+}
+
+void Scheduler::resume_workers() {
+    {
+        std::lock_guard lock(mutex_);
+        workers_paused_ = false;
+    }
+    wake_.notify_all();
+}
+
+}  // namespace kiln::scheduler

@@ -1,0 +1,184 @@
+// The job scheduler: admission, the fair queue, worker slots (one execution context each),
+// cancellation, progress and restart recovery. HTTP threads call submit/get/cancel...; only
+// worker threads run models. Every call is thread-safe; submit, retry and remove block on
+// the job store (a committed write), none waits for a job to run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/image/image.h"
+#include "scheduler/fair_queue.h"
+#include "scheduler/job.h"
+#include "scheduler/job_store.h"
+#include "scheduler/model_cache.h"
+#include "scheduler/result_store.h"
+#include "scheduler/scheduler_stats.h"
+#include "weights/registry.h"
+
+namespace kiln::scheduler {
+
+struct SchedulerOptions {
+    int workers = 1;
+    int threads_per_worker = 0;  // 0: hardware threads / workers (at least 1)
+    size_t max_queued = 1000;    // queued jobs, all sessions
+    size_t max_queued_per_session = 100;
+    size_t memory_budget = size_t{2} << 30;      // peak bytes one job's plan may hold
+    size_t model_cache_bytes = size_t{4} << 30;  // loaded weights kept for reuse
+    int max_attempts = 3;                        // runs interrupted by a stop, then failed
+    image::DecodeLimits decode_limits;
+    bool start_paused = false;                 // workers take no job until resume_workers()
+    std::chrono::milliseconds job_timeout{0};  // running longer fails with "timeout"; 0: none
+};
+
+enum class SchedulerEventKind { QUEUED, STARTED, PROGRESS, FINISHED, REMOVED };
+
+struct SchedulerEvent {
+    SchedulerEventKind kind;
+    std::string session_id;
+    std::string job_id;
+    // QUEUED: the fair queue's operation number of the push; STARTED: of the pop. Orders
+    // queueing against starts exactly (notifications from different threads may interleave).
+    uint64_t queue_op = 0;
+};
+
+struct SubmitRequest {
+    std::string session_id;
+    std::string model;
+    std::string params_json = "{}";
+    int tile = -1;
+    Priority priority = Priority::NORMAL;
+    std::string idempotency_key;
+    std::string request_hash;
+    std::vector<uint8_t> image;
+};
+
+struct SubmitResult {
+    Job job;                // with its live position
+    bool existing = false;  // an Idempotency-Key matched an earlier job
+};
+
+enum class CancelOutcome { CANCELLED, STOPPING };  // queued: at once; running: on its way
+
+struct QueueInfo {
+    bool paused = false;
+    size_t queued = 0;
+    size_t running = 0;
+};
+
+class Scheduler {
+  public:
+    using Observer = std::function<void(const SchedulerEvent&)>;
+
+    Scheduler(JobStore& jobs,
+              ResultStore& results,
+              weights::ModelRegistry& registry,
+              engine::Backend& backend,
+              SchedulerOptions options,
+              Observer observer = {});
+    ~Scheduler();
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // Re-queues what the store holds unfinished, then starts the workers.
+    void start();
+    // Stops the workers; running jobs are interrupted and stay `running` in the store, so
+    // the next start re-runs them (attempts + 1). Queued jobs stay queued.
+    void stop();
+    // Refuses new jobs, lets running ones finish for up to `grace`, then stop().
+    void drain(std::chrono::milliseconds grace);
+    bool accepting() const;
+
+    // Throws ServiceError or kiln::Error; the job is committed when this returns.
+    SubmitResult submit(SubmitRequest request);
+    // A job with its live progress and queue position.
+    std::optional<Job> get(const std::string& session_id, const std::string& id);
+    std::vector<Job> list(const std::string& session_id, const JobQuery& query);
+    // Throws ServiceError NOT_FOUND or CONFLICT (already final).
+    CancelOutcome cancel(const std::string& session_id, const std::string& id);
+    // Queues a failed or cancelled job again as a new job; CONFLICT otherwise.
+    SubmitResult retry(const std::string& session_id, const std::string& id);
+    // Cancels when needed and deletes the job and its files; NOT_FOUND when absent.
+    void remove(const std::string& session_id, const std::string& id);
+    void remove_session(const std::string& session_id);
+
+    QueueInfo queue_info(const std::string& session_id);
+    void set_session_paused(const std::string& session_id, bool paused);
+    // Cancels the session's queued jobs; returns how many.
+    size_t clear_session_queue(const std::string& session_id);
+
+    // Holds every worker before its next job (tests, maintenance).
+    void pause_workers();
+    void resume_workers();
+
+    ModelCache& models() { return models_; }
+    SchedulerStats stats() const;
+    int workers() const { return options_.workers; }
+    int threads_per_worker() const { return threads_per_worker_; }
+    // Seconds a refused client should wait, from observed run times and the queue length.
+    int retry_after_seconds() const;
+
+  private:
+    struct Running {
+        std::string session_id;
+        std::shared_ptr<std::atomic<bool>> cancel;
+        bool user_cancelled = false;  // as opposed to interrupted by stop()
+        bool timed_out = false;
+        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+        int done = 0, total = 0;
+    };
+
+    void worker_loop(engine::ExecutionContext& context);
+    void watchdog_loop();  // cancels jobs running past options_.job_timeout
+    void run_job(const QueuedJob& queued,
+                 engine::ExecutionContext& context,
+                 std::atomic<bool>& cancel);
+    void finish(Job& job);
+    SubmitResult enqueue_new(Job job, const std::vector<uint8_t>& image);
+    SubmitResult admit(SubmitRequest& request);
+    // Throws ServiceError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
+    void check_queue_limits(const std::string& session_id) const;
+    void notify(SchedulerEventKind kind,
+                const std::string& session_id,
+                const std::string& id,
+                uint64_t queue_op = 0);
+    void apply_live_state(Job& job);  // under mutex_
+    int retry_after_locked() const;
+
+    JobStore& jobs_;
+    ResultStore& results_;
+    engine::Backend& backend_;
+    SchedulerOptions options_;
+    Observer observer_;
+    ModelCache models_;
+    int threads_per_worker_ = 1;
+    std::unique_ptr<engine::ExecutionContext> admission_context_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable idle_;
+    std::condition_variable watchdog_wake_;
+    FairQueue queue_;
+    std::map<std::string, Running> running_;  // by job id
+    bool stopping_ = false;
+    bool workers_paused_ = false;
+    std::atomic<bool> draining_{false};
+    double mean_run_seconds_ = 0;
+    SchedulerStats stats_;     // histograms and counters; queue/pool figures filled on read
+    std::mutex submit_mutex_;  // admission check + insert + push happen as one
+    std::vector<std::unique_ptr<engine::ExecutionContext>> contexts_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace kiln::scheduler

@@ -1,0 +1,69 @@
+// What every route handler reaches: the scheduler, the stores, the model registry and the
+// server's options. Handlers parse and answer; the scheduler's workers run the models.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "scheduler/job_store.h"
+#include "scheduler/result_store.h"
+#include "scheduler/scheduler.h"
+#include "server/change_notifier.h"
+#include "server/http_metrics.h"
+#include "weights/registry.h"
+
+namespace kiln::server {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;      // 0: any free port (tests)
+    std::string api_key;  // when set, POST /v1/sessions needs Bearer <api_key>
+    size_t max_body_bytes = size_t{64} << 20;
+    int http_threads = 16;  // each open event stream holds one
+    int64_t session_ttl_s = 7 * 24 * 3600;
+};
+
+struct ApiContext {
+    scheduler::Scheduler& scheduler;
+    scheduler::JobStore& jobs;
+    scheduler::ResultStore& results;
+    weights::ModelRegistry& registry;
+    const ServerOptions& options;
+    ChangeNotifier& changes;
+    HttpMetrics http{};
+    std::atomic<bool> ready{false};
+};
+
+// A handler of a route; session_id is empty for routes that need no session.
+using RouteHandler = std::function<
+    void(const httplib::Request& req, httplib::Response& res, const std::string& session_id)>;
+
+// Registers a handler for a route of api_routes() (throws when the route is not in the
+// table), with authentication and error mapping around it.
+class Router {
+  public:
+    Router(httplib::Server& server, ApiContext& context) : server_(server), context_(context) {}
+    void add(const std::string& method, const std::string& path, RouteHandler handler);
+
+  private:
+    httplib::Server& server_;
+    ApiContext& context_;
+};
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+// Route groups, one file each.
+void register_session_routes(Router& router, ApiContext& context);
+void register_job_routes(Router& router, ApiContext& context);
+void register_queue_routes(Router& router, ApiContext& context);
+void register_service_routes(Router& router, ApiContext& context);
+void register_event_routes(Router& router, ApiContext& context);
+void register_gallery_routes(Router& router, ApiContext& context);
+void register_metrics_routes(Router& router, ApiContext& context);
+
+}  // namespace kiln::server

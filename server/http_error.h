@@ -1,0 +1,25 @@
+// The one mapping from failures (kiln::Error, scheduler::ServiceError, anything else) to an
+// HTTP status and the error body {"error": {"code", "message"}}.
+#pragma once
+
+#include <exception>
+#include <string>
+
+namespace httplib {
+struct Response;
+}
+
+namespace kiln::server {
+
+struct HttpError {
+    int status = 500;
+    std::string code;  // snake_case
+    std::string message;
+    int retry_after_s = 0;  // sent as Retry-After when > 0
+};
+
+HttpError http_error_from(std::exception_ptr error);
+// Writes status, body and, for 401 and 429/503, WWW-Authenticate / Retry-After.
+void send_error(httplib::Response& res, const HttpError& error);
+
+}  // namespace kiln::server

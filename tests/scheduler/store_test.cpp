@@ -1,0 +1,146 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "engine/core/error.h"
+#include "scheduler/ids.h"
+#include "scheduler/local_result_store.h"
+#include "scheduler/sqlite_job_store.h"
+#include "tests/scheduler/temp_dir.h"
+
+namespace kiln::scheduler {
+namespace {
+
+Job make_job(const std::string& session) {
+    Job j;
+    j.id = random_id();
+    j.session_id = session;
+    j.model = "m";
+    j.created_at = now_ms();
+    return j;
+}
+
+TEST(Ids, RandomHexAndValidation) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 100; ++i) {
+        const std::string id = random_id();
+        EXPECT_TRUE(is_valid_id(id));
+        EXPECT_TRUE(seen.insert(id).second);
+    }
+    EXPECT_FALSE(is_valid_id("../../etc/passwd"));
+    EXPECT_FALSE(is_valid_id(std::string(32, 'A')));
+    EXPECT_EQ(sha256_hex("abc"),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_TRUE(constant_time_equal("abc", "abc"));
+    EXPECT_FALSE(constant_time_equal("abc", "abd"));
+    EXPECT_FALSE(constant_time_equal("abc", "ab"));
+}
+
+TEST(SqliteJobStore, JobsAreScopedBySession) {
+    test::TempDir dir;
+    SqliteJobStore store(dir.path() / "kiln.db");
+    const std::string a = random_id(), b = random_id();
+    store.create_session(Session{a, sha256_hex("ta"), now_ms(), now_ms() + 1000, false});
+    Job job = make_job(a);
+    store.insert_job(job);
+    EXPECT_TRUE(store.find_job(a, job.id));
+    EXPECT_FALSE(store.find_job(b, job.id));
+    EXPECT_FALSE(store.delete_job(b, job.id));
+    Job foreign = job;
+    foreign.session_id = b;
+    foreign.status = JobStatus::CANCELLED;
+    EXPECT_FALSE(store.update_job(foreign));
+    EXPECT_EQ(store.find_job(a, job.id)->status, JobStatus::QUEUED);
+}
+
+TEST(SqliteJobStore, UpdatePersistsAcrossReopen) {
+    test::TempDir dir;
+    const std::string s = random_id();
+    Job job = make_job(s);
+    {
+        SqliteJobStore store(dir.path() / "kiln.db");
+        store.insert_job(job);
+        job.status = JobStatus::SUCCEEDED;
+        job.attempts = 2;
+        job.error = JobError{"x", "y"};
+        job.outputs = {JobOutput{0, 8, 4, "image/png", "\"e\""}};
+        ASSERT_TRUE(store.update_job(job));
+    }
+    SqliteJobStore store(dir.path() / "kiln.db");
+    const auto read = store.find_job(s, job.id);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->status, JobStatus::SUCCEEDED);
+    EXPECT_EQ(read->attempts, 2);
+    ASSERT_TRUE(read->error);
+    EXPECT_EQ(read->error->code, "x");
+    ASSERT_EQ(read->outputs.size(), 1u);
+    EXPECT_EQ(read->outputs[0].width, 8);
+    Job next = make_job(s);
+    store.insert_job(next);
+    EXPECT_GT(next.seq, job.seq);
+    EXPECT_GT(next.update_seq, read->update_seq);
+}
+
+TEST(SqliteJobStore, ListNewestFirstWithCursorStatusAndUpdatedSince) {
+    test::TempDir dir;
+    SqliteJobStore store(dir.path() / "kiln.db");
+    const std::string s = random_id();
+    std::vector<Job> jobs;
+    for (int i = 0; i < 5; ++i) {
+        jobs.push_back(make_job(s));
+        store.insert_job(jobs.back());
+    }
+    JobQuery q;
+    q.limit = 2;
+    auto page = store.list_jobs(s, q);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].id, jobs[4].id);
+    q.before_seq = page[1].seq;
+    page = store.list_jobs(s, q);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0].id, jobs[2].id);
+
+    const int64_t mark = jobs[4].update_seq;
+    jobs[1].status = JobStatus::FAILED;
+    store.update_job(jobs[1]);
+    JobQuery since;
+    since.updated_since = mark;
+    page = store.list_jobs(s, since);
+    ASSERT_EQ(page.size(), 1u);
+    EXPECT_EQ(page[0].id, jobs[1].id);
+    JobQuery failed;
+    failed.status = JobStatus::FAILED;
+    EXPECT_EQ(store.list_jobs(s, failed).size(), 1u);
+    EXPECT_EQ(store.unfinished_jobs().size(), 4u);
+}
+
+TEST(SqliteJobStore, DeleteSessionRemovesItsJobs) {
+    test::TempDir dir;
+    SqliteJobStore store(dir.path() / "kiln.db");
+    const std::string s = random_id();
+    store.create_session(Session{s, "h", 1, 2, false});
+    Job job = make_job(s);
+    store.insert_job(job);
+    store.delete_session(s);
+    EXPECT_FALSE(store.find_session(s));
+    EXPECT_FALSE(store.find_job(s, job.id));
+    EXPECT_EQ(store.expired_sessions(now_ms()).size(), 0u);
+}
+
+TEST(LocalResultStore, AtomicWritesScopedBySession) {
+    test::TempDir dir;
+    LocalResultStore store(dir.path());
+    const std::string s = random_id(), j = random_id();
+    store.put(s, j, "output-0.png", {1, 2, 3});
+    EXPECT_EQ(*store.get(s, j, "output-0.png"), (std::vector<uint8_t>{1, 2, 3}));
+    EXPECT_FALSE(store.get(random_id(), j, "output-0.png"));
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path() / s / j))
+        EXPECT_EQ(entry.path().filename(), "output-0.png");  // no temporary left behind
+    EXPECT_THROW(store.put("../x", j, "a", {}), Error);
+    EXPECT_THROW(store.get(s, "..", "a"), Error);
+    store.remove_job(s, j);
+    EXPECT_FALSE(store.get(s, j, "output-0.png"));
+}
+
+}  // namespace
+}  // namespace kiln::scheduler

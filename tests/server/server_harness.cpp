@@ -1,0 +1,219 @@
+#include "tests/server/server_harness.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/pipeline/upscale_image.h"
+#include "weights/registry.h"
+
+namespace kiln::test {
+
+void EventLog::record(const scheduler::SchedulerEvent& event) {
+    std::unique_lock lock(mutex_);
+    events_.push_back(event);
+    if (event.kind == scheduler::SchedulerEventKind::PROGRESS && hold_) {
+        hold_ = false;
+        held_ = event.job_id;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return released_; });
+    }
+}
+
+std::vector<scheduler::SchedulerEvent> EventLog::events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+}
+
+std::vector<std::string> EventLog::started() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> ids;
+    for (const auto& e : events_) {
+        if (e.kind == scheduler::SchedulerEventKind::STARTED)
+            ids.push_back(e.job_id);
+    }
+    return ids;
+}
+
+void EventLog::hold_next_progress() {
+    std::lock_guard lock(mutex_);
+    hold_ = true;
+    released_ = false;
+    held_.clear();
+}
+
+std::string EventLog::wait_held() {
+    std::unique_lock lock(mutex_);
+    const bool held = cv_.wait_for(lock, std::chrono::seconds(120), [&] { return !held_.empty(); });
+    EXPECT_TRUE(held) << "no job reached its first tile";
+    return held_;
+}
+
+void EventLog::release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    cv_.notify_all();
+}
+
+image::Image test_image(int width, int height, int seed) {
+    image::Image img;
+    img.width = width;
+    img.height = height;
+    img.channels = 3;
+    img.samples.resize(img.sample_count());
+    for (size_t i = 0; i < img.samples.size(); ++i) {
+        img.samples[i] =
+            static_cast<uint16_t>((i * 13 + static_cast<size_t>(seed) * 97 + (i / 7) * seed) % 256);
+    }
+    return img;
+}
+
+std::string png_bytes(const image::Image& image) {
+    const auto bytes = image::encode_png(image);
+    return std::string(bytes.begin(), bytes.end());
+}
+
+std::string base64(const std::string& bytes) {
+    static constexpr char table[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const uint32_t v = (static_cast<uint8_t>(bytes[i]) << 16) |
+                           (static_cast<uint8_t>(bytes[i + 1]) << 8) |
+                           static_cast<uint8_t>(bytes[i + 2]);
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += table[(v >> 6) & 63];
+        out += table[v & 63];
+    }
+    if (i < bytes.size()) {
+        uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+        if (i + 1 < bytes.size())
+            v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += i + 1 < bytes.size() ? table[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+scheduler::SchedulerOptions Harness::default_scheduler() {
+    scheduler::SchedulerOptions options;
+    options.workers = 1;
+    options.threads_per_worker = 1;
+    return options;
+}
+
+Harness::Harness(scheduler::SchedulerOptions options,
+                 server::ServerOptions server,
+                 const std::filesystem::path& data)
+    : data_dir(data.empty() ? dir.path() / "data" : data),
+      scheduler_options(options),
+      server_options(std::move(server)) {
+    std::filesystem::create_directories(dir.path() / "models");
+    for (const char* name : {"srvgg_x4.pth", "rrdb_x4_basicsr.pth"}) {
+        std::filesystem::copy_file(std::filesystem::path(KILN_TEST_DATA) / "weights" / name,
+                                   dir.path() / "models" / name);
+    }
+    server_options.host = "127.0.0.1";
+    server_options.port = 0;
+    start();
+}
+
+Harness::~Harness() {
+    stop();
+}
+
+void Harness::start() {
+    server::ServiceOptions options;
+    options.models_dir = dir.path() / "models";
+    options.data_dir = data_dir;
+    options.scheduler = scheduler_options;
+    options.server = server_options;
+    auto events = log;
+    service = std::make_unique<server::Service>(
+        options, [events](const scheduler::SchedulerEvent& e) { events->record(e); });
+    port = service->start();
+}
+
+void Harness::stop() {
+    if (service) {
+        log->release();
+        service->stop();
+        service.reset();
+    }
+}
+
+httplib::Client Harness::client() const {
+    httplib::Client cli("127.0.0.1", port);
+    cli.set_read_timeout(120, 0);
+    cli.set_write_timeout(120, 0);
+    return cli;
+}
+
+httplib::Headers Harness::auth(const std::string& token) const {
+    return {{"Authorization", "Bearer " + token}};
+}
+
+std::string Harness::new_session() const {
+    auto res = client().Post("/v1/sessions", auth(server_options.api_key), "", "application/json");
+    EXPECT_TRUE(res);
+    if (!res)
+        return {};
+    EXPECT_EQ(res->status, 201) << res->body;
+    return nlohmann::json::parse(res->body).at("token").get<std::string>();
+}
+
+httplib::Result Harness::submit(const std::string& token,
+                                const std::string& png,
+                                const nlohmann::json& extra,
+                                const std::string& idempotency_key) const {
+    nlohmann::json body = {{"model", "srvgg_x4"}, {"input", {{"image", base64(png)}}}};
+    if (extra.is_object()) {
+        for (const auto& [k, v] : extra.items())
+            body[k] = v;
+    }
+    httplib::Headers headers = auth(token);
+    if (!idempotency_key.empty())
+        headers.emplace("Idempotency-Key", idempotency_key);
+    return client().Post("/v1/jobs", headers, body.dump(), "application/json");
+}
+
+nlohmann::json Harness::get_job(const std::string& token, const std::string& id) const {
+    auto res = client().Get("/v1/jobs/" + id, auth(token));
+    EXPECT_TRUE(res);
+    if (!res || res->status != 200)
+        return nullptr;
+    return nlohmann::json::parse(res->body);
+}
+
+nlohmann::json Harness::wait_final(const std::string& token, const std::string& id) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+    nlohmann::json job;
+    while (std::chrono::steady_clock::now() < deadline) {
+        job = get_job(token, id);
+        if (job.is_null())
+            return job;
+        const std::string status = job.at("status");
+        if (status == "succeeded" || status == "failed" || status == "cancelled")
+            return job;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "job " << id << " did not finish: " << job.dump();
+    return job;
+}
+
+image::Image expected_upscale(const std::filesystem::path& models_dir, const image::Image& input) {
+    weights::ModelRegistry registry(models_dir);
+    auto model = engine::Model::create(registry.load("srvgg_x4"));
+    auto backend = engine::cpu::make_cpu_backend();
+    auto context = backend->create_context(engine::ContextOptions{1});
+    engine::Upscaler upscaler(*model, *backend, *context);
+    return engine::upscale_image(upscaler, input, engine::UpscaleOptions{});
+}
+
+}  // namespace kiln::test
