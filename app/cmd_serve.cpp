@@ -29,13 +29,15 @@ struct ServeArgs {
     size_t memory_budget_mib = 2048;
     size_t model_cache_mib = 4096;
     size_t max_body_mib = 64;
-    int64_t max_pixels = 64LL << 20;
+    // 4 Mpx in: a x4 model's stitched output (64 Mpx, float) stays under 1 GiB.
+    int64_t max_pixels = 4LL << 20;
     int max_side = 32768;
     int http_threads = 16;
     int64_t session_ttl_hours = 24 * 7;
     int drain_grace_s = 30;
     int64_t output_ttl_hours = 24 * 7;
     int64_t job_timeout_s = 0;
+    std::string web_dir = KILN_WEB_DIR;
 };
 
 int run_serve(const ServeArgs& args) {
@@ -61,6 +63,7 @@ int run_serve(const ServeArgs& args) {
     options.server.api_key = args.api_key;
     options.server.max_body_bytes = args.max_body_mib << 20;
     options.server.http_threads = args.http_threads;
+    options.server.web_dir = args.web_dir;
     options.server.session_ttl_s = args.session_ttl_hours * 3600;
     options.output_ttl = std::chrono::hours(args.output_ttl_hours);
     options.scheduler.job_timeout = std::chrono::seconds(args.job_timeout_s);
@@ -119,6 +122,7 @@ Runner register_serve(CLI::App& app) {
     cmd->add_option("--max-body", args->max_body_mib, "MiB per request body (413 above)");
     cmd->add_option("--max-pixels", args->max_pixels, "pixels per input image (413 above)");
     cmd->add_option("--max-side", args->max_side, "pixels per input side (413 above)");
+    cmd->add_option("--web", args->web_dir, "folder of the web UI served at / (empty: none)");
     cmd->add_option("--http-threads", args->http_threads, "HTTP worker threads")
         ->check(CLI::Range(1, 1024));
     cmd->add_option("--session-ttl", args->session_ttl_hours, "hours a session token is valid");

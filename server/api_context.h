@@ -26,6 +26,7 @@ struct ServerOptions {
     size_t max_body_bytes = size_t{64} << 20;
     int http_threads = 16;  // each open event stream holds one
     int64_t session_ttl_s = 7 * 24 * 3600;
+    std::string web_dir;  // the web UI's static files, served at /; empty: none
 };
 
 struct ApiContext {

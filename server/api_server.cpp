@@ -57,6 +57,10 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
     register_event_routes(router, context_);
     register_gallery_routes(router, context_);
     register_metrics_routes(router, context_);
+    // The page (server/web/) at /, after the API routes so /v1/* never reaches the files.
+    if (!options_.web_dir.empty() && !http_.set_mount_point("/", options_.web_dir)) {
+        spdlog::warn("web UI folder {} not found: the page is not served", options_.web_dir);
+    }
 }
 
 ApiServer::~ApiServer() {
