@@ -214,7 +214,8 @@ void OnednnConv::bind_scratchpad(void* ptr) {
     // The C++ execute() builds a vector of arguments on every call; the C API takes this
     // array, made once, so running allocates nothing.
     c_args_.clear();
-    for (const auto& [arg, mem] : args_) c_args_.push_back({arg, mem.get()});
+    for (const auto& [arg, mem] : args_)
+        c_args_.push_back({arg, mem.get()});
 }
 
 void OnednnConv::execute(dnnl::stream& stream, int threads) {
