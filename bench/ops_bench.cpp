@@ -3,16 +3,23 @@
 // `kiln_ops_bench --benchmark_filter=conv` etc.
 #include <benchmark/benchmark.h>
 
+#include <array>
+#include <cmath>
+#include <ctime>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "engine/cpu/cpu_backend.h"
 
 namespace {
 
 using kiln::engine::Activation;
+using kiln::engine::AttentionParams;
 using kiln::engine::ConvWeights;
 using kiln::engine::Epilogue;
 using kiln::engine::Graph;
+using kiln::engine::NormParams;
 using kiln::engine::ValueId;
 
 ConvWeights conv(int in, int out, int kernel = 3) {
@@ -30,38 +37,69 @@ ConvWeights conv(int in, int out, int kernel = 3) {
     return w;
 }
 
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Times a plan of g with state.range(0) threads on random inputs.
+void time_graph(benchmark::State& state, const Graph& g, double flops) {
+    const auto& out = g.value(g.output_value());
+    auto backend = kiln::engine::cpu::make_cpu_backend();
+    auto context = backend->create_context({static_cast<int>(state.range(0))});
+    auto plan = backend->compile(g, *context);
+    std::vector<std::vector<float>> ins;
+    std::vector<const float*> pointers;
+    std::mt19937 rng(2);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (const ValueId id : g.input_values()) {
+        const auto& v = g.value(id);
+        ins.emplace_back(static_cast<size_t>(v.h) * v.w * v.c);
+        for (float& x : ins.back())
+            x = dist(rng);
+        pointers.push_back(ins.back().data());
+    }
+    std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
+    plan->run_batch(pointers, result.data(), 1, {});
+    // The op itself is reported apart from the plan's copies from and to the caller's NHWC
+    // arrays (op_ms, and GFLOP/s from it); the benchmark's time includes the copies.
+    std::vector<std::pair<std::string, double>> times;
+    kiln::engine::RunControl control;
+    control.op_times = &times;
+    double op_seconds = 0, run_seconds = 0, cpu_seconds = 0;
+    for (auto _ : state) {
+        times.clear();
+        const double cpu0 = thread_cpu_seconds();
+        plan->run_batch(pointers, result.data(), 1, control);
+        cpu_seconds += thread_cpu_seconds() - cpu0;
+        for (const auto& [name, t] : times) {
+            run_seconds += t;
+            if (name.rfind("input", 0) != 0 && name != "output")
+                op_seconds += t;
+        }
+    }
+    const double per_run = op_seconds / static_cast<double>(state.iterations());
+    state.counters["op_ms"] = per_run * 1e3;
+    state.counters["op_us"] = per_run * 1e6;
+    // On a shared machine: the op's share of the calling thread's CPU time (meaningful for
+    // one thread, where the op runs on the calling thread), immune to time spent descheduled.
+    if (state.range(0) == 1 && run_seconds > 0) {
+        state.counters["op_cpu_us"] = cpu_seconds * (op_seconds / run_seconds) /
+                                      static_cast<double>(state.iterations()) * 1e6;
+    }
+    if (flops > 0)
+        state.counters["GFLOP/s"] = flops / per_run * 1e-9;
+    state.SetLabel(plan->describe().substr(0, plan->describe().find('\n')));
+}
+
 // Runs graph `build(g, input)` on an h x w x c input with `threads` threads.
 template <typename Build>
 void run_plan(benchmark::State& state, int h, int w, int c, Build build, double flops = 0) {
     Graph g;
     const ValueId x = g.input(h, w, c);
     g.output(build(g, x));
-    const auto& out = g.value(g.output_value());
-    auto backend = kiln::engine::cpu::make_cpu_backend();
-    auto context = backend->create_context({static_cast<int>(state.range(0))});
-    auto plan = backend->compile(g, *context);
-    std::vector<float> in(static_cast<size_t>(h) * w * c, 0.5f);
-    std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
-    plan->run(in.data(), result.data(), {});
-    // The op itself is reported apart from the plan's copies from and to the caller's NHWC
-    // arrays (op_ms, and GFLOP/s from it); the benchmark's time includes the copies.
-    std::vector<std::pair<std::string, double>> times;
-    kiln::engine::RunControl control;
-    control.op_times = &times;
-    double op_seconds = 0;
-    for (auto _ : state) {
-        times.clear();
-        plan->run(in.data(), result.data(), control);
-        for (const auto& [name, t] : times) {
-            if (name != "input" && name != "output")
-                op_seconds += t;
-        }
-    }
-    const double per_run = op_seconds / static_cast<double>(state.iterations());
-    state.counters["op_ms"] = per_run * 1e3;
-    if (flops > 0)
-        state.counters["GFLOP/s"] = flops / per_run * 1e-9;
-    state.SetLabel(plan->describe().substr(0, plan->describe().find('\n')));
+    time_graph(state, g, flops);
 }
 
 Epilogue act(Activation a) {
@@ -112,8 +150,161 @@ void resize_bicubic_half(benchmark::State& state) {
     run_plan(state, 512, 512, 3, [](Graph& g, ValueId x) { return g.resize_bicubic(x, 256, 256); });
 }
 
+NormParams norm(int c, int groups, Activation a) {
+    NormParams p;
+    p.groups = groups;
+    p.gamma = std::make_shared<const std::vector<float>>(static_cast<size_t>(c), 1.1f);
+    p.beta = std::make_shared<const std::vector<float>>(static_cast<size_t>(c), 0.1f);
+    p.act = a;
+    return p;
+}
+
+// The diffusion UNet's ops at the small UNet's shapes (32 and 64 channels at 32x32 and
+// 16x16, 32 groups, one head of 32) and SD 1.x's first level (320 channels, 10 groups of
+// 32... as in diffusers: 32 groups of 10; 8 heads of 40).
+void group_norm_silu_32x32x32(benchmark::State& state) {
+    run_plan(state, 32, 32, 32, [](Graph& g, ValueId x) {
+        return g.group_norm("gn", x, norm(32, 32, Activation::SILU));
+    });
+}
+void group_norm_16x16x64(benchmark::State& state) {
+    run_plan(state, 16, 16, 64, [](Graph& g, ValueId x) {
+        return g.group_norm("gn", x, norm(64, 32, Activation::NONE));
+    });
+}
+void group_norm_silu_64x64x320(benchmark::State& state) {
+    run_plan(state, 64, 64, 320, [](Graph& g, ValueId x) {
+        return g.group_norm("gn", x, norm(320, 32, Activation::SILU));
+    });
+}
+void layer_norm_1024x32(benchmark::State& state) {
+    run_plan(state, 1024, 1, 32, [](Graph& g, ValueId x) {
+        return g.layer_norm("ln", x, norm(32, 1, Activation::NONE));
+    });
+}
+void layer_norm_256x64(benchmark::State& state) {
+    run_plan(state, 256, 1, 64, [](Graph& g, ValueId x) {
+        return g.layer_norm("ln", x, norm(64, 1, Activation::NONE));
+    });
+}
+void layer_norm_4096x320(benchmark::State& state) {
+    run_plan(state, 4096, 1, 320, [](Graph& g, ValueId x) {
+        return g.layer_norm("ln", x, norm(320, 1, Activation::NONE));
+    });
+}
+void geglu_1024x256(benchmark::State& state) {
+    run_plan(state, 1024, 1, 256, [](Graph& g, ValueId x) { return g.geglu(x); });
+}
+void silu_32x32x32(benchmark::State& state) {
+    run_plan(state, 32, 32, 32,
+             [](Graph& g, ValueId x) { return g.activation(x, Activation::SILU); });
+}
+
+AttentionParams heads(int n, int c) {
+    AttentionParams p;
+    p.heads = n;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(c / n));
+    return p;
+}
+
+// Self-attention on q, k, v channel views of one [h, w, 3c] buffer (the UNet's to_qkv).
+void self_attention(benchmark::State& state, int h, int w, int c, int n) {
+    const double tokens = static_cast<double>(h) * w;
+    run_plan(
+        state, h, w, 3 * c,
+        [c, n](Graph& g, ValueId x) {
+            return g.attention("attn", g.channels(x, 0, c), g.channels(x, c, c),
+                               g.channels(x, 2 * c, c), heads(n, c));
+        },
+        4.0 * tokens * tokens * c);
+}
+// Cross-attention: h*w queries of c, keys and values from `tokens` context tokens.
+void cross_attention(benchmark::State& state, int h, int w, int c, int tokens, int n) {
+    Graph g;
+    const ValueId q = g.input(h, w, c);
+    const ValueId kv = g.input(tokens, 1, 2 * c);
+    g.output(g.attention("attn", q, g.channels(kv, 0, c), g.channels(kv, c, c), heads(n, c)));
+    time_graph(state, g, 4.0 * h * w * tokens * c);
+}
+void attention_self_32x32x32_h1(benchmark::State& state) {
+    self_attention(state, 32, 32, 32, 1);
+}
+void attention_self_16x16x32_h1(benchmark::State& state) {
+    self_attention(state, 16, 16, 32, 1);
+}
+void attention_self_16x16x64_h1(benchmark::State& state) {
+    self_attention(state, 16, 16, 64, 1);
+}
+void attention_self_8x8x64_h1(benchmark::State& state) {
+    self_attention(state, 8, 8, 64, 1);
+}
+void attention_self_32x32x320_h8(benchmark::State& state) {
+    self_attention(state, 32, 32, 320, 8);
+}
+void attention_cross_32x32x32_t4(benchmark::State& state) {
+    cross_attention(state, 32, 32, 32, 4, 1);
+}
+void attention_cross_16x16x64_t4(benchmark::State& state) {
+    cross_attention(state, 16, 16, 64, 4, 1);
+}
+void attention_cross_32x32x32_t77(benchmark::State& state) {
+    cross_attention(state, 32, 32, 32, 77, 1);
+}
+// A transformer's linear layer: a 1x1 convolution on 1024 tokens, 32 -> 256 (ff proj).
+void linear_1024_32_256(benchmark::State& state) {
+    run_plan(
+        state, 1024, 1, 32,
+        [](Graph& g, ValueId x) { return g.conv2d("c", x, conv(32, 256, 1), {}); },
+        2.0 * 1024 * 32 * 256);
+}
+// The UNet's downsampler: 3x3 stride 2.
+void conv_stride2_32x32x64(benchmark::State& state) {
+    run_plan(
+        state, 32, 32, 64,
+        [](Graph& g, ValueId x) {
+            ConvWeights w = conv(64, 64);
+            w.stride = 2;
+            return g.conv2d("c", x, w, {});
+        },
+        2.0 * 16 * 16 * 64 * 64 * 9);
+}
+
 }  // namespace
 
+BENCHMARK(group_norm_silu_32x32x32)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(group_norm_16x16x64)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(group_norm_silu_64x64x320)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(layer_norm_1024x32)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(layer_norm_256x64)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(layer_norm_4096x320)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(geglu_1024x256)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(silu_32x32x32)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(attention_self_32x32x32_h1)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(attention_self_16x16x32_h1)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(attention_self_16x16x64_h1)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(attention_self_8x8x64_h1)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(attention_self_32x32x320_h8)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(attention_cross_32x32x32_t4)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(attention_cross_16x16x64_t4)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(attention_cross_32x32x32_t77)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(linear_1024_32_256)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(conv_stride2_32x32x64)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(conv_dense_160_32)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(conv_srvgg_64_64)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(conv_residual_192_64)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

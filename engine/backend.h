@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,8 @@
 namespace kiln::engine {
 
 enum class BackendKind { CPU, CUDA };
+
+class Trace;  // engine/trace.h
 
 // Host memory cache of one execution context: blocks are reused by size so building the
 // second plan of a shape costs no fresh allocation.
@@ -28,6 +31,8 @@ class MemoryPool {
     virtual void release(void* ptr, size_t bytes) = 0;
     virtual size_t bytes_in_use() const = 0;
     virtual size_t bytes_cached() const = 0;
+    // High-water mark of bytes_in_use() since the pool was made.
+    virtual size_t peak_bytes() const = 0;
 };
 
 struct ContextOptions {
@@ -48,6 +53,9 @@ struct RunControl {
     std::function<void(int done, int total)> on_op;  // optional
     // When set, each op's name and wall time in seconds are appended (profiling).
     std::vector<std::pair<std::string, double>>* op_times = nullptr;
+    // When set, engine::run_traced() (engine/trace.h) records the run and its ops as Chrome
+    // trace events; backends themselves do not read it.
+    Trace* trace = nullptr;
 };
 
 class Plan {
@@ -59,7 +67,17 @@ class Plan {
     virtual size_t weight_bytes() const = 0;
     // input: NHWC float [h, w, c] of the graph's input shape; output: NHWC of its output.
     // Throws Error(CANCELLED) when control.cancel becomes true.
-    virtual void run(const float* input, float* output, const RunControl& control) = 0;
+    void run(const float* input, float* output, const RunControl& control) {
+        const float* inputs[1] = {input};
+        run_batch(inputs, output, 1, control);
+    }
+    // Runs the graph on `batch` samples, one after another. inputs[i] holds `batch`
+    // consecutive NHWC samples of the graph's input i (in declaration order); output receives
+    // `batch` consecutive samples. Samples never mix: the graph describes one sample.
+    virtual void run_batch(std::span<const float* const> inputs,
+                           float* output,
+                           int batch,
+                           const RunControl& control) = 0;
     virtual std::string describe() const = 0;  // per-op implementation choices, for logs
 };
 

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "engine/core/error.h"
+#include "engine/cpu/cpu_attention.h"
+#include "engine/cpu/cpu_unet_ops.h"
 #include "engine/cpu/host_pool.h"
 #include "engine/graph/memory_plan.h"
 
@@ -69,6 +71,24 @@ std::vector<BufferLayout> choose_layouts(const Graph& graph, int block) {
     return layouts;
 }
 
+// Scratch of a norm or attention op with `slots` threads (what the plan will ask for).
+size_t non_conv_scratch_bytes(const Graph& graph, const Op& op, int slots) {
+    switch (op.kind) {
+        case OpKind::GROUP_NORM:
+            return GroupNormOp::scratch_bytes_for(graph.value(op.inputs[0]).c, slots);
+        case OpKind::LAYER_NORM:
+            return LayerNormOp::scratch_bytes_for(graph.value(op.inputs[0]).c, slots);
+        case OpKind::ATTENTION: {
+            const Value& q = graph.value(op.inputs[0]);
+            const Value& k = graph.value(op.inputs[1]);
+            return AttentionOp::scratch_bytes_for(q.h * q.w, k.h * k.w, q.c, op.attention.heads,
+                                                  slots);
+        }
+        default:
+            return 0;
+    }
+}
+
 struct Step {
     std::string name;
     std::function<void(dnnl::stream&, int)> run;
@@ -110,18 +130,26 @@ class CpuPlan final : public Plan {
             return out;
         };
 
+        // The scratch region is shared: convolutions' scratchpads and the other ops' work
+        // space are never in use at the same time.
         size_t scratch = 0;
+        const int slots = op_thread_slots(context.threads());
         for (const Op& op : graph.ops()) {
             switch (op.kind) {
                 case OpKind::INPUT: {
                     const CpuView dst = view(op.output);
-                    steps_.push_back({op.name, [this, dst](dnnl::stream&, int t) {
-                                          op_copy_in(input_, dst, t);
+                    const size_t index = input_floats_.size();
+                    input_floats_.push_back(static_cast<size_t>(dst.layout.pixels()) *
+                                            static_cast<size_t>(dst.layout.c));
+                    steps_.push_back({op.name, [this, dst, index](dnnl::stream&, int t) {
+                                          op_copy_in(inputs_[index], dst, t);
                                       }});
                     break;
                 }
                 case OpKind::OUTPUT: {
                     const CpuView src = view(op.inputs[0]);
+                    output_floats_ = static_cast<size_t>(src.layout.pixels()) *
+                                     static_cast<size_t>(src.layout.c);
                     steps_.push_back({op.name, [this, src](dnnl::stream&, int t) {
                                           op_copy_out(src, output_, t);
                                       }});
@@ -182,12 +210,50 @@ class CpuPlan final : public Plan {
                     break;
                 }
                 case OpKind::ADD: {
-                    const CpuView a = view(op.inputs[0]);
-                    const CpuView b = view(op.inputs[1]);
-                    const CpuView dst = view(op.output);
-                    const float scale = op.scale;
-                    steps_.push_back({op.name, [a, b, dst, scale](dnnl::stream&, int t) {
-                                          op_add(a, b, dst, scale, t);
+                    const AddOp add(view(op.inputs[0]), view(op.inputs[1]), view(op.output),
+                                    op.scale);
+                    steps_.push_back({op.name, [add](dnnl::stream&, int t) { add.run(t); }});
+                    break;
+                }
+                case OpKind::ACTIVATION: {
+                    const ActivationOp act(view(op.inputs[0]), view(op.output), op.act);
+                    steps_.push_back({op.name, [act](dnnl::stream&, int t) { act.run(t); }});
+                    break;
+                }
+                case OpKind::GEGLU: {
+                    const GegluOp geglu(view(op.inputs[0]), view(op.output));
+                    steps_.push_back({op.name, [geglu](dnnl::stream&, int t) { geglu.run(t); }});
+                    break;
+                }
+                case OpKind::CONCAT: {
+                    const ConcatOp concat(view(op.inputs[0]), view(op.inputs[1]), view(op.output));
+                    steps_.push_back({op.name, [concat](dnnl::stream&, int t) { concat.run(t); }});
+                    break;
+                }
+                case OpKind::GROUP_NORM: {
+                    auto norm = std::make_shared<const GroupNormOp>(
+                        view(op.inputs[0]), view(op.output), op.norm, slots);
+                    scratch = std::max(scratch, norm->scratch_bytes());
+                    steps_.push_back(
+                        {op.name, [this, norm](dnnl::stream&, int) { norm->run(scratch_.get()); }});
+                    break;
+                }
+                case OpKind::LAYER_NORM: {
+                    auto norm = std::make_shared<const LayerNormOp>(
+                        view(op.inputs[0]), view(op.output), op.norm, slots);
+                    scratch = std::max(scratch, norm->scratch_bytes());
+                    steps_.push_back(
+                        {op.name, [this, norm](dnnl::stream&, int) { norm->run(scratch_.get()); }});
+                    break;
+                }
+                case OpKind::ATTENTION: {
+                    auto attention = std::make_shared<const AttentionOp>(
+                        view(op.inputs[0]), view(op.inputs[1]), view(op.inputs[2]), view(op.output),
+                        op.attention, slots);
+                    scratch = std::max(scratch, attention->scratch_bytes());
+                    descriptions_.push_back(op.name + ": " + attention->describe());
+                    steps_.push_back({op.name, [this, attention](dnnl::stream&, int) {
+                                          attention->run(scratch_.get());
                                       }});
                     break;
                 }
@@ -197,6 +263,7 @@ class CpuPlan final : public Plan {
         if (graph.ops().back().kind != OpKind::OUTPUT) {
             throw Error(ErrorCode::INTERNAL, "graph has no output");
         }
+        inputs_.assign(input_floats_.size(), nullptr);
         scratch_ = PoolBlock(context.pool(), scratch);
         for (auto& conv : convs_)
             conv->bind_scratchpad(scratch_.get());
@@ -206,26 +273,24 @@ class CpuPlan final : public Plan {
     size_t peak_bytes() const override { return peak_bytes_; }
     size_t weight_bytes() const override { return weight_bytes_; }
 
-    void run(const float* input, float* output, const RunControl& control) override {
-        input_ = input;
-        output_ = output;
+    void run_batch(std::span<const float* const> inputs,
+                   float* output,
+                   int batch,
+                   const RunControl& control) override {
+        if (inputs.size() != input_floats_.size()) {
+            throw Error(ErrorCode::INVALID_ARGUMENT,
+                        "plan takes " + std::to_string(input_floats_.size()) + " inputs, given " +
+                            std::to_string(inputs.size()));
+        }
         const int threads = context_.threads();
         omp_set_num_threads(threads);
-        const int total = static_cast<int>(steps_.size());
-        for (int i = 0; i < total; ++i) {
-            if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
-                throw Error(ErrorCode::CANCELLED, "cancelled");
-            }
-            const auto start = std::chrono::steady_clock::now();
-            steps_[static_cast<size_t>(i)].run(stream_, threads);
-            if (control.op_times) {
-                control.op_times->emplace_back(
-                    steps_[static_cast<size_t>(i)].name,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                        .count());
-            }
-            if (control.on_op)
-                control.on_op(i + 1, total);
+        const int per_sample = static_cast<int>(steps_.size());
+        const int total = per_sample * batch;
+        for (int n = 0; n < batch; ++n) {
+            for (size_t i = 0; i < inputs.size(); ++i)
+                inputs_[i] = inputs[i] + input_floats_[i] * static_cast<size_t>(n);
+            output_ = output + output_floats_ * static_cast<size_t>(n);
+            run_steps(control, n * per_sample, total);
         }
         stream_.wait();
     }
@@ -238,6 +303,26 @@ class CpuPlan final : public Plan {
     }
 
   private:
+    void run_steps(const RunControl& control, int done_before, int total) {
+        const int threads = context_.threads();
+        const int count = static_cast<int>(steps_.size());
+        for (int i = 0; i < count; ++i) {
+            if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
+                throw Error(ErrorCode::CANCELLED, "cancelled");
+            }
+            const auto start = std::chrono::steady_clock::now();
+            steps_[static_cast<size_t>(i)].run(stream_, threads);
+            if (control.op_times) {
+                control.op_times->emplace_back(
+                    steps_[static_cast<size_t>(i)].name,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                        .count());
+            }
+            if (control.on_op)
+                control.on_op(done_before + i + 1, total);
+        }
+    }
+
     CpuContext& context_;
     dnnl::engine engine_;
     PoolBlock arena_;
@@ -249,7 +334,9 @@ class CpuPlan final : public Plan {
     std::deque<std::vector<int64_t>> channel_tables_;  // stable addresses for CpuView::coff
     dnnl::stream stream_;
     std::vector<std::string> descriptions_;
-    const float* input_ = nullptr;
+    std::vector<size_t> input_floats_;  // floats of one sample of each input
+    size_t output_floats_ = 0;
+    std::vector<const float*> inputs_;  // the current sample's inputs while running
     float* output_ = nullptr;
     size_t weight_bytes_ = 0;
     size_t peak_bytes_ = 0;
@@ -286,9 +373,16 @@ class CpuBackend final : public Backend {
         const size_t arena = plan_memory(buffer_lifetimes(graph), sizes).arena_bytes;
         // Weights are counted at fp32 (Winograd's transformed weights are 4x larger for
         // 3x3 kernels) and the scratchpad as four times the largest convolution's input plus
-        // output (Winograd's transformed tiles; measured below that in the tests).
-        size_t weights = 0, scratch = 0;
+        // output (Winograd's transformed tiles; measured below that in the tests). Norms and
+        // attention need work space too; the plan shares one region among all ops, so the
+        // sum of the two maxima bounds it.
+        size_t weights = 0, scratch = 0, op_scratch = 0;
+        const int slots = op_thread_slots(0);
         for (const Op& op : graph.ops()) {
+            // A plan's context may have any thread count up to `slots` (attention's tiles
+            // shrink as threads grow, so the scratch is not monotonic in it).
+            for (int t = 1; t <= slots; ++t)
+                op_scratch = std::max(op_scratch, non_conv_scratch_bytes(graph, op, t));
             if (op.kind != OpKind::CONV2D)
                 continue;
             const size_t k = op.conv.kernel == 3 ? 4 : 1;
@@ -298,6 +392,7 @@ class CpuBackend final : public Backend {
             scratch = std::max(scratch, 4 * (buffer_bytes(in.h, in.w, in.c, block) +
                                              buffer_bytes(out.h, out.w, out.c, block)));
         }
+        scratch += op_scratch;
         // oneDNN keeps per-thread Winograd buffers of a few hundred KiB whatever the shape.
         constexpr size_t kFixedScratch = size_t{1} << 20;
         return arena + weights + scratch + kFixedScratch;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cpu/cpu_math.h"
 #include "kernels/resample_math.h"
 
 namespace kiln::engine::cpu {
@@ -73,6 +74,10 @@ float activate(float v, Activation act, float alpha, float slope) {
             return v > 0.0f ? v : v * alpha;
         case Activation::PRELU:
             return v > 0.0f ? v : v * slope;
+        case Activation::SILU:
+            return v / (1.0f + std::exp(-v));
+        case Activation::GELU:
+            return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
     }
     return v;
 }
@@ -281,6 +286,14 @@ void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
                             px[k] = px[k] > 0.0f ? px[k] : px[k] * s;
                         }
                     }
+                } else if (args.act == Activation::SILU) {
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i)
+                        v[i] = silu_approx(v[i]);
+                } else if (args.act == Activation::GELU) {
+#pragma omp simd
+                    for (int64_t i = 0; i < n; ++i)
+                        v[i] = gelu_approx(v[i]);
                 } else if (args.act != Activation::NONE) {
 #pragma omp simd
                     for (int64_t i = 0; i < n; ++i)

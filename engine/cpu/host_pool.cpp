@@ -1,5 +1,6 @@
 #include "engine/cpu/host_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -21,6 +22,7 @@ void* HostPool::allocate(size_t bytes) {
         free_.erase(it);
         cached_ -= bytes;
         in_use_ += bytes;
+        peak_ = std::max(peak_, in_use_);
         return ptr;
     }
     const size_t rounded = (bytes + 63) / 64 * 64;
@@ -30,6 +32,7 @@ void* HostPool::allocate(size_t bytes) {
                     "host allocation of " + std::to_string(bytes) + " bytes failed");
     }
     in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
     return ptr;
 }
 
@@ -54,6 +57,11 @@ size_t HostPool::bytes_in_use() const {
 size_t HostPool::bytes_cached() const {
     std::lock_guard lock(mutex_);
     return cached_;
+}
+
+size_t HostPool::peak_bytes() const {
+    std::lock_guard lock(mutex_);
+    return peak_;
 }
 
 PoolBlock& PoolBlock::operator=(PoolBlock&& o) noexcept {

@@ -20,12 +20,14 @@ class HostPool final : public MemoryPool {
     void release(void* ptr, size_t bytes) override;
     size_t bytes_in_use() const override;
     size_t bytes_cached() const override;
+    size_t peak_bytes() const override;
 
   private:
     mutable std::mutex mutex_;
     std::multimap<size_t, void*> free_;
     size_t in_use_ = 0;
     size_t cached_ = 0;
+    size_t peak_ = 0;
     size_t max_cached_;
 };
 

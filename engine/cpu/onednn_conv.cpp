@@ -19,10 +19,11 @@ bool epilogue_empty(const Epilogue& e) {
     return e.act == Activation::NONE && e.adds.empty();
 }
 
-// The first add's scale can move into the weights and bias: every activation here is
-// positively homogeneous (act(s*y) = s*act(y) for s > 0).
+// The first add's scale can move into the weights and bias when the activation is
+// positively homogeneous (act(s*y) = s*act(y) for s > 0): none, ReLU, LeakyReLU, PReLU.
 bool fold_first_scale(const Epilogue& e) {
-    return !e.adds.empty() && e.adds[0].scale > 0.0f && e.adds[0].scale != 1.0f;
+    const bool homogeneous = e.act != Activation::SILU && e.act != Activation::GELU;
+    return homogeneous && !e.adds.empty() && e.adds[0].scale > 0.0f && e.adds[0].scale != 1.0f;
 }
 
 const char* act_name(Activation act) {
@@ -35,6 +36,10 @@ const char* act_name(Activation act) {
             return "lrelu";
         case Activation::PRELU:
             return "prelu";
+        case Activation::SILU:
+            return "silu";
+        case Activation::GELU:
+            return "gelu";
     }
     return "";
 }
@@ -58,8 +63,10 @@ OnednnConv::OnednnConv(const dnnl::engine& engine, const ConvSetup& setup)
     : engine_(engine), dst_(setup.dst) {
     const Epilogue& epi = *setup.epilogue;
     const bool square3 = setup.weights->kernel == 3;
+    // oneDNN's Winograd is for stride 1 only; strided convolutions go straight to direct.
     const bool wino_ok = setup.algorithm == ConvAlgorithm::AUTO && square3 &&
-                         setup.src.layout.blocked() && setup.dst.layout.blocked();
+                         setup.weights->stride == 1 && setup.src.layout.blocked() &&
+                         setup.dst.layout.blocked();
     // Preference: Winograd (about twice the direct kernels' speed here) fused, then
     // Winograd plus a pass, then direct fused, then direct plus a pass. An implementation
     // named "ref" is a last resort.
@@ -187,6 +194,12 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
             case Activation::PRELU:
                 ops.append_prelu(1 << 1);
                 break;
+            case Activation::SILU:
+                ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+                break;
+            case Activation::GELU:
+                ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+                break;
         }
         for (size_t i = 0; i < epi.adds.size(); ++i) {
             if (epi.adds[i].scale != 1.0f && !(i == 0 && fold_first_scale(epi))) {
@@ -200,7 +213,8 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
         const auto bias = w.bias ? memory::desc({w.out_channels}, memory::data_type::f32, tag::x)
                                  : memory::desc();
         dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src,
-                                             wts, bias, dst, {1, 1}, {pad, pad}, {pad, pad});
+                                             wts, bias, dst, {w.stride, w.stride}, {pad, pad},
+                                             {pad, pad});
         pd_ = dnnl::convolution_forward::primitive_desc(desc, attr, engine_);
     } catch (const dnnl::error&) {
         return false;

@@ -35,6 +35,18 @@ const char* op_kind_name(OpKind kind) {
             return "add";
         case OpKind::OUTPUT:
             return "output";
+        case OpKind::GROUP_NORM:
+            return "group_norm";
+        case OpKind::LAYER_NORM:
+            return "layer_norm";
+        case OpKind::ACTIVATION:
+            return "activation";
+        case OpKind::GEGLU:
+            return "geglu";
+        case OpKind::ATTENTION:
+            return "attention";
+        case OpKind::CONCAT:
+            return "concat";
     }
     return "?";
 }
@@ -58,12 +70,13 @@ ValueId Graph::push_op(Op op, ValueId out) {
 }
 
 ValueId Graph::input(int h, int w, int c) {
-    require(input_ == kNoValue, "a graph has one input");
-    input_ = new_buffer_value(h, w, c);
+    require(output_ == kNoValue, "inputs come before the output");
+    const ValueId v = new_buffer_value(h, w, c);
+    inputs_.push_back(v);
     Op op;
     op.kind = OpKind::INPUT;
-    op.name = "input";
-    return push_op(std::move(op), input_);
+    op.name = inputs_.size() == 1 ? "input" : "input" + std::to_string(inputs_.size() - 1);
+    return push_op(std::move(op), v);
 }
 
 void Graph::output(ValueId v) {
@@ -109,17 +122,22 @@ ValueId Graph::conv2d(const std::string& name,
     require(epilogue.act != Activation::PRELU ||
                 epilogue.prelu_slope.size() == static_cast<size_t>(weights.out_channels),
             name + ": prelu slope count");
+    require(weights.stride >= 1 && weights.kernel >= 1 && weights.kernel % 2 == 1,
+            name + ": kernel must be odd and stride positive");
+    const int pad = weights.kernel / 2;
+    const int out_h = (in.h + 2 * pad - weights.kernel) / weights.stride + 1;
+    const int out_w = (in.w + 2 * pad - weights.kernel) / weights.stride + 1;
     ValueId out = into;
     if (out == kNoValue) {
-        out = new_buffer_value(in.h, in.w, weights.out_channels);
+        out = new_buffer_value(out_h, out_w, weights.out_channels);
     } else {
         const Value& o = value(out);
-        require(o.h == in.h && o.w == in.w && o.c == weights.out_channels,
+        require(o.h == out_h && o.w == out_w && o.c == weights.out_channels,
                 name + ": destination view shape");
     }
     for (const ResidualAdd& add : epilogue.adds) {
         const Value& r = value(add.residual);
-        require(r.h == in.h && r.w == in.w && r.c == weights.out_channels,
+        require(r.h == out_h && r.w == out_w && r.c == weights.out_channels,
                 name + ": residual shape");
     }
     Op op;
@@ -186,13 +204,104 @@ ValueId Graph::pixel_unshuffle(ValueId x, int r) {
 ValueId Graph::add(ValueId a, ValueId b, float scale_a) {
     const Value va = value(a);
     const Value vb = value(b);
-    require(va.h == vb.h && va.w == vb.w && va.c == vb.c, "add: shapes differ");
+    const bool broadcast = vb.h == 1 && vb.w == 1;
+    require(((va.h == vb.h && va.w == vb.w) || broadcast) && va.c == vb.c, "add: shapes differ");
     Op op;
     op.kind = OpKind::ADD;
     op.name = "add";
     op.inputs = {a, b};
     op.scale = scale_a;
     return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c));
+}
+
+ValueId Graph::norm(OpKind kind, const std::string& name, ValueId x, NormParams params) {
+    const Value in = value(x);
+    require(params.gamma && params.gamma->size() == static_cast<size_t>(in.c) && params.beta &&
+                params.beta->size() == static_cast<size_t>(in.c),
+            name + ": gamma and beta need one value per channel");
+    require(kind != OpKind::GROUP_NORM || (params.groups >= 1 && in.c % params.groups == 0),
+            name + ": groups must divide the channel count");
+    require(params.act == Activation::NONE || params.act == Activation::SILU,
+            name + ": a norm may be followed by SiLU only");
+    Op op;
+    op.kind = kind;
+    op.name = name;
+    op.inputs = {x};
+    op.norm = std::move(params);
+    return push_op(std::move(op), new_buffer_value(in.h, in.w, in.c));
+}
+
+ValueId Graph::group_norm(const std::string& name, ValueId x, NormParams params) {
+    return norm(OpKind::GROUP_NORM, name, x, std::move(params));
+}
+
+ValueId Graph::layer_norm(const std::string& name, ValueId x, NormParams params) {
+    return norm(OpKind::LAYER_NORM, name, x, std::move(params));
+}
+
+ValueId Graph::activation(ValueId x, Activation act) {
+    const Value in = value(x);
+    require(act == Activation::RELU || act == Activation::SILU || act == Activation::GELU,
+            "activation: RELU, SILU or GELU");
+    Op op;
+    op.kind = OpKind::ACTIVATION;
+    op.name = "activation";
+    op.inputs = {x};
+    op.act = act;
+    return push_op(std::move(op), new_buffer_value(in.h, in.w, in.c));
+}
+
+ValueId Graph::geglu(ValueId x) {
+    const Value in = value(x);
+    require(in.c % 2 == 0, "geglu: odd channel count");
+    Op op;
+    op.kind = OpKind::GEGLU;
+    op.name = "geglu";
+    op.inputs = {x};
+    return push_op(std::move(op), new_buffer_value(in.h, in.w, in.c / 2));
+}
+
+ValueId Graph::attention(const std::string& name,
+                         ValueId q,
+                         ValueId k,
+                         ValueId v,
+                         AttentionParams params) {
+    const Value vq = value(q);
+    const Value vk = value(k);
+    const Value vv = value(v);
+    require(vq.c == vk.c && vk.c == vv.c, name + ": q, k and v channel counts differ");
+    require(vk.h == vv.h && vk.w == vv.w, name + ": k and v token counts differ");
+    require(params.heads >= 1 && vq.c % params.heads == 0,
+            name + ": heads must divide the channel count");
+    Op op;
+    op.kind = OpKind::ATTENTION;
+    op.name = name;
+    op.inputs = {q, k, v};
+    op.attention = params;
+    return push_op(std::move(op), new_buffer_value(vq.h, vq.w, vq.c));
+}
+
+ValueId Graph::concat(ValueId a, ValueId b) {
+    const Value va = value(a);
+    const Value vb = value(b);
+    require(va.h == vb.h && va.w == vb.w, "concat: sizes differ");
+    Op op;
+    op.kind = OpKind::CONCAT;
+    op.name = "concat";
+    op.inputs = {a, b};
+    return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c + vb.c));
+}
+
+double Graph::matmul_flops() const {
+    double flops = conv_flops();
+    for (const Op& op : ops_) {
+        if (op.kind != OpKind::ATTENTION)
+            continue;
+        const Value& q = values_[static_cast<size_t>(op.inputs[0])];
+        const Value& k = values_[static_cast<size_t>(op.inputs[1])];
+        flops += 2.0 * 2.0 * q.h * q.w * k.h * k.w * q.c;
+    }
+    return flops;
 }
 
 double Graph::conv_flops() const {

@@ -23,13 +23,21 @@ enum class OpKind {
     PIXEL_SHUFFLE,      // [h, w, c*r*r] -> [h*r, w*r, c]
     PIXEL_UNSHUFFLE,    // [h*r, w*r, c] -> [h, w, c*r*r]
     RESIZE_BICUBIC,     // any output size; half-pixel centres, A = -0.75, edge clamp
-    ADD,                // out = a * scale + b
+    ADD,                // out = a * scale + b; b may be [1, 1, c] (added to every pixel)
     OUTPUT,             // the plan's output, NHWC float
+    // The diffusion UNet's ops. A sequence of L tokens of d features is a [L, 1, d] value.
+    GROUP_NORM,  // per (group of c / groups channels) over all pixels; * gamma + beta; act
+    LAYER_NORM,  // per pixel over its channels; * gamma + beta
+    ACTIVATION,  // out = act(x), elementwise
+    GEGLU,       // x [h, w, 2c] -> [h, w, c]: x[.., :c] * gelu(x[.., c:])
+    ATTENTION,   // per head: softmax(q k^T * scale) v; q [h, w, c], k and v [hk, wk, c]
+    CONCAT,      // channels: out = [a | b]
 };
 
 const char* op_kind_name(OpKind kind);
 
-enum class Activation { NONE, RELU, LEAKY_RELU, PRELU };
+// GELU is the exact (erf) form, as PyTorch's F.gelu; SILU is x * sigmoid(x).
+enum class Activation { NONE, RELU, LEAKY_RELU, PRELU, SILU, GELU };
 
 // out = out * scale + residual, applied after the activation.
 struct ResidualAdd {
@@ -51,7 +59,25 @@ struct ConvWeights {
     std::shared_ptr<const std::vector<float>> bias;    // [out] or null
     int out_channels = 0;
     int in_channels = 0;
-    int kernel = 3;  // square kernels; padding = kernel / 2, stride 1
+    int kernel = 3;  // square kernels; padding = kernel / 2
+    int stride = 1;  // output size (size + 2 * (kernel / 2) - kernel) / stride + 1
+};
+
+// GROUP_NORM and LAYER_NORM: y = (x - mean) / sqrt(var + eps) * gamma + beta, then act (NONE
+// or SILU). Statistics are computed in fp32 with the mean subtracted before squaring.
+struct NormParams {
+    int groups = 1;  // GROUP_NORM only; divides the channel count
+    float eps = 1e-5f;
+    std::shared_ptr<const std::vector<float>> gamma;  // [c]
+    std::shared_ptr<const std::vector<float>> beta;   // [c]
+    Activation act = Activation::NONE;
+};
+
+// ATTENTION: c channels are `heads` heads of c / heads features each (head-major, as PyTorch's
+// view(b, n, heads, d)); scale multiplies q k^T before the softmax (usually 1 / sqrt(d)).
+struct AttentionParams {
+    int heads = 1;
+    float scale = 1.0f;
 };
 
 struct Buffer {
@@ -69,14 +95,18 @@ struct Op {
     std::string name;
     std::vector<ValueId> inputs;
     ValueId output = kNoValue;
-    ConvWeights conv;    // CONV2D
-    Epilogue epilogue;   // CONV2D
-    int factor = 1;      // resampling and shuffle factor
-    float scale = 1.0f;  // ADD: scale of inputs[0]
+    ConvWeights conv;                   // CONV2D
+    Epilogue epilogue;                  // CONV2D
+    int factor = 1;                     // resampling and shuffle factor
+    float scale = 1.0f;                 // ADD: scale of inputs[0]
+    NormParams norm;                    // GROUP_NORM, LAYER_NORM
+    Activation act = Activation::NONE;  // ACTIVATION
+    AttentionParams attention;          // ATTENTION: inputs q, k, v
 };
 
 class Graph {
   public:
+    // Inputs are numbered in the order they are declared (Plan::run_batch takes them so).
     ValueId input(int h, int w, int c);
     void output(ValueId v);
 
@@ -97,26 +127,40 @@ class Graph {
     ValueId pixel_shuffle(ValueId x, int r);
     ValueId pixel_unshuffle(ValueId x, int r);
     ValueId add(ValueId a, ValueId b, float scale_a = 1.0f);
+    ValueId group_norm(const std::string& name, ValueId x, NormParams params);
+    ValueId layer_norm(const std::string& name, ValueId x, NormParams params);
+    ValueId activation(ValueId x, Activation act);
+    ValueId geglu(ValueId x);
+    ValueId attention(const std::string& name,
+                      ValueId q,
+                      ValueId k,
+                      ValueId v,
+                      AttentionParams params);
+    ValueId concat(ValueId a, ValueId b);
 
     const std::vector<Op>& ops() const { return ops_; }
     const std::vector<Value>& values() const { return values_; }
     const std::vector<Buffer>& buffers() const { return buffers_; }
     const Value& value(ValueId id) const;
-    ValueId input_value() const { return input_; }
+    ValueId input_value() const { return inputs_.empty() ? kNoValue : inputs_.front(); }
+    const std::vector<ValueId>& input_values() const { return inputs_; }
     ValueId output_value() const { return output_; }
 
     // Multiply-accumulate count x 2 of every convolution: the FLOPs of one run.
     double conv_flops() const;
+    // The same for convolutions and attention (q k^T and the weighted sum of v).
+    double matmul_flops() const;
 
   private:
     ValueId new_buffer_value(int h, int w, int c);
     ValueId push_op(Op op, ValueId out);
     ValueId upsample(OpKind kind, ValueId x, int factor);
+    ValueId norm(OpKind kind, const std::string& name, ValueId x, NormParams params);
 
     std::vector<Op> ops_;
     std::vector<Value> values_;
     std::vector<Buffer> buffers_;
-    ValueId input_ = kNoValue;
+    std::vector<ValueId> inputs_;
     ValueId output_ = kNoValue;
 };
 

@@ -33,18 +33,27 @@ struct Store {
     }
 };
 
-float act(float v, const engine::Epilogue& e, int c) {
-    switch (e.act) {
+double activation(double v, Activation a, double alpha, double slope) {
+    switch (a) {
         case Activation::NONE:
             return v;
         case Activation::RELU:
             return v > 0 ? v : 0;
         case Activation::LEAKY_RELU:
-            return v > 0 ? v : v * e.alpha;
+            return v > 0 ? v : v * alpha;
         case Activation::PRELU:
-            return v > 0 ? v : v * e.prelu_slope[static_cast<size_t>(c)];
+            return v > 0 ? v : v * slope;
+        case Activation::SILU:
+            return v / (1.0 + std::exp(-v));
+        case Activation::GELU:
+            return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
     }
     return v;
+}
+
+float act(double v, const engine::Epilogue& e, int c) {
+    const double slope = e.act == Activation::PRELU ? e.prelu_slope[static_cast<size_t>(c)] : 0.0;
+    return static_cast<float>(activation(v, e.act, e.alpha, slope));
 }
 
 void conv(Store& s, const Op& op) {
@@ -52,6 +61,7 @@ void conv(Store& s, const Op& op) {
     const Value out = s.g.value(op.output);
     const auto& w = *op.conv.weight;
     const int k = op.conv.kernel, pad = k / 2, ci = op.conv.in_channels;
+    const int stride = op.conv.stride;
     std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
     for (int y = 0; y < out.h; ++y) {
         for (int x = 0; x < out.w; ++x) {
@@ -59,11 +69,11 @@ void conv(Store& s, const Op& op) {
                 double acc = op.conv.bias ? (*op.conv.bias)[static_cast<size_t>(o)] : 0.0;
                 for (int i = 0; i < ci; ++i) {
                     for (int ky = 0; ky < k; ++ky) {
-                        const int sy = y + ky - pad;
+                        const int sy = y * stride + ky - pad;
                         if (sy < 0 || sy >= in.h)
                             continue;
                         for (int kx = 0; kx < k; ++kx) {
-                            const int sx = x + kx - pad;
+                            const int sx = x * stride + kx - pad;
                             if (sx < 0 || sx >= in.w)
                                 continue;
                             acc += static_cast<double>(
@@ -72,7 +82,7 @@ void conv(Store& s, const Op& op) {
                         }
                     }
                 }
-                float v = act(static_cast<float>(acc), op.epilogue, o);
+                float v = act(acc, op.epilogue, o);
                 for (const auto& add : op.epilogue.adds) {
                     v = v * add.scale + s.at(add.residual, y, x, o);
                 }
@@ -86,16 +96,106 @@ void conv(Store& s, const Op& op) {
                 s.at(op.output, y, x, o) = result[(static_cast<size_t>(y) * out.w + x) * out.c + o];
 }
 
+// GROUP_NORM (groups > 0) and LAYER_NORM (groups == 0: each pixel its own group), in double.
+void norm(Store& s, const Op& op, bool layer) {
+    const Value in = s.g.value(op.inputs[0]);
+    const engine::NormParams& p = op.norm;
+    const int groups = layer ? 1 : p.groups;
+    const int cg = in.c / groups;
+    const auto finish = [&](int y, int x, int c, double mean, double var) {
+        const double v = (s.at(op.inputs[0], y, x, c) - mean) / std::sqrt(var + p.eps) *
+                             (*p.gamma)[static_cast<size_t>(c)] +
+                         (*p.beta)[static_cast<size_t>(c)];
+        s.at(op.output, y, x, c) = static_cast<float>(activation(v, p.act, 0, 0));
+    };
+    if (layer) {
+        for (int y = 0; y < in.h; ++y) {
+            for (int x = 0; x < in.w; ++x) {
+                double sum = 0, sq = 0;
+                for (int c = 0; c < in.c; ++c)
+                    sum += s.at(op.inputs[0], y, x, c);
+                const double mean = sum / in.c;
+                for (int c = 0; c < in.c; ++c)
+                    sq += std::pow(s.at(op.inputs[0], y, x, c) - mean, 2);
+                for (int c = 0; c < in.c; ++c)
+                    finish(y, x, c, mean, sq / in.c);
+            }
+        }
+        return;
+    }
+    for (int g = 0; g < groups; ++g) {
+        double sum = 0, sq = 0;
+        const double n = static_cast<double>(in.h) * in.w * cg;
+        for (int y = 0; y < in.h; ++y)
+            for (int x = 0; x < in.w; ++x)
+                for (int c = g * cg; c < (g + 1) * cg; ++c)
+                    sum += s.at(op.inputs[0], y, x, c);
+        const double mean = sum / n;
+        for (int y = 0; y < in.h; ++y)
+            for (int x = 0; x < in.w; ++x)
+                for (int c = g * cg; c < (g + 1) * cg; ++c)
+                    sq += std::pow(s.at(op.inputs[0], y, x, c) - mean, 2);
+        for (int y = 0; y < in.h; ++y)
+            for (int x = 0; x < in.w; ++x)
+                for (int c = g * cg; c < (g + 1) * cg; ++c)
+                    finish(y, x, c, mean, sq / n);
+    }
+}
+
+// softmax(q k^T * scale) v per head; tokens are pixels in row-major order.
+void attention(Store& s, const Op& op) {
+    const Value q = s.g.value(op.inputs[0]);
+    const Value k = s.g.value(op.inputs[1]);
+    const int heads = op.attention.heads, d = q.c / heads;
+    const int lq = q.h * q.w, lk = k.h * k.w;
+    const auto at = [&](int input, int token, int c) -> double {
+        const Value& v = s.g.value(op.inputs[static_cast<size_t>(input)]);
+        return s.at(op.inputs[static_cast<size_t>(input)], token / v.w, token % v.w, c);
+    };
+    std::vector<double> p(static_cast<size_t>(lk));
+    for (int h = 0; h < heads; ++h) {
+        for (int i = 0; i < lq; ++i) {
+            double m = -1e300;
+            for (int j = 0; j < lk; ++j) {
+                double dot = 0;
+                for (int e = 0; e < d; ++e)
+                    dot += at(0, i, h * d + e) * at(1, j, h * d + e);
+                p[static_cast<size_t>(j)] = dot * op.attention.scale;
+                m = std::max(m, p[static_cast<size_t>(j)]);
+            }
+            double sum = 0;
+            for (double& v : p) {
+                v = std::exp(v - m);
+                sum += v;
+            }
+            for (int e = 0; e < d; ++e) {
+                double acc = 0;
+                for (int j = 0; j < lk; ++j)
+                    acc += p[static_cast<size_t>(j)] * at(2, j, h * d + e);
+                s.at(op.output, i / q.w, i % q.w, h * d + e) = static_cast<float>(acc / sum);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::vector<float> run_reference(const Graph& graph, const std::vector<float>& input) {
+    return run_reference(graph, std::vector<std::vector<float>>{input});
+}
+
+std::vector<float> run_reference(const Graph& graph,
+                                 const std::vector<std::vector<float>>& inputs) {
     Store s(graph);
     std::vector<float> output;
+    size_t next_input = 0;
     for (const Op& op : graph.ops()) {
         const Value out = graph.value(op.output);
         switch (op.kind) {
             case OpKind::INPUT:
-                s.buffers[static_cast<size_t>(out.buffer)] = input;
+                if (next_input >= inputs.size())
+                    throw std::invalid_argument("reference: too few inputs");
+                s.buffers[static_cast<size_t>(out.buffer)] = inputs[next_input++];
                 break;
             case OpKind::OUTPUT: {
                 const Value in = graph.value(op.inputs[0]);
@@ -191,13 +291,49 @@ std::vector<float> run_reference(const Graph& graph, const std::vector<float>& i
                         }
                 break;
             }
-            case OpKind::ADD:
+            case OpKind::ADD: {
+                const Value b = graph.value(op.inputs[1]);
+                const bool broadcast = b.h == 1 && b.w == 1;
                 for (int y = 0; y < out.h; ++y)
                     for (int x = 0; x < out.w; ++x)
                         for (int c = 0; c < out.c; ++c)
-                            s.at(op.output, y, x, c) = s.at(op.inputs[0], y, x, c) * op.scale +
-                                                       s.at(op.inputs[1], y, x, c);
+                            s.at(op.output, y, x, c) = static_cast<float>(
+                                static_cast<double>(s.at(op.inputs[0], y, x, c)) * op.scale +
+                                s.at(op.inputs[1], broadcast ? 0 : y, broadcast ? 0 : x, c));
                 break;
+            }
+            case OpKind::GROUP_NORM:
+            case OpKind::LAYER_NORM:
+                norm(s, op, op.kind == OpKind::LAYER_NORM);
+                break;
+            case OpKind::ACTIVATION:
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) = static_cast<float>(
+                                activation(s.at(op.inputs[0], y, x, c), op.act, 0, 0));
+                break;
+            case OpKind::GEGLU:
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) =
+                                static_cast<float>(s.at(op.inputs[0], y, x, c) *
+                                                   activation(s.at(op.inputs[0], y, x, out.c + c),
+                                                              Activation::GELU, 0, 0));
+                break;
+            case OpKind::ATTENTION:
+                attention(s, op);
+                break;
+            case OpKind::CONCAT: {
+                const int ca = graph.value(op.inputs[0]).c;
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) = c < ca ? s.at(op.inputs[0], y, x, c)
+                                                              : s.at(op.inputs[1], y, x, c - ca);
+                break;
+            }
         }
     }
     return output;

@@ -9,5 +9,8 @@
 namespace kiln::test {
 
 std::vector<float> run_reference(const engine::Graph& graph, const std::vector<float>& input);
+// A graph of several inputs, given in declaration order (Graph::input_values()).
+std::vector<float> run_reference(const engine::Graph& graph,
+                                 const std::vector<std::vector<float>>& inputs);
 
 }  // namespace kiln::test
