@@ -1,4 +1,5 @@
 // kiln bench -m MODEL --size S: times one plan on an S x S input and prints one JSON line.
+// --trace FILE: one more run recorded as a Chrome trace (job, forward, one event per op).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "app/commands.h"
 #include "app/engine_setup.h"
+#include "engine/trace.h"
 
 namespace kiln::app {
 
@@ -21,6 +23,7 @@ struct BenchArgs {
     int repeat = 5;
     int warmup = 1;
     bool profile = false;
+    std::string trace;  // Chrome trace JSON path; empty: none
 };
 
 int run_bench(const BenchArgs& args) {
@@ -57,6 +60,21 @@ int run_bench(const BenchArgs& args) {
         for (const auto& [name, seconds] : times) {
             std::cerr << "op " << name << " " << seconds * 1e3 << " ms\n";
         }
+    }
+    if (!args.trace.empty()) {
+        // One more run, traced: the job range around the forward range and its ops.
+        engine::Trace trace;
+        {
+            engine::TraceRange job(&trace, "bench " + args.model, "job");
+            job.arg("size", std::to_string(args.size));
+            job.arg("backend", loaded.backend->name());
+            engine::RunControl control;
+            control.trace = &trace;
+            engine::run_traced(*plan, input.data(), output.data(), control,
+                               "forward " + args.model);
+        }
+        trace.write_file(args.trace);
+        std::cerr << "wrote trace " << args.trace << " (" << trace.events().size() << " events)\n";
     }
     std::vector<double> sorted = runs;
     std::sort(sorted.begin(), sorted.end());
@@ -95,6 +113,8 @@ Runner register_bench(CLI::App& app) {
     cmd->add_option("--repeat", args->repeat, "timed runs")->check(CLI::PositiveNumber);
     cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--profile", args->profile, "print each op's time of one extra run");
+    cmd->add_option("--trace", args->trace,
+                    "write a Chrome trace of one extra run (job, forward, ops) to this file");
     add_engine_options(*cmd, args->engine);
     return [cmd, args]() { return cmd->parsed() ? run_bench(*args) : -1; };
 }

@@ -1,13 +1,15 @@
-// kiln upscale -m MODEL in.png out.png
+// kiln upscale -m MODEL in.png out.png [--trace trace.json]
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 
 #include "app/commands.h"
 #include "app/engine_setup.h"
 #include "app/progress_bar.h"
 #include "engine/image/image.h"
 #include "engine/pipeline/upscale_image.h"
+#include "engine/trace.h"
 
 namespace kiln::app {
 
@@ -22,10 +24,18 @@ struct UpscaleArgs {
     int tile_pad = 16;
     int prepad = 10;
     size_t budget_mib = 2048;
+    std::string trace;  // Chrome trace JSON path; empty: none
 };
 
 int run_upscale(const UpscaleArgs& args) {
     const auto start = std::chrono::steady_clock::now();
+    // The job range (and NVTX range in CUDA builds), one "tile" range per tile: the time
+    // between successive tile callbacks.
+    engine::Trace trace;
+    engine::Trace* const tracing = args.trace.empty() ? nullptr : &trace;
+    std::optional<engine::TraceRange> job;
+    job.emplace(tracing, "upscale " + args.input, "job");
+    job->arg("model", args.model);
     const image::Image input = image::read_image_file(args.input);
     LoadedEngine loaded = load_engine(args.engine, args.model);
     engine::Upscaler upscaler(*loaded.model, *loaded.backend, *loaded.context);
@@ -42,10 +52,30 @@ int run_upscale(const UpscaleArgs& args) {
 
     ProgressBar bar("upscale");
     engine::UpscaleHooks hooks;
-    hooks.on_tile = [&](int done, int total) { bar.update(done, total); };
+    double tile_start = tracing ? trace.now_us() : 0.0;
+    hooks.on_tile = [&](int done, int total) {
+        bar.update(done, total);
+        if (!tracing)
+            return;
+        const double now = trace.now_us();
+        if (done > 0) {
+            trace.add({"tile " + std::to_string(done) + "/" + std::to_string(total),
+                       "tile",
+                       tile_start,
+                       now - tile_start,
+                       engine::Trace::thread_id(),
+                       {}});
+        }
+        tile_start = now;
+    };
     const image::Image output = engine::upscale_image(upscaler, input, options, hooks);
     bar.finish();
     image::write_png_file(args.output, output);
+    job.reset();
+    if (tracing) {
+        trace.write_file(args.trace);
+        spdlog::info("wrote trace {} ({} events)", args.trace, trace.events().size());
+    }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::info("wrote {} ({}x{}) in {}", args.output, output.width, output.height,
@@ -68,6 +98,8 @@ Runner register_upscale(CLI::App& app) {
     cmd->add_option("--prepad", args->prepad, "reflect padding of the image (Real-ESRGAN: 10)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--memory-budget", args->budget_mib, "MiB a tile's plan may use");
+    cmd->add_option("--trace", args->trace,
+                    "write a Chrome trace (Perfetto, chrome://tracing) of the job to this file");
     add_engine_options(*cmd, args->engine);
     return [cmd, args]() { return cmd->parsed() ? run_upscale(*args) : -1; };
 }

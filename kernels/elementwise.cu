@@ -1,5 +1,6 @@
-// Elementwise ops over fp16 views: scaled add (dst = a * scale + b) and view copy. The
-// per-chunk work is kernels/elementwise_body.h (shared with the CPU tests).
+// Elementwise ops over fp16 views: scaled add (dst = a * scale + b, b possibly [1, 1, c]),
+// view copy and GEGLU. The per-chunk work is kernels/elementwise_body.h (shared with the CPU
+// tests).
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
 #include "kernels/elementwise_body.h"
@@ -31,7 +32,32 @@ void launch_add(const AddParams& p, cudaStream_t stream) {
     KILN_CUDA_CHECK_LAUNCH(kHasB ? "add" : "copy");
 }
 
+template <int kBlock, int kVec>
+__global__ void __launch_bounds__(kBlock) geglu_kernel(const AddParams p) {
+    const int64_t chunks = p.plan.chunks();
+    for (int64_t k = global_thread(); k < chunks; k += grid_threads())
+        geglu_chunk<kVec>(p, p.plan.chunk_row(k), p.plan.chunk_col(k));
+    if (blockIdx.x == 0 && static_cast<int>(threadIdx.x) < p.plan.tail)
+        geglu_chunk<1>(p, 0, p.plan.tail_start() + threadIdx.x);
+}
+
+void launch_geglu(const AddParams& p, cudaStream_t stream) {
+    const Launch1D l =
+        launch_1d(p.plan.chunks() > 0 ? p.plan.chunks() : p.plan.tail, kBlockSize, kMaxBlocks);
+    if (l.grid == 0)
+        return;
+    if (p.plan.vec == kHalfVector)
+        geglu_kernel<kBlockSize, kHalfVector><<<l.grid, l.block, 0, stream>>>(p);
+    else
+        geglu_kernel<kBlockSize, 1><<<l.grid, l.block, 0, stream>>>(p);
+    KILN_CUDA_CHECK_LAUNCH("geglu");
+}
+
 }  // namespace
+
+void geglu(const DeviceView& x, const DeviceView& dst, cudaStream_t stream) {
+    launch_geglu(make_geglu_params(x, dst), stream);
+}
 
 void add(const DeviceView& a,
          const DeviceView& b,

@@ -1,8 +1,10 @@
 // Per-chunk work of the elementwise kernels (elementwise.cu), host-device: dst = a * scale + b
-// or, without b, a copy. The CPU tests run this same code.
+// (b possibly broadcast over pixels), without b a copy, and GEGLU (dst = a * gelu(gate)). The CPU
+// tests run this same code.
 #pragma once
 
 #include "kernels/half_io.h"
+#include "kernels/pointwise_math.h"  // gelu
 #include "kernels/view_math.h"
 
 namespace kiln::kernels {
@@ -14,7 +16,14 @@ struct AddParams {
     const uint16_t* b;  // null: copy
     uint16_t* dst;
     float scale_a;
+    bool b_broadcast;  // b is [1, 1, c]: the plan walks per-pixel rows, b's row is pixel 0
 };
+
+// Element offset of (row, col) in b: a broadcast b is read at pixel 0 for every row.
+KILN_HD inline int64_t add_b_offset(const AddParams& p, int64_t row, int64_t col) {
+    return p.b_broadcast ? p.b_d.pixel_offset(0, static_cast<int>(col))
+                         : plan_offset(p.b_d, p.plan, row, col);
+}
 
 template <int V, bool kHasB>
 KILN_HD inline void add_chunk(const AddParams& p, int64_t row, int64_t col) {
@@ -22,7 +31,7 @@ KILN_HD inline void add_chunk(const AddParams& p, int64_t row, int64_t col) {
     load_halves<V>(p.a + plan_offset(p.a_d, p.plan, row, col), va);
     if constexpr (kHasB) {
         float vb[V];
-        load_halves<V>(p.b + plan_offset(p.b_d, p.plan, row, col), vb);
+        load_halves<V>(p.b + add_b_offset(p, row, col), vb);
         KILN_UNROLL
         for (int i = 0; i < V; ++i)
             va[i] = va[i] * p.scale_a + vb[i];
@@ -30,7 +39,21 @@ KILN_HD inline void add_chunk(const AddParams& p, int64_t row, int64_t col) {
     store_halves<V>(p.dst + plan_offset(p.dst_d, p.plan, row, col), va);
 }
 
-// dst = a * scale_a + b (b.data null: dst = a).
+// GEGLU: dst = a * gelu(b), where a and b are the two channel halves of the op's input
+// (same shape as dst).
+template <int V>
+KILN_HD inline void geglu_chunk(const AddParams& p, int64_t row, int64_t col) {
+    float va[V], vb[V];
+    load_halves<V>(p.a + plan_offset(p.a_d, p.plan, row, col), va);
+    load_halves<V>(p.b + plan_offset(p.b_d, p.plan, row, col), vb);
+    KILN_UNROLL
+    for (int i = 0; i < V; ++i)
+        va[i] = va[i] * gelu(vb[i]);
+    store_halves<V>(p.dst + plan_offset(p.dst_d, p.plan, row, col), va);
+}
+
+// dst = a * scale_a + b (b.data null: dst = a). b may be a [1, 1, c] view when a is larger:
+// it is added to every pixel.
 inline AddParams make_add_params(const DeviceView& a,
                                  const DeviceView& b,
                                  const DeviceView& dst,
@@ -43,12 +66,34 @@ inline AddParams make_add_params(const DeviceView& a,
     p.b = b.data;
     p.dst = dst.data;
     p.scale_a = scale_a;
+    p.b_broadcast = b.data && b.desc.pixels() == 1 && a.desc.pixels() != 1;
     const ViewDesc descs[3] = {a.desc, p.b_d, dst.desc};
     const uintptr_t addrs[3] = {reinterpret_cast<uintptr_t>(a.data),
                                 reinterpret_cast<uintptr_t>(b.data ? b.data : a.data),
                                 reinterpret_cast<uintptr_t>(dst.data)};
-    p.plan = plan_vectors(descs, addrs, 3);
+    p.plan = plan_vectors(descs, addrs, 3, p.b_broadcast);
     return p;
+}
+
+// GEGLU of x [h, w, 2c] into dst [h, w, c]: a = channels [0, c), gate = [c, 2c) of x.
+inline AddParams make_geglu_params(const DeviceView& x, const DeviceView& dst) {
+    const int c = x.desc.c / 2;
+    DeviceView a = x, gate = x;
+    a.desc.c = c;
+    gate.desc.c = c;
+    gate.desc.c_offset = x.desc.c_offset + c;
+    return make_add_params(a, gate, dst, 1.0f);
+}
+
+inline void geglu_host(const AddParams& p) {
+    for (int64_t k = 0; k < p.plan.chunks(); ++k) {
+        if (p.plan.vec == kHalfVector)
+            geglu_chunk<kHalfVector>(p, p.plan.chunk_row(k), p.plan.chunk_col(k));
+        else
+            geglu_chunk<1>(p, p.plan.chunk_row(k), p.plan.chunk_col(k));
+    }
+    for (int t = 0; t < p.plan.tail; ++t)
+        geglu_chunk<1>(p, 0, p.plan.tail_start() + t);
 }
 
 template <bool kHasB>

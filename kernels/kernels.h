@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/activation_body.h"  // kMaxResidualAdds
+#include "kernels/attention_math.h"
 #include "kernels/pointwise_math.h"
 #include "kernels/view_math.h"
 
@@ -23,7 +24,7 @@ void epilogue(const DeviceView& src,
               cudaStream_t stream);
 
 // --- elementwise.cu -----------------------------------------------------------------------
-// dst = a * scale_a + b
+// dst = a * scale_a + b; b may be a [1, 1, c] view (added to every pixel of a).
 void add(const DeviceView& a,
          const DeviceView& b,
          const DeviceView& dst,
@@ -31,6 +32,8 @@ void add(const DeviceView& a,
          cudaStream_t stream);
 // dst = src (between views of the same shape)
 void copy(const DeviceView& src, const DeviceView& dst, cudaStream_t stream);
+// x [h, w, 2c] -> dst [h, w, c]: x[.., :c] * gelu(x[.., c:]) (exact erf GELU).
+void geglu(const DeviceView& x, const DeviceView& dst, cudaStream_t stream);
 
 // --- resample.cu --------------------------------------------------------------------------
 void upsample_nearest(const DeviceView& src,
@@ -66,6 +69,30 @@ void group_norm(const DeviceView& x,
                 const GroupNormArgs& args,
                 void* scratch,
                 cudaStream_t stream);
+
+// LayerNorm per pixel over its c channels: y = (x - mean) / sqrt(var + eps) * gamma + beta,
+// then SiLU when `silu`. One warp per pixel (Welford over the channels, shuffle merge); one
+// launch. gamma and beta as in GroupNormArgs; groups and the residual are not used.
+void layer_norm(const DeviceView& x,
+                const DeviceView& y,
+                const GroupNormArgs& args,
+                cudaStream_t stream);
+
+// --- attention.cu -------------------------------------------------------------------------
+// Fused attention per head: o = softmax(q k^T * scale) v, fp16 in and out, fp32 math, online
+// softmax over key tiles (kernels/attention_math.h). q and o: [h, w, c] views (h * w query
+// tokens), k and v: [hk, wk, c] views (hk * wk key tokens); c = heads * head_dim, head-major.
+// head_dim 1..kMaxAttentionHeadDim (attention_math.h); any token counts. One launch.
+struct AttentionArgs {
+    int heads = 1;
+    float scale = 1.0f;
+};
+void attention(const DeviceView& q,
+               const DeviceView& k,
+               const DeviceView& v,
+               const DeviceView& o,
+               const AttentionArgs& args,
+               cudaStream_t stream);
 
 // --- image_io.cu --------------------------------------------------------------------------
 // uint8 HWC (channels 3 or 4, `stride` bytes per row) -> the first `dst.c` channels as

@@ -1,6 +1,7 @@
 // GroupNorm over fp16 NHWC views, fused with SiLU and a residual add (diffusion UNet resnet
-// blocks). Statistics are Welford partials per (group, pixel range) block merged with Chan's
-// formula (kernels/reduce_math.h, CPU-tested), then one elementwise apply pass.
+// blocks), and LayerNorm per pixel over its channels (one warp per pixel). Statistics are Welford
+// partials per (group, pixel range) block merged with Chan's formula (kernels/reduce_math.h,
+// CPU-tested), then one elementwise apply pass.
 #include <string>
 
 #include "engine/core/error.h"
@@ -117,6 +118,49 @@ __global__ void __launch_bounds__(kBlock) norm_apply_kernel(const NormParams p) 
         norm_apply_chunk<1>(p, 0, p.plan.tail_start() + threadIdx.x);
 }
 
+__device__ __forceinline__ Welford shfl_xor(const Welford& s, int mask) {
+    Welford o;
+    o.mean = __shfl_xor_sync(0xffffffffu, s.mean, mask);
+    o.m2 = __shfl_xor_sync(0xffffffffu, s.m2, mask);
+    o.count = __shfl_xor_sync(0xffffffffu, s.count, mask);
+    return o;
+}
+
+struct LayerNormParams {
+    ViewDesc x_d, y_d;
+    const uint16_t* x;
+    uint16_t* y;
+    const float* gamma;
+    const float* beta;
+    float eps;
+    bool silu;
+};
+
+// One warp per pixel: Welford over the lane's channels (lane, lane + 32, ...), butterfly
+// merge (every lane ends with the pixel's statistics), then the normalised values.
+template <int kBlock>
+__global__ void __launch_bounds__(kBlock) layer_norm_kernel(const LayerNormParams p) {
+    constexpr int kWarps = kBlock / 32;
+    const int lane = threadIdx.x % 32;
+    const int64_t pixels = p.x_d.pixels();
+    const int c = p.x_d.c;
+    for (int64_t px = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; px < pixels;
+         px += static_cast<int64_t>(gridDim.x) * kWarps) {
+        Welford acc;
+        for (int ch = lane; ch < c; ch += 32)
+            welford_push(acc, __half2float(as_half(p.x)[p.x_d.pixel_offset(px, ch)]));
+#pragma unroll
+        for (int mask = 16; mask > 0; mask /= 2)
+            acc = welford_merge(acc, shfl_xor(acc, mask));
+        for (int ch = lane; ch < c; ch += 32) {
+            const float x = __half2float(as_half(p.x)[p.x_d.pixel_offset(px, ch)]);
+            const float t =
+                normalize(x, acc, p.eps, p.gamma ? p.gamma[ch] : 1.0f, p.beta ? p.beta[ch] : 0.0f);
+            as_half(p.y)[p.y_d.pixel_offset(px, ch)] = __float2half_rn(p.silu ? silu(t) : t);
+        }
+    }
+}
+
 NormSplit split_for(const ViewDesc& x, int groups) {
     return norm_split(x.pixels(), x.c / groups, groups, kTargetBlocks, kMinElementsPerBlock,
                       kMaxSplits);
@@ -178,6 +222,29 @@ void group_norm(const DeviceView& x,
     else
         norm_apply_kernel<kBlockSize, 1><<<l.grid, l.block, 0, stream>>>(p);
     KILN_CUDA_CHECK_LAUNCH("group_norm apply");
+}
+
+void layer_norm(const DeviceView& x,
+                const DeviceView& y,
+                const GroupNormArgs& args,
+                cudaStream_t stream) {
+    if (x.desc.c != y.desc.c || x.desc.pixels() != y.desc.pixels())
+        throw Error(ErrorCode::INVALID_ARGUMENT, "layer_norm: x and y shapes differ");
+    LayerNormParams p{};
+    p.x_d = x.desc;
+    p.y_d = y.desc;
+    p.x = x.data;
+    p.y = y.data;
+    p.gamma = args.gamma;
+    p.beta = args.beta;
+    p.eps = args.eps;
+    p.silu = args.silu;
+    constexpr int kWarps = kBlockSize / 32;
+    const Launch1D l = launch_1d(ceil_div(x.desc.pixels(), kWarps), 1, kMaxBlocks);
+    if (l.grid == 0)
+        return;
+    layer_norm_kernel<kBlockSize><<<l.grid, kBlockSize, 0, stream>>>(p);
+    KILN_CUDA_CHECK_LAUNCH("layer_norm");
 }
 
 }  // namespace kiln::kernels

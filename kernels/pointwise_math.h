@@ -8,7 +8,18 @@
 
 namespace kiln::kernels {
 
-enum class Act : int { NONE = 0, RELU = 1, LEAKY_RELU = 2, PRELU = 3 };
+// Same values as engine::Activation (the backend casts one to the other).
+enum class Act : int { NONE = 0, RELU = 1, LEAKY_RELU = 2, PRELU = 3, SILU = 4, GELU = 5 };
+
+// x * sigmoid(x)
+KILN_HD inline float silu(float v) {
+    return v / (1.0f + expf(-v));
+}
+
+// The exact (erf) GELU, as PyTorch's F.gelu: 0.5 x (1 + erf(x / sqrt(2))).
+KILN_HD inline float gelu(float v) {
+    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+}
 
 // slope: alpha for LEAKY_RELU, the channel's slope for PRELU.
 KILN_HD inline float activate(float v, Act act, float slope) {
@@ -20,6 +31,10 @@ KILN_HD inline float activate(float v, Act act, float slope) {
         case Act::LEAKY_RELU:
         case Act::PRELU:
             return v > 0.0f ? v : v * slope;
+        case Act::SILU:
+            return silu(v);
+        case Act::GELU:
+            return gelu(v);
     }
     return v;
 }

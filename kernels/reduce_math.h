@@ -6,7 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/core/half.h"  // KILN_HD
+#include "engine/core/half.h"        // KILN_HD
+#include "kernels/pointwise_math.h"  // silu
 
 namespace kiln::kernels {
 
@@ -119,10 +120,6 @@ KILN_HD inline NormSplit norm_split(int64_t pixels,
     if (s.splits < 1)
         s.splits = 1;
     return s;
-}
-
-KILN_HD inline float silu(float v) {
-    return v / (1.0f + expf(-v));
 }
 
 }  // namespace kiln::kernels

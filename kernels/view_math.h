@@ -68,10 +68,15 @@ inline bool view_vectorizable(const ViewDesc& v, uintptr_t buffer_address, int v
     return v.c % vec == 0 && v.c_offset % vec == 0 && v.c_total % vec == 0;
 }
 
-// A plan for views of the same shape: flat (one row) when all are packed, else one row per
-// pixel; vectors of kHalfVector when every view allows them.
-inline VecPlan plan_vectors(const ViewDesc* views, const uintptr_t* addresses, int count) {
-    bool flat = true;
+// A plan for views of the same shape: flat (one row) when all are packed (and rows are not
+// forced), else one row per pixel; vectors of kHalfVector when every view allows them.
+// Broadcast operands (a [1, 1, c] view added to every pixel) force rows and are passed
+// among `views` for the vector check only: their row is always pixel 0.
+inline VecPlan plan_vectors(const ViewDesc* views,
+                            const uintptr_t* addresses,
+                            int count,
+                            bool force_rows = false) {
+    bool flat = !force_rows;
     for (int i = 0; i < count; ++i)
         flat = flat && views[i].packed();
     const ViewDesc& v0 = views[0];
@@ -115,6 +120,16 @@ inline Launch1D launch_1d(int64_t work, int block, int64_t max_blocks) {
     const int64_t blocks = ceil_div(work, block);
     l.grid = static_cast<unsigned>(blocks < max_blocks ? blocks : max_blocks);
     return l;
+}
+
+// The byte alignment cuBLASLt may assume (kernels/linear.h) for a matrix at `address` whose columns
+// are `ld` halves apart: the largest power of two (<= 256) dividing both.
+inline uint32_t linear_alignment(uintptr_t address, int64_t ld) {
+    uint32_t a = 256;
+    const uintptr_t col_bytes = static_cast<uintptr_t>(ld) * 2u;
+    while (a > 2 && (address % a != 0 || col_bytes % a != 0))
+        a /= 2;
+    return a;
 }
 
 // Grid cap: enough blocks to fill any current GPU (132 SMs x 16 resident blocks of 256).

@@ -16,12 +16,21 @@
 #include "engine/graph/memory_plan.h"
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
+#include "kernels/linear.h"
 
 namespace kiln::engine::cuda {
 
 namespace {
 
 constexpr size_t kAlign = 256;
+
+// Graph activations are cast to the kernels' (same numbering).
+static_assert(static_cast<int>(Activation::RELU) == static_cast<int>(kernels::Act::RELU));
+static_assert(static_cast<int>(Activation::LEAKY_RELU) ==
+              static_cast<int>(kernels::Act::LEAKY_RELU));
+static_assert(static_cast<int>(Activation::PRELU) == static_cast<int>(kernels::Act::PRELU));
+static_assert(static_cast<int>(Activation::SILU) == static_cast<int>(kernels::Act::SILU));
+static_assert(static_cast<int>(Activation::GELU) == static_cast<int>(kernels::Act::GELU));
 
 size_t align_up(size_t n) {
     return (n + kAlign - 1) / kAlign * kAlign;
@@ -39,8 +48,13 @@ class CudaContext final : public ExecutionContext {
         }
         KILN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
         pool_ = std::make_unique<DevicePool>(device, stream_);
+        // Optional: without it, linear layers run as cuDNN convolutions.
+        if (cublasLtCreate(&cublaslt_) != CUBLAS_STATUS_SUCCESS)
+            cublaslt_ = nullptr;
     }
     ~CudaContext() override {
+        if (cublaslt_)
+            cublasLtDestroy(cublaslt_);
         pool_.reset();
         cudnnDestroy(cudnn_);
         cudaStreamDestroy(stream_);
@@ -53,12 +67,14 @@ class CudaContext final : public ExecutionContext {
     MemoryPool& pool() override { return *pool_; }
     cudaStream_t stream() const { return stream_; }
     cudnnHandle_t cudnn() const { return cudnn_; }
+    cublasLtHandle_t cublaslt() const { return cublaslt_; }
     int device() const { return device_; }
 
   private:
     int device_;
     cudaStream_t stream_ = nullptr;
     cudnnHandle_t cudnn_ = nullptr;
+    cublasLtHandle_t cublaslt_ = nullptr;
     std::unique_ptr<DevicePool> pool_;
 };
 
@@ -85,6 +101,27 @@ struct Step {
     std::function<void(cudaStream_t)> run;
 };
 
+// Scratch bytes of an op beyond its output buffer (GroupNorm's partial statistics).
+size_t op_scratch_bytes(const Graph& graph, const Op& op) {
+    if (op.kind != OpKind::GROUP_NORM)
+        return 0;
+    const Value& x = graph.value(op.inputs[0]);
+    return kernels::group_norm_scratch_bytes({x.h, x.w, x.c, x.c, 0}, op.norm.groups);
+}
+
+// fp32 parameters of a norm op (gamma and beta) in the parameter block.
+size_t norm_param_bytes(const Op& op) {
+    if (op.kind != OpKind::GROUP_NORM && op.kind != OpKind::LAYER_NORM)
+        return 0;
+    return 2 * align_up(op.norm.gamma->size() * sizeof(float)) + kAlign;
+}
+
+kernels::DeviceView channel_slice(kernels::DeviceView v, int c0, int c) {
+    v.desc.c_offset += c0;
+    v.desc.c = c;
+    return v;
+}
+
 class CudaPlan final : public Plan {
   public:
     CudaPlan(const Graph& graph, CudaContext& context, const CudaBackendOptions& options)
@@ -92,6 +129,8 @@ class CudaPlan final : public Plan {
         KILN_CUDA_CHECK(cudaSetDevice(context.device()));
         if (graph.ops().empty() || graph.ops().back().kind != OpKind::OUTPUT)
             throw Error(ErrorCode::INTERNAL, "graph has no output");
+        if (graph.input_values().empty())
+            throw Error(ErrorCode::INTERNAL, "graph has no input");
         const cudaStream_t stream = context.stream();
         const MemoryPlan memory = plan_memory(buffer_lifetimes(graph), buffer_sizes(graph), kAlign);
         arena_ = DeviceBlock(context.pool(), memory.arena_bytes);
@@ -106,12 +145,17 @@ class CudaPlan final : public Plan {
             return dv;
         };
 
-        // Parameters of every convolution in one block, uploaded once.
+        // Parameters of every convolution and norm in one block, uploaded once.
         std::vector<uint8_t> blob;
         std::vector<ConvParamOffsets> offsets;
+        std::vector<std::pair<size_t, size_t>> norm_offsets;  // gamma, beta
         for (const Op& op : graph.ops()) {
             if (op.kind == OpKind::CONV2D)
                 offsets.push_back(pack_conv_params(op.conv, op.epilogue, blob));
+            if (op.kind == OpKind::GROUP_NORM || op.kind == OpKind::LAYER_NORM) {
+                const size_t gamma = pack_floats(*op.norm.gamma, blob);
+                norm_offsets.emplace_back(gamma, pack_floats(*op.norm.beta, blob));
+            }
         }
         params_ = DeviceBlock(context.pool(), blob.size());
         weight_bytes_ = blob.size();
@@ -122,24 +166,41 @@ class CudaPlan final : public Plan {
         }
         const auto* params = static_cast<const uint8_t*>(params_.get());
 
-        const Value& in_v = graph.value(graph.input_value());
+        // fp32 staging: one area per graph input (in declaration order), then the output.
+        // Their addresses never change, so a captured CUDA graph replays for every sample.
         const Value& out_v = graph.value(graph.output_value());
-        input_bytes_ = f32_bytes(in_v);
+        size_t staging_bytes = 0;
+        for (const ValueId id : graph.input_values()) {
+            inputs_.push_back({f32_bytes(graph.value(id)), nullptr, {}});
+            staging_bytes += align_up(inputs_.back().bytes);
+        }
         output_bytes_ = f32_bytes(out_v);
-        staging_ = DeviceBlock(context.pool(), align_up(input_bytes_) + align_up(output_bytes_));
-        auto* dev_in = static_cast<float*>(staging_.get());
-        auto* dev_out = reinterpret_cast<float*>(static_cast<uint8_t*>(staging_.get()) +
-                                                 align_up(input_bytes_));
-        dev_in_ = dev_in;
+        staging_ = DeviceBlock(context.pool(), staging_bytes + align_up(output_bytes_));
+        auto* staging = static_cast<uint8_t*>(staging_.get());
+        for (InputStaging& in : inputs_) {
+            in.device = reinterpret_cast<float*>(staging);
+            in.pinned = PinnedBuffer(in.bytes);
+            staging += align_up(in.bytes);
+        }
+        auto* dev_out = reinterpret_cast<float*>(staging);
         dev_out_ = dev_out;
-        pinned_in_ = PinnedBuffer(input_bytes_);
         pinned_out_ = PinnedBuffer(output_bytes_);
 
-        size_t workspace = 0, scratch = 0;
-        size_t conv_index = 0;
+        size_t workspace = 0, scratch = 0, op_scratch = 0;
+        for (const Op& op : graph.ops())
+            op_scratch = std::max(op_scratch, op_scratch_bytes(graph, op));
+        op_scratch_ = DeviceBlock(context.pool(), op_scratch);
+        void* const op_scratch_ptr = op_scratch_.get();
+        size_t conv_index = 0, norm_index = 0;
         for (const Op& op : graph.ops()) {
             switch (op.kind) {
                 case OpKind::INPUT: {
+                    const auto& ids = graph.input_values();
+                    const auto index = static_cast<size_t>(
+                        std::find(ids.begin(), ids.end(), op.output) - ids.begin());
+                    if (index >= inputs_.size())
+                        throw Error(ErrorCode::INTERNAL, "input op of no declared input");
+                    const float* dev_in = inputs_[index].device;
                     const kernels::DeviceView dst = view(op.output);
                     steps_.push_back({op.name, [dev_in, dst](cudaStream_t s) {
                                           kernels::f32_to_half(dev_in, dst, s);
@@ -154,6 +215,16 @@ class CudaPlan final : public Plan {
                     break;
                 }
                 case OpKind::CONV2D: {
+                    if (options.cublaslt_linear && op.conv.kernel == 1 && op.conv.stride == 1 &&
+                        graph.value(op.inputs[0]).w == 1 && context.cublaslt()) {
+                        std::string why;
+                        if (add_linear(op, view, params, offsets[conv_index], &why)) {
+                            ++conv_index;
+                            break;
+                        }
+                        descriptions_.push_back(op.name + ": cuBLASLt refused (" + why +
+                                                "), cuDNN instead");
+                    }
                     ConvSetup setup;
                     setup.handle = context.cudnn();
                     setup.pool = &context.pool();
@@ -215,6 +286,80 @@ class CudaPlan final : public Plan {
                                       }});
                     break;
                 }
+                case OpKind::GROUP_NORM:
+                case OpKind::LAYER_NORM: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    kernels::GroupNormArgs args;
+                    args.groups = op.norm.groups;
+                    args.eps = op.norm.eps;
+                    args.gamma =
+                        reinterpret_cast<const float*>(params + norm_offsets[norm_index].first);
+                    args.beta =
+                        reinterpret_cast<const float*>(params + norm_offsets[norm_index].second);
+                    ++norm_index;
+                    if (op.norm.act != Activation::NONE && op.norm.act != Activation::SILU)
+                        throw Error(ErrorCode::UNSUPPORTED, op.name + ": norm activation");
+                    args.silu = op.norm.act == Activation::SILU;
+                    if (op.kind == OpKind::GROUP_NORM) {
+                        steps_.push_back({op.name, [x, y, args, op_scratch_ptr](cudaStream_t s) {
+                                              kernels::group_norm(x, y, args, op_scratch_ptr, s);
+                                          }});
+                    } else {
+                        steps_.push_back({op.name, [x, y, args](cudaStream_t s) {
+                                              kernels::layer_norm(x, y, args, s);
+                                          }});
+                    }
+                    break;
+                }
+                case OpKind::ACTIVATION: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    kernels::EpilogueArgs args;
+                    args.act = static_cast<kernels::Act>(op.act);
+                    if (op.act == Activation::PRELU)
+                        throw Error(ErrorCode::UNSUPPORTED, "PReLU as a graph activation");
+                    steps_.push_back({op.name, [x, y, args](cudaStream_t s) {
+                                          kernels::epilogue(x, y, args, s);
+                                      }});
+                    break;
+                }
+                case OpKind::GEGLU: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    steps_.push_back(
+                        {op.name, [x, y](cudaStream_t s) { kernels::geglu(x, y, s); }});
+                    break;
+                }
+                case OpKind::ATTENTION: {
+                    const kernels::DeviceView q = view(op.inputs[0]);
+                    const kernels::DeviceView k = view(op.inputs[1]);
+                    const kernels::DeviceView v = view(op.inputs[2]);
+                    const kernels::DeviceView o = view(op.output);
+                    const kernels::AttentionArgs args{op.attention.heads, op.attention.scale};
+                    if (q.desc.c / args.heads > kernels::kMaxAttentionHeadDim) {
+                        throw Error(ErrorCode::UNSUPPORTED,
+                                    op.name + ": attention head dimension above " +
+                                        std::to_string(kernels::kMaxAttentionHeadDim));
+                    }
+                    steps_.push_back({op.name, [q, k, v, o, args](cudaStream_t s) {
+                                          kernels::attention(q, k, v, o, args, s);
+                                      }});
+                    break;
+                }
+                case OpKind::CONCAT: {
+                    // Two copies into the channel slices of the output.
+                    const kernels::DeviceView a = view(op.inputs[0]);
+                    const kernels::DeviceView b = view(op.inputs[1]);
+                    const kernels::DeviceView out = view(op.output);
+                    const kernels::DeviceView out_a = channel_slice(out, 0, a.desc.c);
+                    const kernels::DeviceView out_b = channel_slice(out, a.desc.c, b.desc.c);
+                    steps_.push_back({op.name, [a, b, out_a, out_b](cudaStream_t s) {
+                                          kernels::copy(a, out_a, s);
+                                          kernels::copy(b, out_b, s);
+                                      }});
+                    break;
+                }
             }
         }
         // One step per op; unnamed ops (input, output, resampling) are named by their kind
@@ -235,7 +380,8 @@ class CudaPlan final : public Plan {
         KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
         if (options.cuda_graphs)
             capture_graph();
-        peak_bytes_ = memory.arena_bytes + weight_bytes_ + staging_.size() + workspace + scratch;
+        peak_bytes_ =
+            memory.arena_bytes + weight_bytes_ + staging_.size() + workspace + scratch + op_scratch;
     }
 
     ~CudaPlan() override {
@@ -253,13 +399,38 @@ class CudaPlan final : public Plan {
     size_t peak_bytes() const override { return peak_bytes_; }
     size_t weight_bytes() const override { return weight_bytes_; }
 
-    void run(const float* input, float* output, const RunControl& control) override {
+    void run_batch(std::span<const float* const> inputs,
+                   float* output,
+                   int batch,
+                   const RunControl& control) override {
+        if (inputs.size() != inputs_.size()) {
+            throw Error(ErrorCode::INVALID_ARGUMENT,
+                        "this plan takes " + std::to_string(inputs_.size()) + " inputs, " +
+                            std::to_string(inputs.size()) + " given");
+        }
+        if (batch < 0)
+            throw Error(ErrorCode::INVALID_ARGUMENT, "negative batch");
+        const size_t out_floats = output_bytes_ / sizeof(float);
+        // One sample after another through the same staging areas (and the same CUDA graph).
+        for (int n = 0; n < batch; ++n) {
+            for (size_t i = 0; i < inputs_.size(); ++i) {
+                inputs_[i].host =
+                    inputs[i] + inputs_[i].bytes / sizeof(float) * static_cast<size_t>(n);
+            }
+            run_one(output + out_floats * static_cast<size_t>(n), control);
+        }
+    }
+
+  private:
+    void run_one(float* output, const RunControl& control) {
         KILN_NVTX_RANGE("kiln plan run");
         KILN_CUDA_CHECK(cudaSetDevice(context_.device()));
         const cudaStream_t stream = context_.stream();
-        std::memcpy(pinned_in_.get(), input, input_bytes_);
-        KILN_CUDA_CHECK(cudaMemcpyAsync(dev_in_, pinned_in_.get(), input_bytes_,
-                                        cudaMemcpyHostToDevice, stream));
+        for (InputStaging& in : inputs_) {
+            std::memcpy(in.pinned.get(), in.host, in.bytes);
+            KILN_CUDA_CHECK(cudaMemcpyAsync(in.device, in.pinned.get(), in.bytes,
+                                            cudaMemcpyHostToDevice, stream));
+        }
         const int total = static_cast<int>(steps_.size());
         const bool timed = control.op_times != nullptr;
         if (graph_exec_ && !timed) {
@@ -314,6 +485,65 @@ class CudaPlan final : public Plan {
     }
 
   private:
+    // A 1x1 convolution over a token sequence as a cuBLASLt matmul: bias (+ReLU) fused when
+    // that is the whole epilogue, else the epilogue kernel after it (in place). False (with
+    // the reason) when cuBLASLt has no algorithm for the views.
+    template <typename ViewFn>
+    bool add_linear(const Op& op,
+                    ViewFn& view,
+                    const uint8_t* params,
+                    const ConvParamOffsets& off,
+                    std::string* why) {
+        const Epilogue& e = op.epilogue;
+        const bool fuse = off.has_bias && e.adds.empty() &&
+                          (e.act == Activation::NONE || e.act == Activation::RELU);
+        kernels::LinearSetup setup;
+        setup.handle = context_.cublaslt();
+        setup.stream = context_.stream();
+        setup.src = view(op.inputs[0]);
+        setup.dst = view(op.output);
+        setup.weight = reinterpret_cast<const uint16_t*>(params + off.weight);
+        setup.bias = fuse ? reinterpret_cast<const uint16_t*>(params + off.bias_half) : nullptr;
+        setup.relu = fuse && e.act == Activation::RELU;
+        std::unique_ptr<kernels::CublasLtLinear> linear;
+        try {
+            linear = std::make_unique<kernels::CublasLtLinear>(setup);
+        } catch (const Error& err) {
+            cudaGetLastError();  // a refused trial launch leaves nothing behind
+            *why = err.what();
+            return false;
+        }
+        kernels::EpilogueArgs args;
+        bool needs_epilogue = false;
+        if (!fuse) {
+            args.bias =
+                off.has_bias ? reinterpret_cast<const float*>(params + off.bias_float) : nullptr;
+            args.act = static_cast<kernels::Act>(e.act);
+            args.alpha = e.alpha;
+            args.prelu_slope =
+                off.has_prelu ? reinterpret_cast<const float*>(params + off.prelu) : nullptr;
+            if (e.adds.size() > static_cast<size_t>(kernels::kMaxResidualAdds))
+                throw Error(ErrorCode::UNSUPPORTED, "more than 4 residual adds in one epilogue");
+            args.num_adds = static_cast<int>(e.adds.size());
+            for (size_t k = 0; k < e.adds.size(); ++k) {
+                args.residual[k] = view(e.adds[k].residual);
+                args.scale[k] = e.adds[k].scale;
+            }
+            needs_epilogue = args.bias || args.act != kernels::Act::NONE || args.num_adds > 0;
+        }
+        const kernels::CublasLtLinear* lin = linear.get();
+        const kernels::DeviceView dst = setup.dst;
+        descriptions_.push_back(op.name + ": " + lin->describe() +
+                                (needs_epilogue ? " +epilogue kernel" : ""));
+        steps_.push_back({op.name, [lin, dst, args, needs_epilogue](cudaStream_t s) {
+                              lin->execute(s);
+                              if (needs_epilogue)
+                                  kernels::epilogue(dst, dst, args, s);
+                          }});
+        linears_.push_back(std::move(linear));
+        return true;
+    }
+
     // Output copy-back and the run's one synchronisation.
     void finish(float* output, const RunControl&) {
         const cudaStream_t stream = context_.stream();
@@ -358,13 +588,23 @@ class CudaPlan final : public Plan {
                                      : "eager (graph capture failed: " + failure + ")";
     }
 
+    // One graph input's fp32 staging: device area, pinned host copy, and the current sample's
+    // host pointer (set per sample by run_batch).
+    struct InputStaging {
+        size_t bytes = 0;
+        float* device = nullptr;
+        PinnedBuffer pinned;
+        const float* host = nullptr;
+    };
+
     CudaContext& context_;
-    DeviceBlock arena_, params_, staging_, workspace_, scratch_;
-    PinnedBuffer pinned_in_, pinned_out_;
-    float* dev_in_ = nullptr;
+    DeviceBlock arena_, params_, staging_, workspace_, scratch_, op_scratch_;
+    std::vector<InputStaging> inputs_;
+    PinnedBuffer pinned_out_;
     float* dev_out_ = nullptr;
-    size_t input_bytes_ = 0, output_bytes_ = 0;
+    size_t output_bytes_ = 0;
     std::vector<std::unique_ptr<CudnnConv>> convs_;
+    std::vector<std::unique_ptr<kernels::CublasLtLinear>> linears_;
     std::vector<Step> steps_;
     std::vector<cudaEvent_t> events_;
     std::vector<std::string> descriptions_;
@@ -405,9 +645,11 @@ class CudaBackend final : public Backend {
         // Parameters: fp16 weights and biases, fp32 biases and slopes, each piece aligned;
         // scratch: packed copies of the largest convolution's input and output (used only
         // when cuDNN refuses the strided views); the workspace at its limit.
-        size_t params = 0, scratch = 0;
+        size_t params = 0, scratch = 0, op_scratch = 0;
         bool any_conv = false;
         for (const Op& op : graph.ops()) {
+            params += norm_param_bytes(op);
+            op_scratch = std::max(op_scratch, op_scratch_bytes(graph, op));
             if (op.kind != OpKind::CONV2D)
                 continue;
             any_conv = true;
@@ -421,9 +663,11 @@ class CudaBackend final : public Backend {
                                                 sizeof(uint16_t) +
                                             kAlign);
         }
-        const size_t staging = align_up(f32_bytes(graph.value(graph.input_value()))) +
-                               align_up(f32_bytes(graph.value(graph.output_value())));
-        return arena + params + scratch + staging + (any_conv ? options_.workspace_limit : 0);
+        size_t staging = align_up(f32_bytes(graph.value(graph.output_value())));
+        for (const ValueId id : graph.input_values())
+            staging += align_up(f32_bytes(graph.value(id)));
+        return arena + params + scratch + op_scratch + staging +
+               (any_conv ? options_.workspace_limit : 0);
     }
 
   private:

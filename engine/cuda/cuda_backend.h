@@ -19,6 +19,9 @@ struct CudaBackendOptions {
     // Capture each plan's ops once as a CUDA graph when it is built and replay it per run
     // (eager launches when capture fails, and for runs that ask for per-op times).
     bool cuda_graphs = true;
+    // 1x1 convolutions over token sequences ([L, 1, c] values: the UNet's linear layers) as
+    // cuBLASLt matmuls with the bias (+ReLU) fused; cuDNN when cuBLASLt refuses one.
+    bool cublaslt_linear = true;
 };
 
 // Throws Error(UNSUPPORTED) in a build without CUDA, Error(INTERNAL) when the device or

@@ -40,6 +40,10 @@ size_t view_bytes(const kernels::ViewDesc& v) {
 
 }  // namespace
 
+size_t pack_floats(const std::vector<float>& values, std::vector<uint8_t>& blob) {
+    return append(blob, values.data(), values.size() * sizeof(float));
+}
+
 std::vector<uint16_t> to_krsc_half(const ConvWeights& weights) {
     const int o = weights.out_channels, i = weights.in_channels, k = weights.kernel;
     std::vector<uint16_t> out(static_cast<size_t>(o) * i * k * k);
@@ -93,6 +97,7 @@ CudnnConv::CudnnConv(const ConvSetup& setup) : setup_(setup) {
         throw;
     }
     // The graph's weights and epilogue are not kept: the plan may outlive the graph.
+    stride_ = setup.weights->stride;
     setup_.weights = nullptr;
     setup_.epilogue = nullptr;
 }
@@ -110,8 +115,21 @@ void CudnnConv::configure() {
     const int pad = w.kernel / 2;
     KILN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc_, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC,
                                                 w.out_channels, w.in_channels, w.kernel, w.kernel));
-    KILN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc_, pad, pad, 1, 1, 1, 1,
+    // Stride 2 for the UNet's downsamplers; the output view has the graph's output size
+    // ((size + 2 pad - kernel) / stride + 1), which is what cuDNN computes for these settings.
+    KILN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc_, pad, pad, w.stride, w.stride, 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    int n = 0, c = 0, out_h = 0, out_w = 0;
+    set_view_desc(x_desc_, setup.src.desc, false);
+    KILN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc_, x_desc_, w_desc_, &n, &c,
+                                                           &out_h, &out_w));
+    if (out_h != setup.dst.desc.h || out_w != setup.dst.desc.w || c != setup.dst.desc.c) {
+        throw Error(ErrorCode::INTERNAL,
+                    "convolution output " + std::to_string(out_h) + "x" + std::to_string(out_w) +
+                        "x" + std::to_string(c) + " does not match the graph's " +
+                        std::to_string(setup.dst.desc.h) + "x" + std::to_string(setup.dst.desc.w) +
+                        "x" + std::to_string(setup.dst.desc.c));
+    }
     KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_desc_, CUDNN_TENSOR_OP_MATH));
     KILN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, 1,
                                                 w.out_channels, 1, 1));
@@ -259,6 +277,8 @@ std::string CudnnConv::describe() const {
     const int a = static_cast<int>(algo_);
     std::string s =
         std::string("cudnn ") + (a >= 0 && a < 8 ? names[a] : "algo " + std::to_string(a)).c_str();
+    if (stride_ != 1)
+        s += " stride " + std::to_string(stride_);
     s += " ws " + std::to_string(workspace_bytes_);
     if (packed_)
         s += " packed-copies";

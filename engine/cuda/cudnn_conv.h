@@ -36,6 +36,10 @@ ConvParamOffsets pack_conv_params(const ConvWeights& weights,
                                   const Epilogue& epilogue,
                                   std::vector<uint8_t>& blob);
 
+// Appends fp32 values (norm gamma and beta) to `blob`; returns their byte offset (256-byte
+// aligned).
+size_t pack_floats(const std::vector<float>& values, std::vector<uint8_t>& blob);
+
 // Device-side weight layout: OIHW fp32 -> KRSC fp16.
 std::vector<uint16_t> to_krsc_half(const ConvWeights& weights);
 
@@ -90,6 +94,7 @@ class CudnnConv {
     bool packed_ = false;  // running on packed scratch copies
     bool fused_ = false;   // bias + ReLU inside cuDNN
     bool needs_epilogue_ = false;
+    int stride_ = 1;
     kernels::EpilogueArgs epilogue_args_;
     size_t workspace_bytes_ = 0;
     size_t scratch_bytes_ = 0;

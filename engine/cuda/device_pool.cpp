@@ -36,7 +36,10 @@ void* DevicePool::allocate(size_t bytes) {
                                                   ", " + std::to_string(in_use_.load()) +
                                                   " bytes in use by this context)");
     }
-    in_use_ += bytes;
+    const size_t now = in_use_ += bytes;
+    size_t peak = peak_.load();
+    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    }
     return ptr;
 }
 

@@ -24,11 +24,13 @@ class DevicePool final : public MemoryPool {
     void release(void* ptr, size_t bytes) override;
     size_t bytes_in_use() const override { return in_use_.load(); }
     size_t bytes_cached() const override;
+    size_t peak_bytes() const override { return peak_.load(); }
 
   private:
     cudaMemPool_t pool_ = nullptr;
     cudaStream_t stream_;
     std::atomic<size_t> in_use_{0};
+    std::atomic<size_t> peak_{0};
 };
 
 // RAII block of a MemoryPool (device or host).

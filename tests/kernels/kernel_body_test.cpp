@@ -157,6 +157,82 @@ TEST(KernelBody, AddAndCopyMatchReferenceOnEveryLayout) {
     }
 }
 
+TEST(KernelBody, BroadcastAddMatchesReferenceOnEveryLayout) {
+    const int h = 3, w = 11;
+    for (const Layout& l : kLayouts) {
+        // b: [1, 1, c] (a timestep embedding added to every pixel), as a slice of its buffer.
+        HostBuffer a(h, w, l.c_total, 15), b(1, 1, l.c_total, 16), d(h, w, l.c_total, 17);
+        const DeviceView av = a.view(l.c, l.c_offset), bv = b.view(l.c, l.c_offset),
+                         dv = d.view(l.c, l.c_offset);
+        const std::vector<uint16_t> before = d.storage;
+        const AddParams p = make_add_params(av, bv, dv, 0.5f);
+        EXPECT_TRUE(p.b_broadcast);
+        EXPECT_EQ(p.plan.rows, static_cast<int64_t>(h) * w) << l.name;  // rows are forced
+        EXPECT_EQ(p.plan.vec, l.c % 8 == 0 && l.c_offset % 8 == 0 && l.c_total % 8 == 0 ? 8 : 1)
+            << l.name;
+        add_host<true>(p);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x)
+                for (int ch = 0; ch < l.c; ++ch)
+                    ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
+                              float_to_half(a.at(av, y, x, ch) * 0.5f + b.at(bv, 0, 0, ch)))
+                        << l.name;
+        for (size_t i = 0; i < d.size(); ++i) {
+            if (!in_view(dv.desc, i)) {
+                ASSERT_EQ(d.data[i], before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+            }
+        }
+    }
+}
+
+TEST(KernelBody, GegluMatchesReferenceOnEveryLayout) {
+    const int h = 4, w = 5;
+    // x holds 2c channels inside a buffer of x_total; dst c channels of d_total.
+    struct GegluLayout {
+        const char* name;
+        int c, x_total, x_offset, d_total, d_offset;
+    };
+    const GegluLayout layouts[] = {{"packed c16", 16, 32, 0, 16, 0},
+                                   {"packed c3", 3, 6, 0, 3, 0},
+                                   {"slices c8", 8, 40, 8, 24, 16},
+                                   {"odd c5", 5, 13, 1, 7, 2}};
+    for (const GegluLayout& l : layouts) {
+        HostBuffer x(h, w, l.x_total, 21), d(h, w, l.d_total, 22);
+        const DeviceView xv = x.view(2 * l.c, l.x_offset), dv = d.view(l.c, l.d_offset);
+        const std::vector<uint16_t> before = d.storage;
+        geglu_host(make_geglu_params(xv, dv));
+        for (int y = 0; y < h; ++y)
+            for (int xx = 0; xx < w; ++xx)
+                for (int ch = 0; ch < l.c; ++ch) {
+                    const double a = x.at(xv, y, xx, ch), g = x.at(xv, y, xx, ch + l.c);
+                    const double want = a * 0.5 * g * (1.0 + std::erf(g / std::sqrt(2.0)));
+                    ASSERT_NEAR(half_to_float(d.data[dv.desc.offset(y, xx, ch)]), want,
+                                std::abs(want) * 1e-3 + 1e-6)
+                        << l.name;
+                }
+        for (size_t i = 0; i < d.size(); ++i) {
+            if (!in_view(dv.desc, i)) {
+                ASSERT_EQ(d.data[i], before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+            }
+        }
+    }
+}
+
+TEST(KernelBody, EpilogueSiluAndGelu) {
+    HostBuffer src(2, 3, 8, 31), dst(2, 3, 8, 32);
+    for (const Act act : {Act::SILU, Act::GELU}) {
+        EpilogueArgs args;
+        args.act = act;
+        epilogue_host(make_epilogue_params(src.view(8, 0), dst.view(8, 0), args));
+        for (size_t i = 0; i < src.size(); ++i) {
+            const double x = half_to_float(src.data[i]);
+            const double want = act == Act::SILU ? x / (1.0 + std::exp(-x))
+                                                 : 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+            ASSERT_NEAR(half_to_float(dst.data[i]), want, std::abs(want) * 1e-3 + 1e-6);
+        }
+    }
+}
+
 // Naive references in double (PyTorch's definitions).
 double ref_bilinear(const HostBuffer& s, const DeviceView& v, int f, int y, int x, int ch) {
     auto src = [&](int d, int n) { return std::max((d + 0.5) / f - 0.5, 0.0) + 0 * n; };

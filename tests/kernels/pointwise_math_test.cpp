@@ -19,6 +19,18 @@ TEST(Pointwise, Activations) {
     EXPECT_FLOAT_EQ(activate(-2.0f, Act::PRELU, 0.25f), -0.5f);
 }
 
+TEST(Pointwise, SiluAndExactGelu) {
+    for (const float x : {-8.0f, -3.0f, -1.0f, -0.25f, 0.0f, 0.5f, 1.0f, 2.5f, 9.0f}) {
+        const double xd = x;
+        EXPECT_NEAR(activate(x, Act::SILU, 0.0f), xd / (1.0 + std::exp(-xd)), 1e-6);
+        EXPECT_NEAR(activate(x, Act::GELU, 0.0f), 0.5 * xd * (1.0 + std::erf(xd / std::sqrt(2.0))),
+                    1e-6);
+    }
+    // PyTorch: F.gelu(torch.tensor(1.0)) = 0.8413447; F.silu(1.0) = 0.7310586.
+    EXPECT_NEAR(gelu(1.0f), 0.8413447f, 1e-6f);
+    EXPECT_NEAR(silu(1.0f), 0.7310586f, 1e-6f);
+}
+
 TEST(Pointwise, EveryByteSurvivesAnFp16RoundTrip) {
     // u8 -> value -> fp16 storage -> u8 is the identity for the [0,1] and [-1,1] conventions.
     for (const auto& [scale, offset] : {std::pair{1.0f, 0.0f}, std::pair{2.0f, -1.0f}}) {

@@ -176,6 +176,34 @@ TEST(OnlineSoftmax, FullyMaskedBlocksContributeNothing) {
 namespace kiln::kernels {
 namespace {
 
+// LayerNorm's warp reduction (norm.cu): lane l pushes channels l, l + 32, ...; then five
+// butterfly rounds (lane ^ 16, 8, 4, 2, 1) merge, and every lane must end with the same,
+// correct statistics. Channel counts below, at and above the warp width, SD's 320..1280.
+TEST(LayerNormMath, ButterflyMergeGivesEveryLaneThePixelStatistics) {
+    for (const int c : {1, 3, 8, 31, 32, 33, 40, 320, 768, 1280}) {
+        const std::vector<float> v = data(static_cast<size_t>(c), 40 + c, 0.5f, 2.0f);
+        Welford lanes[32];
+        for (int lane = 0; lane < 32; ++lane)
+            for (int ch = lane; ch < c; ch += 32)
+                welford_push(lanes[lane], v[static_cast<size_t>(ch)]);
+        for (int mask = 16; mask > 0; mask /= 2) {
+            Welford next[32];
+            for (int lane = 0; lane < 32; ++lane)
+                next[lane] = welford_merge(lanes[lane], lanes[lane ^ mask]);
+            std::copy(next, next + 32, lanes);
+        }
+        double mean = 0, var = 0;
+        two_pass(v, mean, var);
+        for (int lane = 0; lane < 32; ++lane) {
+            ASSERT_EQ(lanes[lane].count, static_cast<float>(c));
+            ASSERT_NEAR(lanes[lane].mean, mean, 1e-5 * (1 + std::abs(mean))) << "c " << c;
+            ASSERT_NEAR(lanes[lane].variance(), var, 1e-4 * var + 1e-6) << "c " << c;
+            // Lanes may differ in the last bits (merge order), not more.
+            ASSERT_NEAR(lanes[lane].mean, lanes[0].mean, 1e-6 * (1 + std::abs(mean)));
+        }
+    }
+}
+
 TEST(NormSplit, CoversEveryPixelOnceAndRespectsLimits) {
     for (int64_t pixels : {1, 7, 64, 4096, 65536, 1 << 20}) {
         for (int cpg : {1, 10, 40}) {

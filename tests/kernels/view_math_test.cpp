@@ -146,5 +146,14 @@ TEST(ViewMath, Launch1D) {
         EXPECT_GE(static_cast<int64_t>(launch_1d(n, 256, kMaxBlocks).grid) * 256, n);
 }
 
+TEST(ViewMath, LinearAlignmentIsTheLargestCommonPowerOfTwo) {
+    EXPECT_EQ(linear_alignment(0x1000, 64), 128u);   // 64 halves = 128 bytes per column
+    EXPECT_EQ(linear_alignment(0x1000, 320), 128u);  // 640 bytes: 128 divides it, 256 not
+    EXPECT_EQ(linear_alignment(0x1000, 512), 256u);  // capped at 256
+    EXPECT_EQ(linear_alignment(0x1006, 64), 2u);     // a channel offset of 3 halves
+    EXPECT_EQ(linear_alignment(0x1010, 27), 2u);     // odd leading dimension
+    EXPECT_EQ(linear_alignment(0x1010, 40), 16u);
+}
+
 }  // namespace
 }  // namespace kiln::kernels
