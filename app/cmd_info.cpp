@@ -22,6 +22,7 @@ int run_models(const std::string& dir_flag, bool json) {
         for (const auto& m : models) {
             out.push_back({{"name", m.name},
                            {"format", m.format},
+                           {"task", m.task},
                            {"arch", m.arch_name},
                            {"scale", m.scale},
                            {"parameters", m.param_count},
@@ -35,17 +36,18 @@ int run_models(const std::string& dir_flag, bool json) {
         std::cout << "no models in " << dir << " (run scripts/fetch-models.sh)\n";
         return 0;
     }
-    std::printf("%-32s %-12s %-16s %5s %12s %5s\n", "NAME", "FORMAT", "ARCH", "SCALE", "PARAMS",
-                "DTYPE");
+    std::printf("%-32s %-12s %-9s %-21s %5s %12s %5s\n", "NAME", "FORMAT", "TASK", "ARCH", "SCALE",
+                "PARAMS", "DTYPE");
     for (const auto& m : models) {
         if (!m.error.empty()) {
             std::printf("%-32s %-12s unusable: %s\n", m.name.c_str(), m.format.c_str(),
                         m.error.c_str());
             continue;
         }
-        std::printf("%-32s %-12s %-16s %4dx %12lld %5s\n", m.name.c_str(), m.format.c_str(),
-                    m.arch_name.c_str(), m.scale, static_cast<long long>(m.param_count),
-                    m.stored_dtype.c_str());
+        const std::string scale = m.scale ? std::to_string(m.scale) + "x" : "-";
+        std::printf("%-32s %-12s %-9s %-21s %5s %12lld %5s\n", m.name.c_str(), m.format.c_str(),
+                    m.task.c_str(), m.arch_name.c_str(), scale.c_str(),
+                    static_cast<long long>(m.param_count), m.stored_dtype.c_str());
     }
     return 0;
 }

@@ -21,6 +21,7 @@ std::string resolve_models_dir(const std::string& flag);
 
 using Runner = std::function<int()>;
 Runner register_upscale(CLI::App& app);
+Runner register_generate(CLI::App& app);
 Runner register_forward(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_models(CLI::App& app);

@@ -32,12 +32,12 @@ std::string resolve_models_dir(const std::string& flag) {
     return "models";
 }
 
-LoadedEngine load_engine(const EngineOptions& options, const std::string& model_name) {
+LoadedBackend load_backend(const EngineOptions& options) {
     const engine::DeviceRequest request = engine::parse_device_request(options.device);
     const engine::DeviceDecision device = engine::choose_device(request);
     spdlog::info("{}", device.reason);
 
-    LoadedEngine loaded;
+    LoadedBackend loaded;
     engine::ContextOptions context;
     context.threads = options.threads;
     if (device.kind == engine::BackendKind::CUDA) {
@@ -59,7 +59,14 @@ LoadedEngine load_engine(const EngineOptions& options, const std::string& model_
         loaded.backend = engine::cpu::make_cpu_backend(cpu);
         loaded.context = loaded.backend->create_context(context);
     }
+    return loaded;
+}
 
+LoadedEngine load_engine(const EngineOptions& options, const std::string& model_name) {
+    LoadedBackend backend = load_backend(options);
+    LoadedEngine loaded;
+    loaded.backend = std::move(backend.backend);
+    loaded.context = std::move(backend.context);
     weights::ModelRegistry registry(resolve_models_dir(options.models_dir));
     loaded.model = engine::Model::create(registry.load(model_name));
     spdlog::info("model {}: {} x{}, {} parameters, {} threads", model_name, loaded.model->arch(),

@@ -10,6 +10,11 @@
 
 namespace kiln::app {
 
+struct LoadedBackend {
+    std::unique_ptr<engine::Backend> backend;
+    std::unique_ptr<engine::ExecutionContext> context;
+};
+
 struct LoadedEngine {
     std::unique_ptr<engine::Backend> backend;
     std::unique_ptr<engine::ExecutionContext> context;
@@ -17,6 +22,8 @@ struct LoadedEngine {
 };
 
 // Logs one line saying which backend runs and why.
+LoadedBackend load_backend(const EngineOptions& options);
+// load_backend, then the upscaling model `model_name` from the registry.
 LoadedEngine load_engine(const EngineOptions& options, const std::string& model_name);
 
 }  // namespace kiln::app

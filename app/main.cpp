@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_mt("kiln"));
     spdlog::set_pattern("%^%l%$: %v");
 
-    CLI::App app{"kiln: image model inference (super-resolution)"};
+    CLI::App app{"kiln: image model inference (super-resolution and diffusion)"};
     app.require_subcommand(1);
     bool verbose = false;
     bool quiet = false;
@@ -22,9 +22,10 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", quiet, "warnings and errors only");
 
     std::vector<kiln::app::Runner> runners = {
-        kiln::app::register_upscale(app), kiln::app::register_forward(app),
-        kiln::app::register_bench(app),   kiln::app::register_models(app),
-        kiln::app::register_info(app),    kiln::app::register_serve(app),
+        kiln::app::register_upscale(app), kiln::app::register_generate(app),
+        kiln::app::register_forward(app), kiln::app::register_bench(app),
+        kiln::app::register_models(app),  kiln::app::register_info(app),
+        kiln::app::register_serve(app),
     };
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(verbose ? spdlog::level::debug

@@ -101,6 +101,14 @@ make_links() {
     done
 }
 
+# The diffusion model trained here lives in the repository (tests/data/diffusion); the
+# models folder links to it so that `kiln generate -m fashion-unet` and the server find it.
+link_trained_models() {
+    mkdir -p "$models_dir"
+    ln -sfnr "$root/tests/data/diffusion/fashion-unet" "$models_dir/fashion-unet"
+}
+link_trained_models
+
 # --- 1. what is missing? -------------------------------------------------------
 declare -A need_tarball=()
 todo=()

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "engine/core/error.h"
+#include "weights/diffusers_unet.h"
 #include "weights/ncnn.h"
 #include "weights/ncnn_import.h"
 #include "weights/pth.h"
@@ -42,6 +43,11 @@ std::vector<ModelRegistry::Candidate> ModelRegistry::scan() const {
         throw Error(ErrorCode::IO,
                     directory_.string() + ": cannot list model directory: " + ec.message());
     for (const fs::directory_entry& e : it) {
+        if (e.is_directory(ec)) {
+            if (is_unet_folder(e.path()))
+                out.push_back({e.path().filename().string(), "diffusers", {e.path()}});
+            continue;
+        }
         if (!e.is_regular_file(ec))
             continue;
         const fs::path& p = e.path();
@@ -80,7 +86,20 @@ ModelInfo ModelRegistry::describe(const Candidate& c) {
     info.name = c.name;
     info.paths = c.paths;
     info.format = c.format;
+    info.task = c.format == "diffusers" ? "generate" : "upscale";
     try {
+        if (c.format == "diffusers") {
+            const UNetFiles unet = load_unet(c.paths.at(0));
+            info.arch_name = "UNet2DConditionModel";
+            int64_t by_dtype[3] = {0, 0, 0};
+            for (const auto& [k, t] : unet.weights) {
+                info.param_count += t.numel();
+                by_dtype[static_cast<int>(t.stored_as)] += t.numel();
+            }
+            const auto most = std::max_element(by_dtype, by_dtype + 3) - by_dtype;
+            info.stored_dtype = storage_dtype_name(static_cast<StorageDType>(most));
+            return info;
+        }
         const DetectedModel m = load_model_files(c.format, c.paths);
         info.arch_name = m.arch_name;
         info.scale = m.scale;
@@ -112,7 +131,7 @@ std::vector<ModelInfo> ModelRegistry::list() {
     return out;
 }
 
-DetectedModel ModelRegistry::load(const std::string& name) {
+ModelRegistry::Candidate ModelRegistry::find(const std::string& name) {
     std::vector<Candidate> candidates;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -121,11 +140,31 @@ DetectedModel ModelRegistry::load(const std::string& name) {
     std::string names;
     for (const Candidate& c : candidates) {
         if (c.name == name)
-            return load_model_files(c.format, c.paths);
+            return c;
         names += (names.empty() ? "" : ", ") + c.name;
     }
     throw Error(ErrorCode::NOT_FOUND, "model '" + name + "' not found in " + directory_.string() +
                                           " (available: " + (names.empty() ? "none" : names) + ")");
+}
+
+DetectedModel ModelRegistry::load(const std::string& name) {
+    const Candidate c = find(name);
+    if (c.format == "diffusers") {
+        throw Error(
+            ErrorCode::UNSUPPORTED,
+            "model '" + name + "' generates images (use kiln generate); it does not upscale");
+    }
+    return load_model_files(c.format, c.paths);
+}
+
+fs::path ModelRegistry::generation_model_dir(const std::string& name) {
+    const Candidate c = find(name);
+    if (c.format != "diffusers") {
+        throw Error(
+            ErrorCode::UNSUPPORTED,
+            "model '" + name + "' upscales images (use kiln upscale); it does not generate");
+    }
+    return c.paths.at(0);
 }
 
 }  // namespace kiln::weights

@@ -1,6 +1,8 @@
-// The model directory: every .safetensors, .pth and .param (with its .bin sibling) file is a
-// model named by its file stem. Listing describes each (loading it once; descriptions are
-// cached by path, size and mtime); a file that cannot be read is listed with its error.
+// The model directory: every .safetensors, .pth and .param (with its .bin sibling) file is an
+// upscaling model named by its file stem; every folder holding a diffusers UNet
+// (config.json naming UNet2DConditionModel) is a generation model named by the folder. Listing
+// describes each (loading it once; descriptions are cached by path, size and mtime); a file that
+// cannot be read is listed with its error.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +19,10 @@ namespace kiln::weights {
 struct ModelInfo {
     std::string name;                          // file stem
     std::vector<std::filesystem::path> paths;  // one file, or .param then .bin
-    std::string format;                        // "safetensors", "pth", "ncnn"
+    std::string format;                        // "safetensors", "pth", "ncnn", "diffusers"
+    std::string task;                          // "upscale" or "generate"
     std::string arch_name;                     // empty when error is set
-    int scale = 0;
+    int scale = 0;                             // upscaling factor; 0 for generation models
     int64_t param_count = 0;
     std::string stored_dtype;  // dtype holding most parameters: "F32", "F16", "BF16"
     std::string error;         // why the file could not be read or detected; empty when fine
@@ -35,8 +38,11 @@ class ModelRegistry {
 
     // Scans the directory (non-recursive) each call; sorted by name.
     std::vector<ModelInfo> list();
-    // Error(NOT_FOUND) listing the available names when `name` is absent.
+    // Error(NOT_FOUND) listing the available names when `name` is absent; Error(UNSUPPORTED)
+    // when `name` is a generation model.
     DetectedModel load(const std::string& name);
+    // The folder of the generation model `name`; Error(NOT_FOUND) as load().
+    std::filesystem::path generation_model_dir(const std::string& name);
 
   private:
     struct Candidate {
@@ -52,6 +58,7 @@ class ModelRegistry {
     };
 
     std::vector<Candidate> scan() const;
+    Candidate find(const std::string& name);
     static CacheKey key_of(const Candidate& c);
     ModelInfo describe(const Candidate& c);
 

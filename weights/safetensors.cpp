@@ -92,10 +92,9 @@ WeightTensor read_tensor(const std::string& file,
 
 }  // namespace
 
-StateDict load_safetensors(const std::filesystem::path& path) {
-    const std::string file = path.string();
-    const MappedFile mapped(path);
-    const auto bytes = mapped.bytes();
+namespace {
+
+json read_header(const std::string& file, std::span<const uint8_t> bytes) {
     if (bytes.size() < 8)
         bad(file,
             "too short for a safetensors header (" + std::to_string(bytes.size()) + " bytes)");
@@ -113,12 +112,45 @@ StateDict load_safetensors(const std::filesystem::path& path) {
     }
     if (!header.is_object())
         bad(file, "header is not a JSON object");
+    return header;
+}
+
+}  // namespace
+
+StateDict load_safetensors(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    const MappedFile mapped(path);
+    const auto bytes = mapped.bytes();
+    const json header = read_header(file, bytes);
+    const uint64_t header_len = detail::load_le<uint64_t>(bytes.data());
     const auto data = bytes.subspan(8 + header_len);
     StateDict out;
     for (const auto& [name, info] : header.items()) {
         if (name == "__metadata__")
             continue;
         out.emplace(name, read_tensor(file, name, info, data));
+    }
+    return out;
+}
+
+}  // namespace kiln::weights
+
+namespace kiln::weights {
+
+std::map<std::string, std::string> load_safetensors_metadata(const std::filesystem::path& path) {
+    const std::string file = path.string();
+    const MappedFile mapped(path);
+    const json header = read_header(file, mapped.bytes());
+    std::map<std::string, std::string> out;
+    const auto it = header.find("__metadata__");
+    if (it == header.end())
+        return out;
+    if (!it->is_object())
+        bad(file, "__metadata__ is not an object");
+    for (const auto& [key, value] : it->items()) {
+        if (!value.is_string())
+            bad(file, "__metadata__ value '" + key + "' is not a string");
+        out[key] = value.get<std::string>();
     }
     return out;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include "weights/state_dict.h"
 
@@ -11,5 +13,8 @@ namespace kiln::weights {
 // F32, F16 and BF16 tensors; anything else is Error(UNSUPPORTED). A malformed, truncated or
 // inconsistent file is Error(BAD_FILE) naming the file and the problem.
 StateDict load_safetensors(const std::filesystem::path& path);
+
+// The header's "__metadata__" string map (empty when absent); BAD_FILE as above.
+std::map<std::string, std::string> load_safetensors_metadata(const std::filesystem::path& path);
 
 }  // namespace kiln::weights

@@ -1,0 +1,62 @@
+#include "engine/diffusion/diffusion_model.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/core/error.h"
+#include "weights/diffusers_unet.h"
+
+namespace kiln::diffusion {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_small_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error(ErrorCode::IO, path.string() + ": cannot open");
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (text.str().size() > (1u << 20))
+        throw Error(ErrorCode::BAD_FILE, path.string() + ": larger than 1 MiB");
+    return text.str();
+}
+
+}  // namespace
+
+std::unique_ptr<DiffusionModel> load_diffusion_model(const fs::path& dir) {
+    std::error_code ec;
+    auto model = std::make_unique<DiffusionModel>();
+    const fs::path table = dir / "class_embeddings.safetensors";
+    if (!fs::is_regular_file(table, ec)) {
+        if (fs::is_directory(dir / "text_encoder", ec)) {
+            throw Error(ErrorCode::UNSUPPORTED,
+                        dir.string() +
+                            ": a text-encoder pipeline; kiln does not run the CLIP "
+                            "text encoder and VAE yet (class-table models only)");
+        }
+        throw Error(ErrorCode::NOT_FOUND, dir.string() + ": no class_embeddings.safetensors");
+    }
+    model->encoder = std::make_unique<ClassTableEncoder>(table);
+    weights::UNetFiles files = weights::load_unet(dir);
+    if (files.config.cross_attention_dim != model->encoder->width()) {
+        throw Error(ErrorCode::BAD_FILE, dir.string() + ": the prompt table's width (" +
+                                             std::to_string(model->encoder->width()) +
+                                             ") differs from the UNet's cross_attention_dim (" +
+                                             std::to_string(files.config.cross_attention_dim) +
+                                             ")");
+    }
+    model->unet = std::make_unique<engine::UNet2DCondition>(std::move(files.config),
+                                                            std::move(files.weights));
+    for (const fs::path& p :
+         {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json"}) {
+        if (fs::is_regular_file(p, ec)) {
+            model->schedule = parse_schedule_config(read_small_text(p), p.string());
+            break;
+        }
+    }
+    return model;
+}
+
+}  // namespace kiln::diffusion

@@ -1,0 +1,98 @@
+// generate(): seeded and reproducible, independent of how many images share a batch,
+// progress per step, cancellation between steps, parameter validation.
+#include <gtest/gtest.h>
+
+#include "engine/core/error.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/diffusion/generation.h"
+#include "tests/diffusion/test_data.h"
+
+namespace kiln::diffusion {
+namespace {
+
+class Generation : public testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        model_ = load_diffusion_model(test::diffusion_data() / "fashion-unet").release();
+    }
+    static void TearDownTestSuite() { delete model_; }
+
+    Latents run(const std::string& prompt, GenerateParams p, const GenerateHooks& hooks = {}) {
+        return generate(*model_, *backend_, *context_, prompt, p, hooks);
+    }
+
+    static DiffusionModel* model_;
+    std::unique_ptr<engine::Backend> backend_ = engine::cpu::make_cpu_backend({});
+    std::unique_ptr<engine::ExecutionContext> context_ = backend_->create_context({1});
+};
+
+DiffusionModel* Generation::model_ = nullptr;
+
+TEST_F(Generation, SameSeedSameImagesWhateverTheBatch) {
+    for (SamplerKind kind : {SamplerKind::DDIM, SamplerKind::DDPM, SamplerKind::EULER_KARRAS}) {
+        GenerateParams p;
+        p.sampler = kind;
+        p.steps = 3;
+        p.seed = 11;
+        p.count = 2;
+        const Latents two = run("trouser", p);
+        ASSERT_EQ(two.data.size(), 2u * 32 * 32);
+        p.count = 1;
+        const Latents one = run("trouser", p);
+        // Image 0 of a batch of two is image 0 alone: noise is drawn per (seed, image).
+        EXPECT_EQ(std::vector<float>(two.data.begin(), two.data.begin() + 1024), one.data)
+            << sampler_name(kind);
+        p.seed = 12;
+        EXPECT_NE(run("trouser", p).data, one.data) << sampler_name(kind);
+    }
+}
+
+TEST_F(Generation, ReportsEveryStepAndStopsWhenCancelled) {
+    GenerateParams p;
+    p.steps = 6;
+    std::vector<int> seen;
+    std::atomic<bool> cancel{false};
+    GenerateHooks hooks;
+    hooks.cancel = &cancel;
+    hooks.on_step = [&](int done, int total) {
+        EXPECT_EQ(total, 6);
+        seen.push_back(done);
+        if (done == 2)
+            cancel = true;
+    };
+    try {
+        run("bag", p, hooks);
+        FAIL() << "not cancelled";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::CANCELLED);
+    }
+    EXPECT_EQ(seen, (std::vector<int>{1, 2}));
+}
+
+TEST_F(Generation, RefusesBadParametersAndPrompts) {
+    GenerateParams p;
+    p.steps = 0;
+    EXPECT_THROW(run("bag", p), Error);
+    p = {};
+    p.count = 1000;
+    EXPECT_THROW(run("bag", p), Error);
+    p = {};
+    p.height = 30;  // not a multiple of 4
+    EXPECT_THROW(run("bag", p), Error);
+    p = {};
+    try {
+        run("a photo of a cat", p);
+        FAIL() << "unknown prompt accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("ankle boot"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Postprocess, RoundsLikeDiffusers) {
+    const float v[5] = {-1.5f, -1.0f, 0.0f, 1.0f, 2.0f};
+    EXPECT_EQ(to_uint8(v, 5), (std::vector<uint8_t>{0, 0, 128, 255, 255}));
+}
+
+}  // namespace
+}  // namespace kiln::diffusion
