@@ -32,7 +32,7 @@ struct ServeArgs {
     // 4 Mpx in: a x4 model's stitched output (64 Mpx, float) stays under 1 GiB.
     int64_t max_pixels = 4LL << 20;
     int max_side = 32768;
-    int http_threads = 16;
+    int http_threads = 64;
     int64_t session_ttl_hours = 24 * 7;
     int drain_grace_s = 30;
     int64_t output_ttl_hours = 24 * 7;
@@ -44,10 +44,10 @@ int run_serve(const ServeArgs& args) {
     const engine::DeviceDecision device =
         engine::choose_device(engine::parse_device_request(args.device));
     spdlog::info("{}", device.reason);
-    if (device.kind == engine::BackendKind::CUDA)
-        spdlog::warn("kiln serve runs jobs on the CPU backend until the scheduler has CUDA slots");
 
     server::ServiceOptions options;
+    options.use_cuda = device.kind == engine::BackendKind::CUDA;
+    options.cuda_required = engine::parse_device_request(args.device) == engine::DeviceRequest::CUDA;
     options.models_dir = resolve_models_dir(args.models_dir);
     options.data_dir = args.data_dir;
     options.scheduler.workers = args.workers;

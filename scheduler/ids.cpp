@@ -31,6 +31,16 @@ std::string random_id() {
     return to_hex(bytes.data(), bytes.size());
 }
 
+uint64_t random_seed() {
+    std::array<unsigned char, 8> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+        throw Error(ErrorCode::INTERNAL, "random_seed: RAND_bytes failed");
+    uint64_t v = 0;
+    for (unsigned char b : bytes)
+        v = (v << 8) | b;
+    return v;
+}
+
 bool is_valid_id(std::string_view text) {
     if (text.size() != 32)
         return false;

@@ -2,6 +2,7 @@
 // SHA-256 of each token at rest.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,6 +10,8 @@ namespace kiln::scheduler {
 
 // 32 lowercase hex characters from the OS CSPRNG (OpenSSL RAND_bytes).
 std::string random_id();
+// A random 64-bit value from the same source (default seeds of generation jobs).
+uint64_t random_seed();
 // True when `text` has the shape random_id() returns; anything else never reaches storage.
 bool is_valid_id(std::string_view text);
 // Lowercase hex SHA-256 of `data`.

@@ -26,6 +26,8 @@ struct Session {
     int64_t created_at = 0;
     int64_t expires_at = 0;
     bool paused = false;  // the session's queue is held (POST /v1/queue/pause)
+    // Idle expiry: each use moves expires_at to (use + idle_ttl_ms); 0 keeps expires_at fixed.
+    int64_t idle_ttl_ms = 0;
 };
 
 struct JobOutput {

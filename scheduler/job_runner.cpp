@@ -8,16 +8,13 @@
 
 namespace kiln::scheduler {
 
-RunOutput run_upscale_job(const engine::Model& model,
-                          engine::Backend& backend,
-                          engine::ExecutionContext& context,
+RunOutput run_upscale_job(engine::Upscaler& upscaler,
                           const std::vector<uint8_t>& input,
                           int tile,
                           size_t memory_budget,
                           const image::DecodeLimits& limits,
                           const engine::UpscaleHooks& hooks) {
     const image::Image decoded = image::decode_image(input, limits);
-    engine::Upscaler upscaler(model, backend, context);
     engine::UpscaleOptions options;
     options.memory_budget = memory_budget;
     options.tile = upscaler.choose_tile(decoded.height, decoded.width, options);

@@ -1,4 +1,5 @@
-// Runs one upscale job on a worker's execution context: decode, tile, upscale, encode PNG.
+// Runs one upscale job on a worker's Upscaler (its execution context and cached plans):
+// decode, tile, upscale, encode PNG.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +20,7 @@ struct RunOutput {
 
 // Throws kiln::Error: CANCELLED when hooks.cancel becomes true; OUT_OF_MEMORY when the plan
 // does not fit even after one retry with tiles half the size.
-RunOutput run_upscale_job(const engine::Model& model,
-                          engine::Backend& backend,
-                          engine::ExecutionContext& context,
+RunOutput run_upscale_job(engine::Upscaler& upscaler,
                           const std::vector<uint8_t>& input,
                           int tile,
                           size_t memory_budget,

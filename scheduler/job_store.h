@@ -32,6 +32,9 @@ class JobStore {
     // Removes the session, its jobs and their outputs' records.
     virtual void delete_session(const std::string& id) = 0;
     virtual std::vector<std::string> expired_sessions(int64_t now) = 0;
+    // Moves an unexpired session's expires_at forward to `expires_at` (never back); false
+    // when the session is gone or already expired at `now`.
+    virtual bool touch_session(const std::string& id, int64_t now, int64_t expires_at) = 0;
 
     // Assigns job.seq and job.update_seq.
     virtual void insert_job(Job& job) = 0;

@@ -1,5 +1,8 @@
 // Loaded models shared by every worker: one load for concurrent first users, least recently
-// used evicted when over the memory budget, never while a job holds it.
+// used evicted when over the memory budget, never while a job holds it. Each model also keeps
+// one Upscaler per worker execution context, so a worker's second job of a model and window
+// shape reuses the compiled plans (oneDNN primitives, reordered weights, activations); the
+// plans' bytes count against the same budget and go with the model when it is evicted.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +13,18 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/models/model.h"
+#include "engine/pipeline/upscaler.h"
 #include "weights/registry.h"
 
 namespace kiln::scheduler {
 
 struct CachedModel {
     std::string name;
-    size_t memory_bytes = 0;
+    size_t memory_bytes = 0;  // weights as loaded
+    size_t plan_bytes = 0;    // compiled plans kept for reuse, all worker contexts
+    size_t plan_contexts = 0;
 };
 
 class ModelCache {
@@ -29,12 +36,44 @@ class ModelCache {
     std::shared_ptr<const engine::Model> acquire(const std::string& name);
     std::vector<CachedModel> loaded() const;
 
+    // The Upscaler `context`'s worker keeps for `model` (acquired from this cache under
+    // `name`), created on first use. Only that worker may run it, one job at a time, while it
+    // holds `model`. The caller keeps `model` alive longer than the returned pointer.
+    std::shared_ptr<engine::Upscaler> upscaler(const std::string& name,
+                                               const std::shared_ptr<const engine::Model>& model,
+                                               engine::Backend& backend,
+                                               engine::ExecutionContext& context);
+    // After a job: `grown` is how much the context's pool use grew over the run, i.e. the
+    // plans the job added to the context's Upscaler for `name` (plans allocate when built and
+    // nothing while they run). When that Upscaler holds over `max_bytes` it is dropped (its
+    // plans are freed when the worker lets go of it), so odd image sizes cannot pile up
+    // plans; then models over the budget are evicted.
+    void account_plans(const std::string& name,
+                       const engine::ExecutionContext& context,
+                       int64_t grown,
+                       size_t max_bytes);
+    // Running total of the plan bytes on `context` that evictions freed: the scheduler adds
+    // what was freed during a job back to the pool growth it measured over that job.
+    uint64_t plans_released(const engine::ExecutionContext& context) const;
+    // Frees every plan built on `context` (before the context is destroyed).
+    void drop_plans(const engine::ExecutionContext& context);
+    // Reuse counters: jobs that found their model's Upscaler cached, and that built one.
+    uint64_t plan_hits() const;
+    uint64_t plan_misses() const;
+
   private:
+    struct PlanEntry {
+        std::shared_ptr<engine::Upscaler> upscaler;
+        size_t bytes = 0;
+    };
     struct Slot {
         std::shared_future<std::shared_ptr<const engine::Model>> model;
         size_t bytes = 0;
         uint64_t last_used = 0;
         bool ready = false;
+        // Declared after `model`: destroyed first, since each Upscaler refers to the model.
+        std::map<const engine::ExecutionContext*, PlanEntry> plans;
+        size_t plan_bytes() const;
     };
 
     void evict_over_budget(const std::string& keep);
@@ -44,6 +83,9 @@ class ModelCache {
     mutable std::mutex mutex_;
     std::map<std::string, Slot> slots_;
     uint64_t clock_ = 0;
+    std::map<const engine::ExecutionContext*, uint64_t> released_;
+    uint64_t plan_hits_ = 0;
+    uint64_t plan_misses_ = 0;
 };
 
 }  // namespace kiln::scheduler

@@ -8,6 +8,7 @@
 
 #include "engine/core/error.h"
 #include "scheduler/admission.h"
+#include "scheduler/generate_job.h"
 #include "scheduler/ids.h"
 #include "scheduler/job_runner.h"
 #include "scheduler/service_error.h"
@@ -30,6 +31,7 @@ Scheduler::Scheduler(JobStore& jobs,
                      Observer observer)
     : jobs_(jobs),
       results_(results),
+      registry_(registry),
       backend_(backend),
       options_(std::move(options)),
       observer_(std::move(observer)),
@@ -92,6 +94,8 @@ void Scheduler::stop() {
     for (std::thread& t : threads_)
         t.join();
     threads_.clear();
+    for (const auto& context : contexts_)
+        models_.drop_plans(*context);  // plans hold the context's pool memory
     contexts_.clear();
 }
 
@@ -161,20 +165,6 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
         return *earlier;
 
     check_queue_limits(request.session_id);  // cheap refusal before decoding anything
-    std::shared_ptr<const engine::Model> model;
-    try {
-        model = models_.acquire(request.model);
-    } catch (const Error& e) {
-        if (e.code() == ErrorCode::NOT_FOUND) {
-            throw ServiceError(ServiceCode::MODEL_NOT_FOUND,
-                               "unknown model '" + request.model + "'; GET /v1/models lists them");
-        }
-        throw;
-    }
-    const AdmittedImage admitted =
-        admit_upscale_input(*model, backend_, *admission_context_, request.image, request.tile,
-                            options_.memory_budget, options_.decode_limits);
-
     Job job;
     job.session_id = request.session_id;
     job.model = request.model;
@@ -183,13 +173,85 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
     job.priority = request.priority;
     job.idempotency_key = request.idempotency_key;
     job.request_hash = request.request_hash;
-    job.input_width = admitted.width;
-    job.input_height = admitted.height;
+    std::vector<uint8_t> input;
+    if (const auto generator = generation_model(request.model)) {
+        admit_generation(request, *generator, job, input);
+    } else {
+        if (request.image.empty()) {
+            throw ServiceError(ServiceCode::BAD_REQUEST,
+                               "\"input.image\" (the image as base64) is required: '" +
+                                   request.model + "' upscales images");
+        }
+        std::shared_ptr<const engine::Model> model;
+        try {
+            model = models_.acquire(request.model);
+        } catch (const Error& e) {
+            if (e.code() == ErrorCode::NOT_FOUND) {
+                throw ServiceError(
+                    ServiceCode::MODEL_NOT_FOUND,
+                    "unknown model '" + request.model + "'; GET /v1/models lists them");
+            }
+            throw;
+        }
+        const AdmittedImage admitted =
+            admit_upscale_input(*model, backend_, *admission_context_, request.image, request.tile,
+                                options_.memory_budget, options_.decode_limits);
+        job.input_width = admitted.width;
+        job.input_height = admitted.height;
+        input = request.image;
+    }
 
     std::lock_guard submit_lock(submit_mutex_);
     if (auto earlier = replay())  // a concurrent request with the same key won
         return *earlier;
-    return enqueue_new(std::move(job), request.image);
+    return enqueue_new(std::move(job), input);
+}
+
+std::shared_ptr<const diffusion::DiffusionModel> Scheduler::generation_model(
+    const std::string& name) {
+    std::filesystem::path dir;
+    try {
+        dir = registry_.generation_model_dir(name);
+    } catch (const Error&) {
+        return nullptr;  // unknown or an upscaler: the upscale path answers
+    }
+    std::lock_guard lock(generation_mutex_);
+    const std::string key = name + "\n" + dir.string();
+    auto& slot = generation_models_[key];
+    if (!slot)
+        slot = diffusion::load_diffusion_model(dir);
+    return slot;
+}
+
+void Scheduler::admit_generation(const SubmitRequest& request,
+                                 const diffusion::DiffusionModel& model,
+                                 Job& job,
+                                 std::vector<uint8_t>& input) {
+    if (!request.image.empty()) {
+        throw ServiceError(
+            ServiceCode::INVALID_PARAMS,
+            "'" + request.model + "' generates images from \"input.prompt\"; it takes no image");
+    }
+    const diffusion::GenerateParams params =
+        parse_generate_params(request.params_json, random_seed());
+    admit_generate(model, request.prompt, params);
+    const auto& config = model.unet->config();
+    const int h = params.height ? params.height : config.sample_size;
+    const int w = params.width ? params.width : config.sample_size;
+    const size_t peak =
+        backend_.estimate_peak_bytes(model.unet->build_graph(h, w, model.encoder->tokens()));
+    if (peak > options_.memory_budget) {
+        throw ServiceError(ServiceCode::PAYLOAD_TOO_LARGE,
+                           "a " + std::to_string(w) + "x" + std::to_string(h) +
+                               " generation needs about " + std::to_string(peak >> 20) +
+                               " MiB, over the memory budget of " +
+                               std::to_string(options_.memory_budget >> 20) + " MiB");
+    }
+    job.params_json = with_seed(request.params_json, params.seed);
+    job.input_width = w;
+    job.input_height = h;
+    job.tile = 0;
+    input = generate_input_bytes(request.prompt);
 }
 
 void Scheduler::check_queue_limits(const std::string& session_id) const {
@@ -345,11 +407,8 @@ void Scheduler::run_job(const QueuedJob& queued,
         const auto input = results_.get(job.session_id, job.id, input_name);
         if (!input)
             throw Error(ErrorCode::IO, "the job's input file is missing");
-        const auto model = models_.acquire(job.model);
-        engine::UpscaleHooks hooks;
-        hooks.cancel = &cancel;
         auto last_persisted = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-        hooks.on_tile = [&](int done, int total) {
+        const auto on_progress = [&](int done, int total) {
             {
                 std::lock_guard lock(mutex_);
                 Running& r = running_.at(job.id);
@@ -366,16 +425,43 @@ void Scheduler::run_job(const QueuedJob& queued,
             }
             notify(SchedulerEventKind::PROGRESS, job.session_id, job.id);
         };
-        const RunOutput out =
-            run_upscale_job(*model, backend_, context, *input, job.tile, options_.memory_budget,
-                            options_.decode_limits, hooks);
-        results_.put(job.session_id, job.id, thumbnail_name, out.thumbnail_png);
-        results_.put(job.session_id, job.id, output_name, out.png);
-        const std::string digest = sha256_hex(
-            std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
-        std::string etag(1, '"');
-        etag.append(digest, 0, 32).push_back('"');
-        job.outputs = {JobOutput{0, out.width, out.height, "image/png", etag}};
+        if (const auto generator = generation_model(job.model)) {
+            run_generation(job, *generator, *input, context, cancel, on_progress);
+        } else {
+            const auto model = models_.acquire(job.model);
+            engine::UpscaleHooks hooks;
+            hooks.cancel = &cancel;
+            hooks.on_tile = on_progress;
+            // The worker's cached Upscaler: plans built by earlier jobs of this model are reused.
+            // Declared after `model`, so it is let go of first.
+            const auto upscaler =
+                options_.reuse_plans
+                    ? models_.upscaler(job.model, model, backend_, context)
+                    : std::make_shared<engine::Upscaler>(*model, backend_, context);
+            struct PlanAccount {  // the pool memory the run's new plans keep, success or not
+                ModelCache& models;
+                const std::string& name;
+                engine::ExecutionContext& context;
+                size_t budget;
+                // Plans of other models evicted meanwhile shrink the pool: added back.
+                int64_t before = static_cast<int64_t>(context.pool().bytes_in_use()) -
+                                 static_cast<int64_t>(models.plans_released(context));
+                ~PlanAccount() {
+                    const int64_t after = static_cast<int64_t>(context.pool().bytes_in_use()) -
+                                          static_cast<int64_t>(models.plans_released(context));
+                    models.account_plans(name, context, after - before, budget);
+                }
+            } account{models_, job.model, context, options_.memory_budget};
+            const RunOutput out = run_upscale_job(
+                *upscaler, *input, job.tile, options_.memory_budget, options_.decode_limits, hooks);
+            results_.put(job.session_id, job.id, thumbnail_name, out.thumbnail_png);
+            results_.put(job.session_id, job.id, output_name, out.png);
+            const std::string digest = sha256_hex(
+                std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
+            std::string etag(1, '"');
+            etag.append(digest, 0, 32).push_back('"');
+            job.outputs = {JobOutput{0, out.width, out.height, "image/png", etag}};
+        }
         job.status = JobStatus::SUCCEEDED;
     } catch (const Error& e) {
         if (e.code() == ErrorCode::CANCELLED) {
@@ -414,6 +500,33 @@ void Scheduler::run_job(const QueuedJob& queued,
         }
     }
     finish(job);
+}
+
+void Scheduler::run_generation(Job& job,
+                               const diffusion::DiffusionModel& model,
+                               const std::vector<uint8_t>& input,
+                               engine::ExecutionContext& context,
+                               std::atomic<bool>& cancel,
+                               const std::function<void(int, int)>& on_progress) {
+    const diffusion::GenerateParams params = parse_generate_params(job.params_json, 0);
+    diffusion::GenerateHooks hooks;
+    hooks.cancel = &cancel;
+    hooks.on_step = on_progress;
+    const std::vector<RunOutput> outs =
+        run_generate_job(model, backend_, context, prompt_of_input(input), params, hooks);
+    job.outputs.clear();
+    for (size_t k = 0; k < outs.size(); ++k) {
+        const RunOutput& out = outs[k];
+        const std::string index = std::to_string(k);
+        results_.put(job.session_id, job.id, "thumbnail-" + index + ".png", out.thumbnail_png);
+        results_.put(job.session_id, job.id, "output-" + index + ".png", out.png);
+        const std::string digest = sha256_hex(
+            std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
+        std::string etag(1, '"');
+        etag.append(digest, 0, 32).push_back('"');
+        job.outputs.push_back(
+            JobOutput{static_cast<int>(k), out.width, out.height, "image/png", etag});
+    }
 }
 
 void Scheduler::finish(Job& job) {
@@ -560,7 +673,10 @@ SchedulerStats Scheduler::stats() const {
     for (const auto& context : contexts_) {
         out.pool_bytes_in_use += context->pool().bytes_in_use();
         out.pool_bytes_cached += context->pool().bytes_cached();
+        out.pool_bytes_peak += context->pool().peak_bytes();
     }
+    out.plan_cache_hits = models_.plan_hits();
+    out.plan_cache_misses = models_.plan_misses();
     out.models = models_.loaded();
     return out;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/diffusion/diffusion_model.h"
 #include "engine/image/image.h"
 #include "scheduler/fair_queue.h"
 #include "scheduler/job.h"
@@ -40,6 +41,9 @@ struct SchedulerOptions {
     image::DecodeLimits decode_limits;
     bool start_paused = false;                 // workers take no job until resume_workers()
     std::chrono::milliseconds job_timeout{0};  // running longer fails with "timeout"; 0: none
+    // Keep each worker's compiled plans per model between jobs (ModelCache::upscaler); off,
+    // every job compiles its plans afresh (the behaviour before plan reuse; for comparisons).
+    bool reuse_plans = true;
 };
 
 enum class SchedulerEventKind { QUEUED, STARTED, PROGRESS, FINISHED, REMOVED };
@@ -61,7 +65,8 @@ struct SubmitRequest {
     Priority priority = Priority::NORMAL;
     std::string idempotency_key;
     std::string request_hash;
-    std::vector<uint8_t> image;
+    std::vector<uint8_t> image;  // upscale jobs
+    std::string prompt;          // generate jobs (input.prompt)
 };
 
 struct SubmitResult {
@@ -123,6 +128,9 @@ class Scheduler {
     void resume_workers();
 
     ModelCache& models() { return models_; }
+    // The generation model `name`, loaded once; null when `name` is not one (an upscaler or
+    // unknown: the upscale path reports those).
+    std::shared_ptr<const diffusion::DiffusionModel> generation_model(const std::string& name);
     SchedulerStats stats() const;
     int workers() const { return options_.workers; }
     int threads_per_worker() const { return threads_per_worker_; }
@@ -147,6 +155,18 @@ class Scheduler {
     void finish(Job& job);
     SubmitResult enqueue_new(Job job, const std::vector<uint8_t>& image);
     SubmitResult admit(SubmitRequest& request);
+    // Validates a generate job (prompt, params, memory) and fills its fields and the input
+    // kept for it; throws ServiceError INVALID_PARAMS or PAYLOAD_TOO_LARGE.
+    void admit_generation(const SubmitRequest& request,
+                          const diffusion::DiffusionModel& model,
+                          Job& job,
+                          std::vector<uint8_t>& input);
+    void run_generation(Job& job,
+                        const diffusion::DiffusionModel& model,
+                        const std::vector<uint8_t>& input,
+                        engine::ExecutionContext& context,
+                        std::atomic<bool>& cancel,
+                        const std::function<void(int, int)>& on_progress);
     // Throws ServiceError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
     void check_queue_limits(const std::string& session_id) const;
     void notify(SchedulerEventKind kind,
@@ -158,6 +178,7 @@ class Scheduler {
 
     JobStore& jobs_;
     ResultStore& results_;
+    weights::ModelRegistry& registry_;
     engine::Backend& backend_;
     SchedulerOptions options_;
     Observer observer_;
@@ -178,6 +199,9 @@ class Scheduler {
     SchedulerStats stats_;     // histograms and counters; queue/pool figures filled on read
     std::mutex submit_mutex_;  // admission check + insert + push happen as one
     std::vector<std::unique_ptr<engine::ExecutionContext>> contexts_;
+    // Generation models are small and kept once loaded (by name and folder).
+    std::mutex generation_mutex_;
+    std::map<std::string, std::shared_ptr<const diffusion::DiffusionModel>> generation_models_;
     std::vector<std::thread> threads_;
 };
 

@@ -36,6 +36,9 @@ struct SchedulerStats {
     size_t running = 0;
     size_t pool_bytes_in_use = 0;  // all worker contexts
     size_t pool_bytes_cached = 0;
+    size_t pool_bytes_peak = 0;      // sum of each worker context's high-water mark of in_use
+    uint64_t plan_cache_hits = 0;    // jobs whose worker had their model's plans cached
+    uint64_t plan_cache_misses = 0;  // jobs that started a fresh Upscaler
     std::vector<CachedModel> models;
 };
 

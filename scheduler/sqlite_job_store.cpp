@@ -13,7 +13,8 @@ namespace {
 const char* const schema = R"sql(
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL, paused INTEGER NOT NULL DEFAULT 0);
+    expires_at INTEGER NOT NULL, paused INTEGER NOT NULL DEFAULT 0,
+    idle_ttl INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, session_id TEXT NOT NULL, seq INTEGER NOT NULL, model TEXT NOT NULL,
     params TEXT NOT NULL, tile INTEGER NOT NULL, priority INTEGER NOT NULL,
@@ -130,6 +131,7 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& file) {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
     exec(schema);
+    migrate();
     Statement s(db_, "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(update_seq), 0) FROM jobs");
     s.step();
     next_seq_ = s.integer(0) + 1;
@@ -149,25 +151,45 @@ void SqliteJobStore::exec(const char* sql) {
     }
 }
 
+// Databases made before idle expiry lack sessions.idle_ttl: their sessions keep a fixed
+// expires_at (idle_ttl 0).
+void SqliteJobStore::migrate() {
+    Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'idle_ttl'");
+    s.step();
+    if (s.integer(0) == 0)
+        exec("ALTER TABLE sessions ADD COLUMN idle_ttl INTEGER NOT NULL DEFAULT 0");
+}
+
 void SqliteJobStore::create_session(const Session& session) {
     std::lock_guard lock(mutex_);
     Statement s(db_,
-                "INSERT INTO sessions (id, token_hash, created_at, expires_at, paused) "
-                "VALUES (?, ?, ?, ?, ?)");
+                "INSERT INTO sessions (id, token_hash, created_at, expires_at, paused, idle_ttl) "
+                "VALUES (?, ?, ?, ?, ?, ?)");
     s.bind(session.id).bind(session.token_hash).bind(session.created_at);
-    s.bind(session.expires_at).bind(int64_t{session.paused});
+    s.bind(session.expires_at).bind(int64_t{session.paused}).bind(session.idle_ttl_ms);
     s.step();
 }
 
 std::optional<Session> SqliteJobStore::find_session(const std::string& id) {
     std::lock_guard lock(mutex_);
     Statement s(db_,
-                "SELECT id, token_hash, created_at, expires_at, paused FROM sessions "
+                "SELECT id, token_hash, created_at, expires_at, paused, idle_ttl FROM sessions "
                 "WHERE id = ?");
     s.bind(id);
     if (!s.step())
         return std::nullopt;
-    return Session{s.text(0), s.text(1), s.integer(2), s.integer(3), s.integer(4) != 0};
+    return Session{s.text(0),    s.text(1),         s.integer(2),
+                   s.integer(3), s.integer(4) != 0, s.integer(5)};
+}
+
+bool SqliteJobStore::touch_session(const std::string& id, int64_t now, int64_t expires_at) {
+    std::lock_guard lock(mutex_);
+    Statement s(db_,
+                "UPDATE sessions SET expires_at = ? WHERE id = ? AND expires_at > ? AND "
+                "expires_at < ?");
+    s.bind(expires_at).bind(id).bind(now).bind(expires_at);
+    s.step();
+    return s.changes() > 0;
 }
 
 void SqliteJobStore::set_session_paused(const std::string& id, bool paused) {

@@ -23,6 +23,7 @@ class SqliteJobStore final : public JobStore {
     void set_session_paused(const std::string& id, bool paused) override;
     void delete_session(const std::string& id) override;
     std::vector<std::string> expired_sessions(int64_t now) override;
+    bool touch_session(const std::string& id, int64_t now, int64_t expires_at) override;
 
     void insert_job(Job& job) override;
     std::optional<Job> find_job(const std::string& session_id, const std::string& id) override;
@@ -38,6 +39,7 @@ class SqliteJobStore final : public JobStore {
 
   private:
     void exec(const char* sql);
+    void migrate();
     void load_outputs(Job& job);
     void write_outputs(const Job& job);
 

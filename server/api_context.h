@@ -24,9 +24,11 @@ struct ServerOptions {
     int port = 8080;      // 0: any free port (tests)
     std::string api_key;  // when set, POST /v1/sessions needs Bearer <api_key>
     size_t max_body_bytes = size_t{64} << 20;
-    int http_threads = 16;  // each open event stream holds one
+    int http_threads = 64;  // each open event stream holds one
     int64_t session_ttl_s = 7 * 24 * 3600;
     std::string web_dir;  // the web UI's static files, served at /; empty: none
+    // The scheduler's options as configured (Service copies them here), for GET /v1/limits.
+    scheduler::SchedulerOptions scheduler;
 };
 
 struct ApiContext {

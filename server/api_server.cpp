@@ -1,6 +1,12 @@
 #include "server/api_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <set>
 
 #include "engine/core/error.h"
 #include "server/http_error.h"
@@ -25,6 +31,30 @@ HttpError transport_error(int status, const ServerOptions& options) {
     }
 }
 
+// cpp-httplib 0.11.4 (Debian's shared library) listens with a backlog of 5
+// (CPPHTTPLIB_LISTEN_BACKLOG, fixed when the library was built), so a burst of clients
+// connecting at once overflows the accept queue and waits for SYN retransmits (1 s, 3 s...)
+// or fails. Linux lets listen() be called again on a listening socket to raise the backlog
+// (the kernel caps it at net.core.somaxconn).
+constexpr int listen_backlog = SOMAXCONN;
+
+// cpp-httplib serves a connection on one pool thread for the connection's whole life, so an
+// open GET /v1/events holds a thread until the client leaves. Unbounded, as many streams as
+// --http-threads (a few browser tabs) would leave no thread for any other request: every
+// client, streaming or not, would wait. Streams may hold all threads but a reserve; past
+// that, a new stream gets 503 with Retry-After and the client polls instead
+// (GET /v1/jobs?updated_since=), as the web page does when its stream fails.
+struct EventStreamSlots {
+    std::mutex mutex;
+    std::set<const httplib::Request*> open;  // admitted stream requests still being served
+    size_t limit = 0;
+};
+
+size_t event_stream_limit(int http_threads) {
+    const int reserve = std::max(4, http_threads / 4);
+    return static_cast<size_t>(std::max(1, http_threads - reserve));
+}
+
 }  // namespace
 
 ApiServer::ApiServer(scheduler::Scheduler& scheduler,
@@ -38,6 +68,9 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
     const int threads = std::max(1, options_.http_threads);
     http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_.set_payload_max_length(options_.max_body_bytes);
+    // Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and
+    // the client's delayed ACK add ~40 ms to many responses.
+    http_.set_tcp_nodelay(true);
     http_.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const httplib::Request&, httplib::Response& res) {
             if (!res.body.empty())
@@ -45,6 +78,32 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
             send_error(res, transport_error(res.status, options_));
             return httplib::Server::HandlerResponse::Handled;
         }));
+    auto streams = std::make_shared<EventStreamSlots>();
+    streams->limit = event_stream_limit(threads);
+    http_.set_pre_routing_handler(
+        [this, streams](const httplib::Request& req, httplib::Response& res) {
+            if (req.method != "GET" || req.path != "/v1/events")
+                return httplib::Server::HandlerResponse::Unhandled;
+            {
+                std::lock_guard lock(streams->mutex);
+                if (streams->open.size() < streams->limit) {
+                    streams->open.insert(&req);
+                    return httplib::Server::HandlerResponse::Unhandled;
+                }
+            }
+            send_error(res, HttpError{503, "too_many_streams",
+                                      "all " + std::to_string(streams->limit) +
+                                          " event streams are in use; poll GET "
+                                          "/v1/jobs?updated_since= instead, or retry later",
+                                      5});
+            context_.http.record("GET", "/v1/events", 503);
+            return httplib::Server::HandlerResponse::Handled;
+        });
+    // Called once a response is written, a stream's when it ends (client gone, or stop).
+    http_.set_logger([streams](const httplib::Request& req, const httplib::Response&) {
+        std::lock_guard lock(streams->mutex);
+        streams->open.erase(&req);
+    });
     http_.set_exception_handler(
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
             send_error(res, http_error_from(error));
@@ -68,6 +127,12 @@ ApiServer::~ApiServer() {
 }
 
 int ApiServer::start() {
+    // The listening socket, seen as httplib creates it (the last one tried is the one bound).
+    auto listen_socket = std::make_shared<socket_t>(INVALID_SOCKET);
+    http_.set_socket_options([listen_socket](socket_t sock) {
+        httplib::default_socket_options(sock);
+        *listen_socket = sock;
+    });
     int port = options_.port;
     if (port == 0) {
         port = http_.bind_to_any_port(options_.host);
@@ -77,6 +142,13 @@ int ApiServer::start() {
     if (port < 0) {
         throw Error(ErrorCode::IO,
                     "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
+    }
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    if (*listen_socket == INVALID_SOCKET ||
+        getsockopt(*listen_socket, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0 ||
+        !listening || ::listen(*listen_socket, listen_backlog) != 0) {
+        spdlog::warn("could not raise the listen backlog above cpp-httplib's 5");
     }
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     return port;

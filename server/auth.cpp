@@ -24,6 +24,7 @@ NewSession make_session(int64_t ttl_s) {
     out.session.token_hash = scheduler::sha256_hex(out.token);
     out.session.created_at = scheduler::now_ms();
     out.session.expires_at = out.session.created_at + ttl_s * 1000;
+    out.session.idle_ttl_ms = ttl_s * 1000;
     return out;
 }
 
@@ -41,10 +42,15 @@ std::string authenticate(scheduler::JobStore& jobs, const httplib::Request& req)
     if (!scheduler::is_valid_id(id))
         throw refuse();
     const auto session = jobs.find_session(id);
-    if (!session || session->expires_at <= scheduler::now_ms() ||
+    const int64_t now = scheduler::now_ms();
+    if (!session || session->expires_at <= now ||
         !scheduler::constant_time_equal(scheduler::sha256_hex(token), session->token_hash)) {
         throw refuse();
     }
+    // Idle expiry: push expires_at to now + idle TTL once it has fallen a minute behind.
+    const int64_t wanted = now + session->idle_ttl_ms;
+    if (session->idle_ttl_ms > 0 && wanted - session->expires_at >= touch_interval_ms)
+        jobs.touch_session(id, now, wanted);
     return id;
 }
 

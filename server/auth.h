@@ -15,9 +15,14 @@ struct NewSession {
     std::string token;
 };
 
+// A session that expires after `ttl_s` seconds without use (each authenticated request
+// counts as use; see authenticate).
 NewSession make_session(int64_t ttl_s);
 // The session id of a valid, unexpired Bearer token; throws ServiceError UNAUTHORIZED.
+// Counts as the session's use: expires_at moves to now + its idle TTL, written to the store
+// at most once a minute per session (touch_interval_ms) so requests stay read-only.
 std::string authenticate(scheduler::JobStore& jobs, const httplib::Request& req);
+constexpr int64_t touch_interval_ms = 60 * 1000;
 // True when the request carries `Authorization: Bearer <key>` (constant-time compare).
 bool bearer_equals(const httplib::Request& req, const std::string& key);
 

@@ -70,10 +70,21 @@ void parse_submission(const json& body, scheduler::SubmitRequest& request) {
     if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
         throw ServiceError(ServiceCode::BAD_REQUEST, "\"model\" (a model name) is required");
     request.model = model->get<std::string>();
-    if (auto task = body.find("task"); task != body.end() && *task != "upscale") {
-        throw ServiceError(
-            ServiceCode::INVALID_PARAMS,
-            "only the \"upscale\" task is served; omit \"task\" or send \"upscale\"");
+    // A prompt makes a generate job (its params are checked against the model when it is
+    // admitted); an image an upscale job.
+    const auto input = body.find("input");
+    const bool generate = input != body.end() && input->is_object() && input->contains("prompt") &&
+                          !input->contains("image");
+    if (auto task = body.find("task"); task != body.end()) {
+        if (*task != "upscale" && *task != "generate") {
+            throw ServiceError(ServiceCode::INVALID_PARAMS,
+                               "\"task\" must be \"upscale\" or \"generate\" (or omitted)");
+        }
+        if ((*task == "generate") != generate) {
+            throw ServiceError(ServiceCode::INVALID_PARAMS,
+                               generate ? "a prompt makes a \"generate\" job"
+                                        : "a \"generate\" job needs \"input.prompt\"");
+        }
     }
     json params = json::object();
     if (auto p = body.find("params"); p != body.end() && !p->is_null()) {
@@ -82,6 +93,8 @@ void parse_submission(const json& body, scheduler::SubmitRequest& request) {
         params = *p;
     }
     for (const auto& [key, value] : params.items()) {
+        if (generate)
+            break;
         if (key != "tile") {
             throw ServiceError(ServiceCode::INVALID_PARAMS,
                                "unknown parameter \"" + key + "\"; upscale accepts \"tile\"");

@@ -1,6 +1,8 @@
-// /v1/jobs: submit (JSON with base64 or multipart), get, list, cancel, retry, delete, outputs.
+// /v1/jobs: submit (JSON with base64 or multipart), get, list, cancel, retry, delete, the
+// submitted input, outputs.
 #include <charconv>
 
+#include "engine/image/image.h"
 #include "scheduler/ids.h"
 #include "scheduler/service_error.h"
 #include "server/api_context.h"
@@ -55,13 +57,23 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
         body = parse_json(req.body);
         parse_submission(body, request);
         const auto input = body.find("input");
-        if (input == body.end() || !input->is_object() || !input->contains("image") ||
-            !(*input)["image"].is_string()) {
+        const bool has_image = input != body.end() && input->is_object() &&
+                               input->contains("image") && (*input)["image"].is_string();
+        const bool has_prompt = input != body.end() && input->is_object() &&
+                                input->contains("prompt") && (*input)["prompt"].is_string();
+        if (!has_image && !has_prompt) {
             throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "\"input.image\" (the image as base64) is required");
+                               "\"input.image\" (the image as base64, for upscaling models) or "
+                               "\"input.prompt\" (for generation models) is required");
         }
-        request.image = decode_base64((*input)["image"].get<std::string>());
-        body.erase("input");
+        if (has_image) {
+            request.image = decode_base64((*input)["image"].get<std::string>());
+            if (request.image.empty())
+                throw ServiceError(ServiceCode::BAD_REQUEST, "the image is empty");
+            body.erase("input");  // hashed separately below
+        } else {
+            request.prompt = (*input)["prompt"].get<std::string>();
+        }
     } else if (req.is_multipart_form_data()) {
         if (!req.has_file("request") || !req.has_file("image")) {
             throw ServiceError(ServiceCode::BAD_REQUEST,
@@ -76,7 +88,7 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
         throw ServiceError(ServiceCode::UNSUPPORTED_MEDIA,
                            "send application/json or multipart/form-data, not '" + type + "'");
     }
-    if (request.image.empty())
+    if (request.image.empty() && request.prompt.empty() && !starts_with(type, "application/json"))
         throw ServiceError(ServiceCode::BAD_REQUEST, "the image is empty");
     const std::string image_hash = scheduler::sha256_hex(std::string_view(
         reinterpret_cast<const char*>(request.image.data()), request.image.size()));
@@ -133,6 +145,30 @@ void list_jobs(scheduler::Scheduler& scheduler,
                {"next_cursor", more ? json(std::to_string(jobs.back().seq)) : json(nullptr)}});
 }
 
+// The job's submitted image, as long as the result store keeps it (until the job is deleted).
+void send_input(scheduler::Scheduler& scheduler,
+                scheduler::ResultStore& results,
+                const httplib::Request& req,
+                httplib::Response& res,
+                const std::string& session_id) {
+    const std::string id = job_id_of(req);
+    find_job(scheduler, session_id, id);  // 404 for another session's job, as for none
+    const auto bytes = results.get(session_id, id, "input");  // the scheduler's name for it
+    if (!bytes)
+        throw ServiceError(ServiceCode::NOT_FOUND, "job " + id + " no longer keeps its input");
+    const image::ImageFormat format = image::sniff_format(*bytes);
+    res.set_header("Cache-Control", "private, max-age=86400");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.status = 200;
+    // Generation jobs keep their input as JSON: {"prompt": ...}.
+    const bool prompt = !bytes->empty() && bytes->front() == '{';
+    res.set_content(std::string(bytes->begin(), bytes->end()),
+                    format == image::ImageFormat::PNG    ? "image/png"
+                    : format == image::ImageFormat::JPEG ? "image/jpeg"
+                    : prompt                             ? "application/json"
+                                                         : "application/octet-stream");
+}
+
 }  // namespace
 
 void register_job_routes(Router& router, ApiContext& context) {
@@ -178,6 +214,11 @@ void register_job_routes(Router& router, ApiContext& context) {
                [&scheduler](const httplib::Request& req, httplib::Response& res,
                             const std::string& session_id) {
                    send_accepted(res, scheduler.retry(session_id, job_id_of(req)).job);
+               });
+    router.add("GET", "/v1/jobs/{id}/input",
+               [&context](const httplib::Request& req, httplib::Response& res,
+                          const std::string& session_id) {
+                   send_input(context.scheduler, context.results, req, res, session_id);
                });
     router.add("GET", "/v1/jobs/{id}/outputs/{k}/thumbnail",
                [&context](const httplib::Request& req, httplib::Response& res,

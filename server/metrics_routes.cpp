@@ -47,12 +47,21 @@ std::string render(ApiContext& context) {
     out << "# TYPE kiln_memory_pool_bytes gauge\n";
     out << "kiln_memory_pool_bytes{state=\"in_use\"} " << stats.pool_bytes_in_use << "\n";
     out << "kiln_memory_pool_bytes{state=\"cached\"} " << stats.pool_bytes_cached << "\n";
+    out << "kiln_memory_pool_bytes{state=\"reserved\"} "
+        << stats.pool_bytes_in_use + stats.pool_bytes_cached << "\n";
+    out << "kiln_memory_pool_bytes{state=\"peak\"} " << stats.pool_bytes_peak << "\n";
     out << "# TYPE kiln_model_cache_bytes gauge\n";
     size_t cached = 0;
     for (const auto& m : stats.models) {
         out << "kiln_model_cache_bytes{model=\"" << m.name << "\"} " << m.memory_bytes << "\n";
-        cached += m.memory_bytes;
+        cached += m.memory_bytes + m.plan_bytes;
     }
+    out << "# TYPE kiln_plan_cache_bytes gauge\n";
+    for (const auto& m : stats.models)
+        out << "kiln_plan_cache_bytes{model=\"" << m.name << "\"} " << m.plan_bytes << "\n";
+    out << "# TYPE kiln_plan_cache_total counter\n";
+    out << "kiln_plan_cache_total{result=\"hit\"} " << stats.plan_cache_hits << "\n";
+    out << "kiln_plan_cache_total{result=\"miss\"} " << stats.plan_cache_misses << "\n";
     out << "# TYPE kiln_model_cache_models gauge\nkiln_model_cache_models " << stats.models.size()
         << "\n";
     out << "# TYPE kiln_model_cache_total_bytes gauge\nkiln_model_cache_total_bytes " << cached

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/core/error.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cuda/cuda_backend.h"
 #include "scheduler/local_result_store.h"
 #include "scheduler/sqlite_job_store.h"
 #include "server/api_server.h"
@@ -15,7 +17,21 @@ Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer
     jobs_ = std::make_unique<scheduler::SqliteJobStore>(options_.data_dir / "kiln.db");
     results_ = std::make_unique<scheduler::LocalResultStore>(options_.data_dir / "results");
     registry_ = std::make_unique<weights::ModelRegistry>(options_.models_dir);
-    backend_ = engine::cpu::make_cpu_backend();
+    if (options_.use_cuda) {
+        try {
+            backend_ = engine::cuda::make_cuda_backend();
+            backend_->create_context(engine::ContextOptions{1});  // fails early if it cannot run
+            spdlog::info("jobs run on the CUDA backend, one stream per worker");
+        } catch (const Error& e) {
+            if (options_.cuda_required)
+                throw;
+            spdlog::info("jobs run on the CPU backend: the CUDA backend failed to start ({})",
+                         e.what());
+            backend_.reset();
+        }
+    }
+    if (!backend_)
+        backend_ = engine::cpu::make_cpu_backend();
     auto on_event = [this, observer = std::move(observer)](const scheduler::SchedulerEvent& e) {
         if (observer)
             observer(e);
@@ -23,6 +39,7 @@ Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer
     };
     scheduler_ = std::make_unique<scheduler::Scheduler>(*jobs_, *results_, *registry_, *backend_,
                                                         options_.scheduler, on_event);
+    options_.server.scheduler = options_.scheduler;  // reported by GET /v1/limits
     http_ = std::make_unique<ApiServer>(*scheduler_, *jobs_, *results_, *registry_, changes_,
                                         options_.server);
 }

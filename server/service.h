@@ -1,5 +1,5 @@
 // One kiln service on a data directory: the SQLite job store (<data>/kiln.db), the result
-// store (<data>/results/<session>/<job>/), the model registry, the CPU backend, the
+// store (<data>/results/<session>/<job>/), the model registry, the backend (CPU, or CUDA), the
 // scheduler and the HTTP server, started and stopped in order. `kiln serve` and the server
 // tests both use it.
 #pragma once
@@ -32,6 +32,11 @@ struct ServiceOptions {
     ServerOptions server;
     std::chrono::milliseconds output_ttl = std::chrono::hours(24 * 7);  // finished jobs kept
     std::chrono::milliseconds sweep_interval = std::chrono::minutes(1);
+    // Run jobs on the CUDA backend: each worker slot is one CUDA stream with its own pool.
+    // When the backend cannot start, `cuda_required` makes that an error; otherwise the
+    // service logs why and runs on the CPU.
+    bool use_cuda = false;
+    bool cuda_required = false;
 };
 
 class Service {

@@ -1,4 +1,4 @@
-// GET /v1/models, /healthz, /readyz
+// GET /v1/models, /v1/limits, /healthz, /readyz
 #include "scheduler/service_error.h"
 #include "server/api_context.h"
 
@@ -15,9 +15,24 @@ void register_service_routes(Router& router, ApiContext& context) {
                        if (!info.error.empty())
                            continue;  // unreadable files are logged, not served
                        const auto it = loaded.find(info.name);
+                       if (info.task == "generate") {
+                           // What a client may ask for: the prompts and the default size.
+                           const auto model = context.scheduler.generation_model(info.name);
+                           if (!model)
+                               continue;
+                           const int side = model->unet->config().sample_size;
+                           models.push_back({{"name", info.name},
+                                             {"task", info.task},
+                                             {"arch", info.arch_name},
+                                             {"parameters", info.param_count},
+                                             {"prompts", model->encoder->vocabulary()},
+                                             {"width", side},
+                                             {"height", side}});
+                           continue;
+                       }
                        models.push_back(
                            {{"name", info.name},
-                            {"task", "upscale"},
+                            {"task", info.task},
                             {"arch", info.arch_name},
                             {"scale", info.scale},
                             {"parameters", info.param_count},
@@ -27,6 +42,21 @@ void register_service_routes(Router& router, ApiContext& context) {
                                                  : static_cast<size_t>(info.param_count) * 4}});
                    }
                    send_json(res, 200, models);
+               });
+    router.add("GET", "/v1/limits",
+               [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
+                   const ServerOptions& server = context.options;
+                   const scheduler::SchedulerOptions& s = server.scheduler;
+                   send_json(res, 200,
+                             {{"max_body_bytes", server.max_body_bytes},
+                              {"max_pixels", s.decode_limits.max_pixels},
+                              {"max_side", s.decode_limits.max_side},
+                              {"max_queued", s.max_queued},
+                              {"max_queued_per_session", s.max_queued_per_session},
+                              {"memory_budget_bytes", s.memory_budget},
+                              {"job_timeout_s", s.job_timeout.count() / 1000},
+                              {"content_types", {"image/png", "image/jpeg"}},
+                              {"request_types", {"application/json", "multipart/form-data"}}});
                });
     router.add("GET", "/healthz",
                [](const httplib::Request&, httplib::Response& res, const std::string&) {
