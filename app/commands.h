@@ -14,6 +14,7 @@ struct EngineOptions {
     std::string device = "auto";
     int threads = 0;
     std::string conv_algorithm = "auto";
+    std::string conv_search = "heuristic";  // CUDA: cuDNN algorithm by heuristic or timing
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);

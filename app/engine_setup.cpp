@@ -22,6 +22,9 @@ void add_engine_options(CLI::App& cmd, EngineOptions& options) {
     cmd.add_option("--conv-algo", options.conv_algorithm,
                    "CPU convolution algorithm: auto (Winograd where fast) or direct")
         ->check(CLI::IsMember({"auto", "direct"}));
+    cmd.add_option("--conv-search", options.conv_search,
+                   "CUDA convolution algorithm choice: heuristic, or timed at plan time")
+        ->check(CLI::IsMember({"heuristic", "timed"}));
 }
 
 std::string resolve_models_dir(const std::string& flag) {
@@ -42,7 +45,11 @@ LoadedBackend load_backend(const EngineOptions& options) {
     context.threads = options.threads;
     if (device.kind == engine::BackendKind::CUDA) {
         try {
-            loaded.backend = engine::cuda::make_cuda_backend();
+            engine::cuda::CudaBackendOptions cuda;
+            cuda.conv_algo_search = options.conv_search == "timed"
+                                        ? engine::cuda::ConvAlgoSearch::TIMED
+                                        : engine::cuda::ConvAlgoSearch::HEURISTIC;
+            loaded.backend = engine::cuda::make_cuda_backend(cuda);
             loaded.context = loaded.backend->create_context(context);
         } catch (const Error& e) {
             if (request == engine::DeviceRequest::CUDA)

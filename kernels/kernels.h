@@ -11,6 +11,8 @@
 #include "kernels/activation_body.h"  // kMaxResidualAdds
 #include "kernels/attention_math.h"
 #include "kernels/pointwise_math.h"
+#include "kernels/tile_body.h"  // TileImage, TileScatterMode
+#include "kernels/tile_math.h"
 #include "kernels/view_math.h"
 
 namespace kiln::kernels {
@@ -117,5 +119,33 @@ void half_to_u8(const DeviceView& src,
 // Dense fp32 NHWC [h, w, c] <-> fp16 view (a plan's input and output).
 void f32_to_half(const float* src, const DeviceView& dst, cudaStream_t stream);
 void half_to_f32(const DeviceView& src, float* dst, cudaStream_t stream);
+
+// --- tile.cu ------------------------------------------------------------------------------
+// Tiled upscaling on the device (geometry and weights: kernels/tile_math.h). Images are fp16
+// or fp32 NHWC channel views (TileImage: exactly one pointer set).
+// Gather: dst (the tile buffer, dst.desc.h x dst.desc.w) = src pixels [y0, y0 + h) x
+// [x0, x0 + w); coordinates outside src follow `edge` (REFLECT: the pipeline's pre-pad, so a
+// gather from the unpadded image at (window_begin - prepad) reads the padded image's window).
+void tile_gather(const TileImage& src,
+                 const TileImage& dst,
+                 int y0,
+                 int x0,
+                 TileEdge edge,
+                 cudaStream_t stream);
+// Scatter one tile's output src (window * s pixels) into dst, whose pixel (0, 0) is output
+// coordinate (origin_y, origin_x); only the tile's support (BlendAxis, plan_blend_axes) that
+// falls inside dst is touched. COPY: dst = src wherever the tile's weight is not 0 (with
+// blend 0 the core: the CPU pipeline's rule; exact). ACCUMULATE: dst += w_y * w_x * src, dst
+// fp32 and zeroed before the first tile (cudaMemsetAsync); after every tile has been
+// scattered (in order, one stream) dst holds the blended image: the weights sum to 1, no
+// normalisation pass. Throws INVALID_ARGUMENT when src does not cover the support.
+void tile_scatter(const TileImage& src,
+                  const TileImage& dst,
+                  const BlendAxis& ay,
+                  const BlendAxis& ax,
+                  int origin_y,
+                  int origin_x,
+                  TileScatterMode mode,
+                  cudaStream_t stream);
 
 }  // namespace kiln::kernels

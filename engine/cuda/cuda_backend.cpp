@@ -238,6 +238,7 @@ class CudaPlan final : public Plan {
                     setup.offsets = offsets[conv_index++];
                     setup.fuse_bias_relu = options.fuse_bias_relu;
                     setup.workspace_limit = options.workspace_limit;
+                    setup.timed_search = options.conv_algo_search == ConvAlgoSearch::TIMED;
                     convs_.push_back(std::make_unique<CudnnConv>(setup));
                     const CudnnConv* conv = convs_.back().get();
                     workspace = std::max(workspace, conv->workspace_bytes());

@@ -10,6 +10,12 @@
 
 namespace kiln::engine::cuda {
 
+// How each cuDNN convolution's forward algorithm is chosen when a plan is built.
+enum class ConvAlgoSearch {
+    HEURISTIC,  // cudnnGetConvolutionForwardAlgorithm_v7's order, first that launches
+    TIMED,      // cudnnFindConvolutionForwardAlgorithmEx on the plan's buffers: fastest first
+};
+
 struct CudaBackendOptions {
     int device = 0;
     // Use cudnnConvolutionBiasActivationForward for bias + ReLU (else the epilogue kernel).
@@ -22,6 +28,9 @@ struct CudaBackendOptions {
     // 1x1 convolutions over token sequences ([L, 1, c] values: the UNet's linear layers) as
     // cuBLASLt matmuls with the bias (+ReLU) fused; cuDNN when cuBLASLt refuses one.
     bool cublaslt_linear = true;
+    // TIMED runs every algorithm once per convolution at plan time (slower compile; the
+    // chosen algorithm and its time appear in describe()).
+    ConvAlgoSearch conv_algo_search = ConvAlgoSearch::HEURISTIC;
 };
 
 // Throws Error(UNSUPPORTED) in a build without CUDA, Error(INTERNAL) when the device or

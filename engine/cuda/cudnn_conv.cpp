@@ -1,6 +1,7 @@
 #include "engine/cuda/cudnn_conv.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "engine/core/error.h"
@@ -185,16 +186,39 @@ void CudnnConv::destroy() {
         cudnnDestroyTensorDescriptor(x_desc_);
 }
 
+bool CudnnConv::candidates(const void* x,
+                           void* y,
+                           cudnnConvolutionFwdAlgoPerf_t* perf,
+                           int* returned) {
+    if (setup_.timed_search) {
+        // Every algorithm once on the plan's own buffers (the trial launches below write them
+        // too), with the largest workspace the plan allows; results sorted by time.
+        try {
+            DeviceBlock workspace(*setup_.pool, setup_.workspace_limit);
+            const cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
+                setup_.handle, x_desc_, x, w_desc_, setup_.params + setup_.offsets.weight,
+                conv_desc_, y_desc_, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf,
+                workspace.get(), setup_.workspace_limit);
+            if (st == CUDNN_STATUS_SUCCESS) {
+                KILN_CUDA_CHECK(cudaGetLastError());
+                return true;
+            }
+            search_note_ =
+                std::string("timed search failed (") + cudnnGetErrorString(st) + "), heuristic";
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::OUT_OF_MEMORY)
+                throw;
+            search_note_ = "no memory for the timed search's workspace, heuristic";
+        }
+    }
+    return cudnnGetConvolutionForwardAlgorithm_v7(setup_.handle, x_desc_, w_desc_, conv_desc_,
+                                                  y_desc_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                  returned, perf) == CUDNN_STATUS_SUCCESS;
+}
+
 bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
     set_view_desc(x_desc_, setup_.src.desc, packed);
     set_view_desc(y_desc_, setup_.dst.desc, packed);
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int returned = 0;
-    if (cudnnGetConvolutionForwardAlgorithm_v7(setup_.handle, x_desc_, w_desc_, conv_desc_, y_desc_,
-                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
-                                               perf) != CUDNN_STATUS_SUCCESS) {
-        return false;
-    }
     // Trial launches read and write the plan's own buffers (or packed temporaries): every
     // buffer is written by its producer before it is read at run time.
     DeviceBlock packed_tmp;
@@ -206,8 +230,15 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
         x = packed_tmp.get();
         y = static_cast<uint8_t*>(packed_tmp.get()) + in_bytes;
     }
-    // Heuristic order; the first one within the workspace limit that launches. Tensor-op
-    // math may be downgraded for an algorithm: either is accepted (fp32 accumulation).
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0;
+    search_note_.clear();
+    if (!candidates(x, y, perf, &returned))
+        return false;
+    const bool timed = setup_.timed_search && search_note_.empty();
+    // Candidate order (heuristic or fastest first); the first one within the workspace limit
+    // that launches. Tensor-op math may be downgraded for an algorithm: either is accepted
+    // (fp32 accumulation).
     for (int k = 0; k < returned; ++k) {
         if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > setup_.workspace_limit)
             continue;
@@ -229,6 +260,7 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
                 algo_ = perf[k].algo;
                 workspace_bytes_ = bytes;
                 fused_ = fused;
+                timed_ms_ = timed ? perf[k].time : -1.0f;
                 return true;
             }
         }
@@ -277,6 +309,13 @@ std::string CudnnConv::describe() const {
     const int a = static_cast<int>(algo_);
     std::string s =
         std::string("cudnn ") + (a >= 0 && a < 8 ? names[a] : "algo " + std::to_string(a)).c_str();
+    if (timed_ms_ >= 0.0f) {
+        char ms[32];
+        std::snprintf(ms, sizeof ms, "%.4f", static_cast<double>(timed_ms_));
+        s += std::string(" timed ") + ms + " ms";  // cuDNN's time, unfused forward
+    }
+    if (!search_note_.empty())
+        s += " (" + search_note_ + ")";
     if (stride_ != 1)
         s += " stride " + std::to_string(stride_);
     s += " ws " + std::to_string(workspace_bytes_);

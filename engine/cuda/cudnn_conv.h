@@ -4,6 +4,8 @@
 // any other epilogue (LeakyReLU, PReLU, residual adds) runs as one kernels::epilogue pass.
 // Each candidate algorithm (cuDNN's heuristic order) is validated by one trial launch at plan
 // time, so an unsupported stride or layout is found when the plan is built, never at run.
+// With ConvSetup::timed_search the candidates come from cudnnFindConvolutionForwardAlgorithmEx
+// instead (each algorithm timed once on the plan's own buffers, fastest first).
 // When no algorithm accepts the strided views, the convolution runs on packed scratch copies
 // instead (counted in scratch_bytes()).
 #pragma once
@@ -54,6 +56,9 @@ struct ConvSetup {
     ConvParamOffsets offsets;
     bool fuse_bias_relu = true;
     size_t workspace_limit = 0;
+    // Candidates from cudnnFindConvolutionForwardAlgorithmEx (timed on the plan's buffers,
+    // fastest first, a workspace of workspace_limit) instead of the heuristic's order.
+    bool timed_search = false;
 };
 
 class CudnnConv {
@@ -78,6 +83,8 @@ class CudnnConv {
     void configure();
     void destroy();
     bool choose_algorithm(bool packed, bool want_fused);
+    // Candidates: timed (fastest first) or the heuristic's order; false when cuDNN fails.
+    bool candidates(const void* x, void* y, cudnnConvolutionFwdAlgoPerf_t* perf, int* returned);
     cudnnStatus_t launch(cudnnConvolutionFwdAlgo_t algo,
                          bool fused,
                          const void* x,
@@ -95,6 +102,8 @@ class CudnnConv {
     bool fused_ = false;   // bias + ReLU inside cuDNN
     bool needs_epilogue_ = false;
     int stride_ = 1;
+    float timed_ms_ = -1.0f;   // the chosen algorithm's time from the search (timed only)
+    std::string search_note_;  // why a timed search fell back to the heuristic
     kernels::EpilogueArgs epilogue_args_;
     size_t workspace_bytes_ = 0;
     size_t scratch_bytes_ = 0;

@@ -219,6 +219,56 @@ TEST(CudaCases, BuildAndRunOnTheCpuBackend) {
     }
 }
 
+// A plan built with the timed algorithm search (cudnnFindConvolutionForwardAlgorithmEx)
+// computes what the heuristic plan computes: both within the case's bounds of the CPU backend
+// and of each other (different algorithms round differently), and every cuDNN convolution
+// reports the time of its chosen algorithm.
+TEST(CudaBackend, TimedAlgorithmSearchMatchesTheHeuristicPlan) {
+    KILN_REQUIRE_CUDA();
+    engine::cuda::CudaBackendOptions timed_options;
+    timed_options.conv_algo_search = engine::cuda::ConvAlgoSearch::TIMED;
+    auto heuristic = engine::cuda::make_cuda_backend();
+    auto timed = engine::cuda::make_cuda_backend(timed_options);
+    auto h_ctx = heuristic->create_context({});
+    auto t_ctx = timed->create_context({});
+    auto cpu = engine::cpu::make_cpu_backend();
+    auto cpu_ctx = cpu->create_context({2});
+    int convs = 0;
+    for (const Case& tc : cases()) {
+        if (tc.name.find("conv") == std::string::npos && tc.name.find("dense") == std::string::npos)
+            continue;
+        Graph g;
+        const ValueId x = g.input(tc.h, tc.w, tc.c);
+        g.output(tc.build(g, x));
+        const auto input = random_vector(static_cast<size_t>(tc.h) * tc.w * tc.c, 7);
+        const engine::Value& out = g.value(g.output_value());
+        const size_t n = static_cast<size_t>(out.h) * out.w * out.c;
+        std::vector<float> want(n), a(n), b(n);
+        cpu->compile(g, *cpu_ctx)->run(input.data(), want.data(), {});
+        auto hp = heuristic->compile(g, *h_ctx);
+        auto tp = timed->compile(g, *t_ctx);
+        hp->run(input.data(), a.data(), {});
+        tp->run(input.data(), b.data(), {});
+        const std::string desc = tp->describe();
+        for (const Comparison& cmp : {compare(b, want), compare(b, a)}) {
+            EXPECT_TRUE(cmp.finite) << tc.name;
+            EXPECT_LE(cmp.nmse, tc.max_nmse) << tc.name << "\n" << desc;
+            EXPECT_LE(cmp.max_abs, tc.max_abs) << tc.name;
+        }
+        EXPECT_LE(tp->peak_bytes(), timed->estimate_peak_bytes(g)) << tc.name;
+        // Every cuDNN line names its timed algorithm (or why the search fell back).
+        for (size_t pos = desc.find("cudnn "); pos != std::string::npos;
+             pos = desc.find("cudnn ", pos + 1)) {
+            const std::string line = desc.substr(pos, desc.find('\n', pos) - pos);
+            EXPECT_TRUE(line.find(" timed ") != std::string::npos ||
+                        line.find("heuristic") != std::string::npos)
+                << line;
+            ++convs;
+        }
+    }
+    EXPECT_GT(convs, 0);
+}
+
 TEST(CudaBackend, PoolReportsOutOfMemoryAsAnError) {
     KILN_REQUIRE_CUDA();
     auto cuda = engine::cuda::make_cuda_backend();
