@@ -27,6 +27,7 @@ struct GenerateArgs {
     diffusion::GenerateParams params;
     std::string output;
     std::string npy;
+    std::string trace;
     int columns = 0;
 };
 
@@ -43,11 +44,21 @@ int run_generate(GenerateArgs& args) {
                  args.params.seed);
 
     ProgressBar bar("generate");
+    engine::Trace trace;
     diffusion::GenerateHooks hooks;
     hooks.on_step = [&](int done, int total) { bar.update(done, total); };
-    const diffusion::Latents latents = diffusion::generate(*model, *loaded.backend, *loaded.context,
-                                                           args.prompt, args.params, hooks);
+    hooks.trace = args.trace.empty() ? nullptr : &trace;
+    diffusion::Latents latents;
+    {
+        engine::TraceRange job(hooks.trace, "generate " + args.model, "job");
+        latents = diffusion::generate(*model, *loaded.backend, *loaded.context, args.prompt,
+                                      args.params, hooks);
+    }
     bar.finish();
+    if (!args.trace.empty()) {
+        trace.write_file(args.trace);
+        spdlog::info("wrote {} (Chrome trace: open in Perfetto or chrome://tracing)", args.trace);
+    }
     if (!args.npy.empty()) {
         const std::vector<int64_t> shape = {latents.count, latents.h, latents.w, latents.c};
         image::write_npy(args.npy, image::NpyArray::from_f32(shape, latents.data));
@@ -83,6 +94,7 @@ Runner register_generate(CLI::App& app) {
     cmd->add_option("--width", args->params.width, "image width (default: the model's)");
     cmd->add_option("--columns", args->columns, "images per grid row (default: up to 10)");
     cmd->add_option("--npy", args->npy, "also write the raw images as .npy [n, h, w, c]");
+    cmd->add_option("--trace", args->trace, "write a Chrome trace JSON of the steps and ops");
     cmd->add_option("output", args->output, "grid PNG");
     add_engine_options(*cmd, args->engine);
     return [cmd, args]() {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "engine/core/error.h"
+#include "engine/trace.h"
 #include "scheduler/admission.h"
 #include "scheduler/generate_job.h"
 #include "scheduler/ids.h"
@@ -404,6 +405,8 @@ void Scheduler::run_job(const QueuedJob& queued,
 
     const auto start = std::chrono::steady_clock::now();
     try {
+        // An NVTX range per job in CUDA builds (Nsight Systems); no trace file in the server.
+        const engine::TraceRange range(nullptr, "job " + job.id + " " + job.model, "job");
         const auto input = results_.get(job.session_id, job.id, input_name);
         if (!input)
             throw Error(ErrorCode::IO, "the job's input file is missing");

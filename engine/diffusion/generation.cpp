@@ -52,7 +52,7 @@ void UNetRunner::predict(const float* x,
         std::copy(one.begin(), one.end(),
                   features_.begin() + static_cast<std::ptrdiff_t>(b * one.size()));
     const float* inputs[3] = {x, features_.data(), context};
-    plan_->run_batch(inputs, eps, batch, control);
+    engine::run_traced(*plan_, inputs, eps, batch, control, "unet");
 }
 
 Latents run_sampler(UNetRunner& runner,
@@ -85,9 +85,11 @@ Latents run_sampler(UNetRunner& runner,
         hooks.on_latents(0, x.data);
     engine::RunControl control;
     control.cancel = hooks.cancel;
+    control.trace = hooks.trace;
     for (int i = 0; i < total; ++i) {
         if (hooks.cancel && hooks.cancel->load(std::memory_order_relaxed))
             throw Error(ErrorCode::CANCELLED, "cancelled");
+        engine::TraceRange range(hooks.trace, "step " + std::to_string(i + 1), "step");
         const float divisor = sampler.input_divisor(i);
         for (size_t k = 0; k < x.data.size(); ++k) {
             const float v = x.data[k] / divisor;

@@ -13,6 +13,7 @@
 #include "engine/diffusion/diffusion_model.h"
 #include "engine/diffusion/sampler.h"
 #include "engine/models/unet2d_condition.h"
+#include "engine/trace.h"
 
 namespace kiln::diffusion {
 
@@ -34,6 +35,8 @@ struct GenerateHooks {
     std::function<void(int done, int total)> on_step;
     // Called with the latents (all images) after init (step 0) and after every step.
     std::function<void(int step, const std::vector<float>& latents)> on_latents;
+    // When set, each step is a "step" range holding the UNet's forward and op events.
+    engine::Trace* trace = nullptr;
 };
 
 // Images as NHWC floats, one after another, in the model's range (about [-1, 1]).

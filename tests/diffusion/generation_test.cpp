@@ -89,6 +89,27 @@ TEST_F(Generation, RefusesBadParametersAndPrompts) {
     }
 }
 
+TEST_F(Generation, TracesEveryStepWithItsForwardAndOps) {
+    GenerateParams p;
+    p.steps = 2;
+    engine::Trace trace;
+    GenerateHooks hooks;
+    hooks.trace = &trace;
+    run("coat", p, hooks);
+    int steps = 0, forwards = 0, ops = 0;
+    for (const engine::TraceEvent& e : trace.events()) {
+        steps += e.category == "step";
+        forwards += e.category == "forward";
+        ops += e.category == "op";
+        EXPECT_GE(e.dur_us, 0.0);
+    }
+    EXPECT_EQ(steps, 2);
+    EXPECT_EQ(forwards, 2);
+    // Guidance runs [uncond; cond]: two samples per step, every op of the graph each.
+    const auto graph = model_->unet->build_graph(32, 32, model_->encoder->tokens());
+    EXPECT_EQ(ops, 2 * 2 * static_cast<int>(graph.ops().size()));
+}
+
 TEST(Postprocess, RoundsLikeDiffusers) {
     const float v[5] = {-1.5f, -1.0f, 0.0f, 1.0f, 2.0f};
     EXPECT_EQ(to_uint8(v, 5), (std::vector<uint8_t>{0, 0, 128, 255, 255}));
