@@ -47,7 +47,8 @@ int run_serve(const ServeArgs& args) {
 
     server::ServiceOptions options;
     options.use_cuda = device.kind == engine::BackendKind::CUDA;
-    options.cuda_required = engine::parse_device_request(args.device) == engine::DeviceRequest::CUDA;
+    options.cuda_required =
+        engine::parse_device_request(args.device) == engine::DeviceRequest::CUDA;
     options.models_dir = resolve_models_dir(args.models_dir);
     options.data_dir = args.data_dir;
     options.scheduler.workers = args.workers;

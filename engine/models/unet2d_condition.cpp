@@ -21,13 +21,38 @@ std::string dims_text(const std::vector<int64_t>& shape) {
     return s + "]";
 }
 
-// Rows of several [out, in] weights stacked: one convolution computes them all.
-std::shared_ptr<const std::vector<float>> stack(
-    const std::vector<const std::vector<float>*>& parts) {
-    auto out = std::make_shared<std::vector<float>>();
-    for (const auto* p : parts)
-        out->insert(out->end(), p->begin(), p->end());
+// Several Linear layers of one input as one convolution: weight rows stacked, biases too
+// (zeros for a layer without one; none when no layer has one).
+ConvWeights stack(const std::vector<const ConvWeights*>& parts) {
+    ConvWeights out = *parts.front();
+    auto weight = std::make_shared<std::vector<float>>();
+    std::shared_ptr<std::vector<float>> bias;
+    out.out_channels = 0;
+    for (const ConvWeights* p : parts) {
+        weight->insert(weight->end(), p->weight->begin(), p->weight->end());
+        if (p->bias && !bias)
+            bias = std::make_shared<std::vector<float>>(static_cast<size_t>(out.out_channels));
+        out.out_channels += p->out_channels;
+    }
+    if (bias) {
+        bias->clear();
+        for (const ConvWeights* p : parts) {
+            if (p->bias)
+                bias->insert(bias->end(), p->bias->begin(), p->bias->end());
+            else
+                bias->insert(bias->end(), static_cast<size_t>(p->out_channels), 0.0f);
+        }
+    }
+    out.weight = std::move(weight);
+    out.bias = std::move(bias);
     return out;
+}
+
+// The epilogue that adds `residual` to a convolution's output.
+Epilogue plus(ValueId residual) {
+    Epilogue e;
+    e.adds.push_back({residual, 1.0f});
+    return e;
 }
 
 }  // namespace
@@ -61,6 +86,16 @@ const UNet2DCondition::Tensor& UNet2DCondition::tensor(const std::string& key, s
     return it->second;
 }
 
+std::shared_ptr<const std::vector<float>> UNet2DCondition::bias(const std::string& prefix,
+                                                                int out_channels) const {
+    if (!tensors_.count(prefix + ".bias"))
+        return nullptr;
+    const Tensor& b = tensor(prefix + ".bias", 1);
+    if (b.shape[0] != out_channels)
+        throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + prefix + ".bias' has the wrong size");
+    return b.data;
+}
+
 ConvWeights UNet2DCondition::conv(const std::string& prefix, int stride) const {
     const Tensor& w = tensor(prefix + ".weight", 4);
     if (w.shape[2] != w.shape[3] || w.shape[2] % 2 == 0) {
@@ -73,12 +108,7 @@ ConvWeights UNet2DCondition::conv(const std::string& prefix, int stride) const {
     c.in_channels = static_cast<int>(w.shape[1]);
     c.kernel = static_cast<int>(w.shape[2]);
     c.stride = stride;
-    if (tensors_.count(prefix + ".bias")) {
-        const Tensor& b = tensor(prefix + ".bias", 1);
-        if (b.shape[0] != w.shape[0])
-            throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + prefix + ".bias' has wrong size");
-        c.bias = b.data;
-    }
+    c.bias = bias(prefix, c.out_channels);
     return c;
 }
 
@@ -94,12 +124,7 @@ ConvWeights UNet2DCondition::linear(const std::string& prefix) const {
     c.out_channels = static_cast<int>(w.shape[0]);
     c.in_channels = static_cast<int>(w.shape[1]);
     c.kernel = 1;
-    if (tensors_.count(prefix + ".bias")) {
-        const Tensor& b = tensor(prefix + ".bias", 1);
-        if (b.shape[0] != w.shape[0])
-            throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + prefix + ".bias' has wrong size");
-        c.bias = b.data;
-    }
+    c.bias = bias(prefix, c.out_channels);
     return c;
 }
 
@@ -153,9 +178,7 @@ ValueId UNet2DCondition::resnet(Graph& g, const std::string& p, ValueId x, Value
                        ? g.conv2d(p + "conv_shortcut", x, linear(p + "conv_shortcut"), {})
                        : g.conv2d(p + "conv_shortcut", x, conv(p + "conv_shortcut"), {});
     }
-    Epilogue e;
-    e.adds.push_back({shortcut, 1.0f});
-    return g.conv2d(p + "conv2", h, conv(p + "conv2"), std::move(e));
+    return g.conv2d(p + "conv2", h, conv(p + "conv2"), plus(shortcut));
 }
 
 ValueId UNet2DCondition::attention(Graph& g,
@@ -176,26 +199,18 @@ ValueId UNet2DCondition::attention(Graph& g,
     ValueId vq, vk, vv;
     if (ctx == kNoValue) {
         // Self-attention: q, k and v in one convolution, read as channel views.
-        ConvWeights qkv = q;
-        qkv.weight = stack({q.weight.get(), k.weight.get(), v.weight.get()});
-        qkv.out_channels = 3 * inner;
-        const ValueId all = g.conv2d(p + "to_qkv", x, std::move(qkv), {});
+        const ValueId all = g.conv2d(p + "to_qkv", x, stack({&q, &k, &v}), {});
         vq = g.channels(all, 0, inner);
         vk = g.channels(all, inner, inner);
         vv = g.channels(all, 2 * inner, inner);
     } else {
         vq = g.conv2d(p + "to_q", x, q, {});
-        ConvWeights kv = k;
-        kv.weight = stack({k.weight.get(), v.weight.get()});
-        kv.out_channels = 2 * inner;
-        const ValueId both = g.conv2d(p + "to_kv", ctx, std::move(kv), {});
+        const ValueId both = g.conv2d(p + "to_kv", ctx, stack({&k, &v}), {});
         vk = g.channels(both, 0, inner);
         vv = g.channels(both, inner, inner);
     }
     const ValueId o = g.attention(p + "attention", vq, vk, vv, params);
-    Epilogue e;
-    e.adds.push_back({residual, 1.0f});
-    return g.conv2d(p + "to_out.0", o, linear(p + "to_out.0"), std::move(e));
+    return g.conv2d(p + "to_out.0", o, linear(p + "to_out.0"), plus(residual));
 }
 
 ValueId UNet2DCondition::transformer(Graph& g,
@@ -214,12 +229,8 @@ ValueId UNet2DCondition::transformer(Graph& g,
     n = g.layer_norm(b + "norm3", h, norm(b + "norm3", 1, kLayerNormEps));
     ValueId f = g.conv2d(b + "ff.net.0.proj", n, linear(b + "ff.net.0.proj"), {});
     f = g.geglu(f);
-    Epilogue ff_add;
-    ff_add.adds.push_back({h, 1.0f});
-    h = g.conv2d(b + "ff.net.2", f, linear(b + "ff.net.2"), std::move(ff_add));
-    Epilogue out_add;
-    out_add.adds.push_back({x, 1.0f});
-    return g.conv2d(p + "proj_out", h, linear(p + "proj_out"), std::move(out_add));
+    h = g.conv2d(b + "ff.net.2", f, linear(b + "ff.net.2"), plus(h));
+    return g.conv2d(p + "proj_out", h, linear(p + "proj_out"), plus(x));
 }
 
 Graph UNet2DCondition::build_graph(int h, int w, int context_tokens) const {

@@ -48,6 +48,9 @@ class UNet2DCondition {
     // A convolution or a Linear layer (as a 1x1 convolution) by module prefix.
     ConvWeights conv(const std::string& prefix, int stride = 1) const;
     ConvWeights linear(const std::string& prefix) const;
+    // prefix.bias when present (checked against out_channels), else null.
+    std::shared_ptr<const std::vector<float>> bias(const std::string& prefix,
+                                                   int out_channels) const;
     NormParams norm(const std::string& prefix, int groups, float eps) const;
 
     ValueId resnet(Graph& g, const std::string& p, ValueId x, ValueId temb) const;

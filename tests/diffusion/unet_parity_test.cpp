@@ -87,6 +87,36 @@ INSTANTIATE_TEST_SUITE_P(Fixtures,
                                           testing::Values("diffusers.safetensors",
                                                           "ldm.safetensors")));
 
+// Linear layers with biases are stacked with their biases. A bias on the keys shifts every
+// score of a query by the same q.b, which softmax ignores: the output must not change. (Had
+// the key bias landed on the queries or values, it would.)
+TEST(UNetParity, KeyBiasesReachTheKeys) {
+    const auto dir = diffusion_data() / "tiny_fashion";
+    const weights::UNetConfig config = weights::parse_unet_config(
+        test::read_json(dir / "config.json").dump(), (dir / "config.json").string());
+    const auto base = weights::load_safetensors(dir / "diffusers.safetensors");
+    auto biased = base;
+    int added = 0;
+    for (const auto& [name, t] : base) {
+        const std::string suffix = "to_k.weight";
+        if (name.size() < suffix.size() ||
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+            continue;
+        weights::WeightTensor b;
+        b.shape = {t.shape[0]};
+        for (int64_t i = 0; i < t.shape[0]; ++i)
+            b.data.push_back(0.5f - 0.25f * static_cast<float>(i % 5));
+        biased[name.substr(0, name.size() - 6) + "bias"] = b;
+        ++added;
+    }
+    ASSERT_GT(added, 0);
+    const engine::UNet2DCondition plain(config, base);
+    const engine::UNet2DCondition with_bias(config, biased);
+    const auto a = run_unet(plain, dir, "in_");
+    const auto b = run_unet(with_bias, dir, "in_");
+    EXPECT_LE(test::max_abs_diff(a.data(), b.data(), a.size()), 1e-5f * test::max_abs(a));
+}
+
 class Trajectory : public testing::TestWithParam<std::string> {};
 
 TEST_P(Trajectory, MatchesPyTorchAtEveryStep) {
