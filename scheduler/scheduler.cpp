@@ -19,8 +19,6 @@ namespace kiln::scheduler {
 namespace {
 
 constexpr const char* input_name = "input";
-constexpr const char* output_name = "output-0.png";
-constexpr const char* thumbnail_name = "thumbnail-0.png";
 
 }  // namespace
 
@@ -457,13 +455,7 @@ void Scheduler::run_job(const QueuedJob& queued,
             } account{models_, job.model, context, options_.memory_budget};
             const RunOutput out = run_upscale_job(
                 *upscaler, *input, job.tile, options_.memory_budget, options_.decode_limits, hooks);
-            results_.put(job.session_id, job.id, thumbnail_name, out.thumbnail_png);
-            results_.put(job.session_id, job.id, output_name, out.png);
-            const std::string digest = sha256_hex(
-                std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
-            std::string etag(1, '"');
-            etag.append(digest, 0, 32).push_back('"');
-            job.outputs = {JobOutput{0, out.width, out.height, "image/png", etag}};
+            job.outputs = {store_output(job, 0, out)};
         }
         job.status = JobStatus::SUCCEEDED;
     } catch (const Error& e) {
@@ -518,18 +510,19 @@ void Scheduler::run_generation(Job& job,
     const std::vector<RunOutput> outs =
         run_generate_job(model, backend_, context, prompt_of_input(input), params, hooks);
     job.outputs.clear();
-    for (size_t k = 0; k < outs.size(); ++k) {
-        const RunOutput& out = outs[k];
-        const std::string index = std::to_string(k);
-        results_.put(job.session_id, job.id, "thumbnail-" + index + ".png", out.thumbnail_png);
-        results_.put(job.session_id, job.id, "output-" + index + ".png", out.png);
-        const std::string digest = sha256_hex(
-            std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
-        std::string etag(1, '"');
-        etag.append(digest, 0, 32).push_back('"');
-        job.outputs.push_back(
-            JobOutput{static_cast<int>(k), out.width, out.height, "image/png", etag});
-    }
+    for (size_t k = 0; k < outs.size(); ++k)
+        job.outputs.push_back(store_output(job, static_cast<int>(k), outs[k]));
+}
+
+JobOutput Scheduler::store_output(const Job& job, int index, const RunOutput& out) {
+    const std::string k = std::to_string(index);
+    results_.put(job.session_id, job.id, "thumbnail-" + k + ".png", out.thumbnail_png);
+    results_.put(job.session_id, job.id, "output-" + k + ".png", out.png);
+    const std::string digest =
+        sha256_hex(std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
+    std::string etag(1, '"');
+    etag.append(digest, 0, 32).push_back('"');
+    return JobOutput{index, out.width, out.height, "image/png", etag};
 }
 
 void Scheduler::finish(Job& job) {

@@ -22,6 +22,7 @@
 #include "engine/image/image.h"
 #include "scheduler/fair_queue.h"
 #include "scheduler/job.h"
+#include "scheduler/job_runner.h"
 #include "scheduler/job_store.h"
 #include "scheduler/model_cache.h"
 #include "scheduler/result_store.h"
@@ -153,6 +154,9 @@ class Scheduler {
                  engine::ExecutionContext& context,
                  std::atomic<bool>& cancel);
     void finish(Job& job);
+    // Writes output `index` and its thumbnail (output-K.png, thumbnail-K.png, the names the
+    // server serves) and describes it with its ETag.
+    JobOutput store_output(const Job& job, int index, const RunOutput& out);
     SubmitResult enqueue_new(Job job, const std::vector<uint8_t>& image);
     SubmitResult admit(SubmitRequest& request);
     // Validates a generate job (prompt, params, memory) and fills its fields and the input
