@@ -176,11 +176,6 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
     if (const auto generator = generation_model(request.model)) {
         admit_generation(request, *generator, job, input);
     } else {
-        if (request.image.empty()) {
-            throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "\"input.image\" (the image as base64) is required: '" +
-                                   request.model + "' upscales images");
-        }
         std::shared_ptr<const engine::Model> model;
         try {
             model = models_.acquire(request.model);
@@ -191,6 +186,11 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
                     "unknown model '" + request.model + "'; GET /v1/models lists them");
             }
             throw;
+        }
+        if (request.image.empty()) {
+            throw ServiceError(ServiceCode::BAD_REQUEST,
+                               "\"input.image\" (the image as base64) is required: '" +
+                                   request.model + "' upscales images");
         }
         const AdmittedImage admitted =
             admit_upscale_input(*model, backend_, *admission_context_, request.image, request.tile,

@@ -166,7 +166,7 @@ TEST_F(GenerateJobs, RefusalsNameTheProblem) {
          400,
          "bad_request",
          "input.image"},
-        {{{"model", "nope"}, {"input", {{"prompt", "bag"}}}}, 400, "bad_request", "input.image"},
+        {{{"model", "nope"}, {"input", {{"prompt", "bag"}}}}, 404, "model_not_found", "nope"},
         {{{"model", "fashion-unet"}, {"task", "upscale"}, {"input", {{"prompt", "bag"}}}},
          422,
          "invalid_params",
