@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <thread>
 
 #include "engine/core/error.h"
 #include "engine/diffusion/philox_noise.h"
@@ -38,6 +40,19 @@ UNetRunner::UNetRunner(const engine::UNet2DCondition& unet,
     : unet_(unet), h_(h), w_(w), tokens_(tokens) {
     const engine::Graph graph = unet.build_graph(h, w, tokens);
     plan_ = backend.compile(graph, context);
+    if (backend.kind() == engine::BackendKind::CPU && context.threads() > 1) {
+        for (int lane = 0; lane < context.threads(); ++lane) {
+            lane_contexts_.push_back(backend.create_context(engine::ContextOptions{1}));
+            lane_plans_.push_back(backend.compile(graph, *lane_contexts_.back()));
+        }
+    }
+}
+
+size_t UNetRunner::peak_bytes() const {
+    size_t bytes = plan_->peak_bytes();
+    for (const auto& p : lane_plans_)
+        bytes += p->peak_bytes();
+    return bytes;
 }
 
 void UNetRunner::predict(const float* x,
@@ -52,7 +67,42 @@ void UNetRunner::predict(const float* x,
         std::copy(one.begin(), one.end(),
                   features_.begin() + static_cast<std::ptrdiff_t>(b * one.size()));
     const float* inputs[3] = {x, features_.data(), context};
-    engine::run_traced(*plan_, inputs, eps, batch, control, "unet");
+    // Traced and profiled runs record per-op times in one list: those stay on one plan.
+    const bool split = batch > 1 && !lane_plans_.empty() && !control.trace && !control.op_times;
+    if (!split) {
+        engine::run_traced(*plan_, inputs, eps, batch, control, "unet");
+        return;
+    }
+    const int lanes = std::min(batch, static_cast<int>(lane_plans_.size()));
+    const size_t in_floats = static_cast<size_t>(h_) * w_ * unet_.config().in_channels;
+    const size_t out_floats = static_cast<size_t>(h_) * w_ * unet_.config().out_channels;
+    const size_t ctx_floats = static_cast<size_t>(tokens_) * unet_.config().cross_attention_dim;
+    engine::RunControl lane_control;
+    lane_control.cancel = control.cancel;  // progress callbacks are not made from lanes
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(lanes));
+    const auto run_lane = [&](int lane) {
+        // Samples [first, last) of the batch.
+        const int first = batch * lane / lanes, last = batch * (lane + 1) / lanes;
+        const auto n = static_cast<size_t>(first);
+        const float* lane_inputs[3] = {x + n * in_floats, features_.data() + n * one.size(),
+                                       context + n * ctx_floats};
+        try {
+            lane_plans_[static_cast<size_t>(lane)]->run_batch(lane_inputs, eps + n * out_floats,
+                                                              last - first, lane_control);
+        } catch (...) {
+            errors[static_cast<size_t>(lane)] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (int lane = 1; lane < lanes; ++lane)
+        threads.emplace_back(run_lane, lane);
+    run_lane(0);
+    for (std::thread& t : threads)
+        t.join();
+    for (const std::exception_ptr& e : errors) {
+        if (e)
+            std::rethrow_exception(e);
+    }
 }
 
 Latents run_sampler(UNetRunner& runner,

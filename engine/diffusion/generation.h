@@ -46,7 +46,10 @@ struct Latents {
     size_t image_floats() const { return static_cast<size_t>(h) * w * c; }
 };
 
-// One compiled UNet plan for a sample size and context length.
+// One compiled UNet plan for a sample size and context length. On a CPU context of T > 1
+// threads it also keeps T one-thread plans ("lanes") and runs the samples of a batch on them
+// side by side: the UNet's ~200 small ops gain little from threads inside an op, much from
+// samples in parallel. Lane results equal a one-thread run bit for bit.
 class UNetRunner {
   public:
     UNetRunner(const engine::UNet2DCondition& unet,
@@ -62,7 +65,9 @@ class UNetRunner {
                  const float* context,
                  float* eps,
                  const engine::RunControl& control);
-    size_t peak_bytes() const { return plan_->peak_bytes(); }
+    // All plans' peak bytes (lanes included).
+    size_t peak_bytes() const;
+    int lanes() const { return static_cast<int>(lane_plans_.size()); }
     int h() const { return h_; }
     int w() const { return w_; }
     int channels() const { return unet_.config().in_channels; }
@@ -71,6 +76,8 @@ class UNetRunner {
   private:
     const engine::UNet2DCondition& unet_;
     std::unique_ptr<engine::Plan> plan_;
+    std::vector<std::unique_ptr<engine::ExecutionContext>> lane_contexts_;
+    std::vector<std::unique_ptr<engine::Plan>> lane_plans_;
     int h_, w_, tokens_;
     std::vector<float> features_;  // timestep features repeated per sample
 };

@@ -5,6 +5,7 @@
 #include "engine/core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/diffusion/generation.h"
+#include "engine/diffusion/philox_noise.h"
 #include "tests/diffusion/test_data.h"
 
 namespace kiln::diffusion {
@@ -108,6 +109,31 @@ TEST_F(Generation, TracesEveryStepWithItsForwardAndOps) {
     // Guidance runs [uncond; cond]: two samples per step, every op of the graph each.
     const auto graph = model_->unet->build_graph(32, 32, model_->encoder->tokens());
     EXPECT_EQ(ops, 2 * 2 * static_cast<int>(graph.ops().size()));
+}
+
+TEST_F(Generation, SamplesInParallelLanesEqualOneThread) {
+    auto two = backend_->create_context({2});
+    UNetRunner lanes(*model_->unet, *backend_, *two, 32, 32, 4);
+    UNetRunner single(*model_->unet, *backend_, *context_, 32, 32, 4);
+    ASSERT_EQ(lanes.lanes(), 2);
+    EXPECT_EQ(single.lanes(), 0);
+    const int batch = 3;
+    std::vector<float> x(32 * 32 * batch), ctx;
+    for (size_t j = 0; j < x.size(); ++j)
+        x[j] = philox_normal(3, 0, 0, j);
+    for (const char* prompt : {"bag", "", "coat"}) {
+        const auto e = model_->encoder->encode(prompt);
+        ctx.insert(ctx.end(), e.begin(), e.end());
+    }
+    std::vector<float> a(x.size()), b(x.size());
+    lanes.predict(x.data(), batch, 321.0f, ctx.data(), a.data(), {});
+    single.predict(x.data(), batch, 321.0f, ctx.data(), b.data(), {});
+    EXPECT_EQ(a, b);
+    // A cancel requested before the run stops every lane.
+    std::atomic<bool> cancel{true};
+    engine::RunControl control;
+    control.cancel = &cancel;
+    EXPECT_THROW(lanes.predict(x.data(), batch, 321.0f, ctx.data(), a.data(), control), Error);
 }
 
 TEST(Postprocess, RoundsLikeDiffusers) {
