@@ -12,7 +12,7 @@ set -euo pipefail
 # Build toolchain and C++ libraries.
 packages=(
     build-essential cmake ninja-build pkg-config clang-format git
-    libdnnl-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+    libdnnl-dev ocl-icd-opencl-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     libpng-dev libjpeg62-turbo-dev libsqlite3-dev libstb-dev libhiredis-dev zlib1g-dev
 )
