@@ -23,6 +23,7 @@ struct BenchArgs {
     int repeat = 5;
     int warmup = 1;
     bool profile = false;
+    bool describe = false;
     std::string trace;  // Chrome trace JSON path; empty: none
 };
 
@@ -33,6 +34,8 @@ int run_bench(const BenchArgs& args) {
     auto plan = loaded.backend->compile(graph, *loaded.context);
     const double compile_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
+    if (args.describe)
+        std::cerr << plan->describe() << "\n";
     const size_t n = static_cast<size_t>(args.size) * static_cast<size_t>(args.size) * 3;
     std::vector<float> input(n);
     std::mt19937 rng(42);
@@ -113,6 +116,8 @@ Runner register_bench(CLI::App& app) {
     cmd->add_option("--repeat", args->repeat, "timed runs")->check(CLI::PositiveNumber);
     cmd->add_option("--warmup", args->warmup, "untimed runs first")->check(CLI::NonNegativeNumber);
     cmd->add_flag("--profile", args->profile, "print each op's time of one extra run");
+    cmd->add_flag("--describe", args->describe,
+                  "print the plan's per-op choices (algorithm, layout, graph replay) to stderr");
     cmd->add_option("--trace", args->trace,
                     "write a Chrome trace of one extra run (job, forward, ops) to this file");
     add_engine_options(*cmd, args->engine);
