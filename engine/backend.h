@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -37,6 +38,10 @@ class MemoryPool {
 
 struct ContextOptions {
     int threads = 0;  // 0: all hardware threads
+    // Freed bytes a device pool keeps reserved past a synchronisation (CUDA's release
+    // threshold); SIZE_MAX keeps all of them for the next plan, 0 returns them to the device
+    // (a context that holds no plan: admission). CPU contexts ignore it.
+    size_t pool_keep_bytes = SIZE_MAX;
 };
 
 class ExecutionContext {

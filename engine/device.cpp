@@ -24,10 +24,13 @@ DeviceDecision choose_device(DeviceRequest request) {
         why = "this build has no CUDA support";
     } else if (cuda.device_count == 0) {
         why = "no CUDA device (" + cuda.status + ")";
+    } else if (!cuda.arch_runs) {
+        why = cuda.arch;  // names the device's sm_XY and the binary's architectures
     } else {
 #if defined(KILN_CUDA_BACKEND)
         return {BackendKind::CUDA, "CUDA backend: " + std::to_string(cuda.device_count) +
-                                       " CUDA device(s), using device 0"};
+                                       " CUDA device(s), using device 0" +
+                                       (cuda.arch.empty() ? "" : " (" + cuda.arch + ")")};
 #else
         why = std::to_string(cuda.device_count) +
               " CUDA device(s) found, but this build has no CUDA backend (cuDNN missing)";

@@ -17,6 +17,10 @@ struct CudaProbe {
     bool compiled = false;  // built with the CUDA toolkit
     int device_count = 0;
     std::string status;  // what the runtime said
+    // Device 0's compute capability against the architectures this binary was built for
+    // (engine/cuda/arch_check.h): whether it has code for it, and the line saying so.
+    bool arch_runs = true;
+    std::string arch;
 };
 
 CudaProbe probe_cuda();

@@ -17,6 +17,12 @@
 
 namespace kiln::kernels {
 
+// --- arch_probe.cu ------------------------------------------------------------------------
+// cudaSuccess when the current device can run this binary's kernels;
+// cudaErrorNoKernelImageForDevice (or cudaErrorInvalidDeviceFunction) when the build has no
+// code for its architecture. Launches nothing.
+cudaError_t kernel_image_status();
+
 // --- activation.cu ------------------------------------------------------------------------
 // dst = act(src + bias); then dst = dst * scale[k] + residual[k] for each add. src may be
 // dst (in place). All views have the same shape.

@@ -60,7 +60,8 @@ CublasLtLinear::CublasLtLinear(const LinearSetup& setup) : setup_(setup) {
                                          static_cast<uint64_t>(tokens), setup.dst.desc.c_total),
               "layout D");
         check(cublasLtMatmulPreferenceCreate(&pref), "preference");
-        set_pref(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, size_t{0});
+        const size_t workspace = setup.workspace ? setup.workspace_bytes : 0;
+        set_pref(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace);
         const auto address = [](const uint16_t* base, int offset) {
             return reinterpret_cast<uintptr_t>(base + offset);
         };
@@ -85,9 +86,10 @@ CublasLtLinear::CublasLtLinear(const LinearSetup& setup) : setup_(setup) {
         // buffer, which its producer overwrites at run time).
         bool chosen = false;
         for (int k = 0; k < returned && !chosen; ++k) {
-            if (results[k].state != CUBLAS_STATUS_SUCCESS || results[k].workspaceSize != 0)
+            if (results[k].state != CUBLAS_STATUS_SUCCESS || results[k].workspaceSize > workspace)
                 continue;
             algo_ = results[k].algo;
+            algo_workspace_ = results[k].workspaceSize;
             if (launch(setup.stream) == CUBLAS_STATUS_SUCCESS &&
                 cudaGetLastError() == cudaSuccess) {
                 chosen = true;
@@ -127,7 +129,8 @@ cublasStatus_t CublasLtLinear::launch(cudaStream_t stream) const {
     uint16_t* y = setup_.dst.data + setup_.dst.desc.c_offset;
     // beta = 0: C is not read (D's layout and pointer given for it).
     return cublasLtMatmul(setup_.handle, op_, &one, setup_.weight, a_, x, b_, &zero, y, d_, y, d_,
-                          &algo_, nullptr, 0, stream);
+                          &algo_, algo_workspace_ ? setup_.workspace : nullptr, algo_workspace_,
+                          stream);
 }
 
 void CublasLtLinear::execute(cudaStream_t stream) const {
@@ -143,7 +146,9 @@ std::string CublasLtLinear::describe() const {
     std::string s = "cublaslt matmul";
     if (setup_.bias)
         s += setup_.relu ? " +bias+relu fused" : " +bias fused";
-    return s + " (" + std::to_string(candidates_) + " candidates)";
+    return s + " ws " + std::to_string(algo_workspace_) + " of " +
+           std::to_string(setup_.workspace_bytes) + " (" + std::to_string(candidates_) +
+           " candidates)";
 }
 
 }  // namespace kiln::kernels

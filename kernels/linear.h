@@ -4,9 +4,9 @@
 // leading dimension of c_total: column-major B = x^T (in x L, ld = src c_total), A = the
 // KRSC fp16 weight [out][in] read transposed, D = y^T (out x L, ld = dst c_total).
 //
-// The algorithm is chosen once (cuBLASLt's heuristic with the views' real alignments, no
-// workspace) and validated by one trial launch; a constructor that throws leaves the caller
-// on its other path (cuDNN).
+// The algorithm is chosen once (cuBLASLt's heuristic with the views' real alignments and the
+// plan's workspace, engine/cuda/conv_routing.h sizes it) and validated by one trial launch;
+// a constructor that throws leaves the caller on its other path (cuDNN).
 #pragma once
 
 #include <cublasLt.h>
@@ -26,6 +26,10 @@ struct LinearSetup {
     const uint16_t* weight = nullptr;  // fp16 [out][in] (device)
     const uint16_t* bias = nullptr;    // fp16 [out] (device), null: none
     bool relu = false;                 // fused after the bias (requires a bias)
+    // The plan's cuBLASLt workspace (device), allocated once and shared by its linears,
+    // which run one after another on the stream; null with 0 bytes: none.
+    void* workspace = nullptr;
+    size_t workspace_bytes = 0;
 };
 
 class CublasLtLinear {
@@ -47,6 +51,7 @@ class CublasLtLinear {
     cublasLtMatmulDesc_t op_ = nullptr;
     cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
     cublasLtMatmulAlgo_t algo_{};
+    size_t algo_workspace_ = 0;  // what the chosen algorithm uses of the workspace
     int candidates_ = 0;
 };
 

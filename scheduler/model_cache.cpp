@@ -13,8 +13,10 @@ std::shared_ptr<const engine::Model> ModelCache::acquire(const std::string& name
     if (it != slots_.end()) {
         it->second.last_used = ++clock_;
         auto future = it->second.model;
-        evict_over_budget(name);  // models released since the last load may go now
+        const bool retired = evict_over_budget(name);  // models released since the last load
         lock.unlock();
+        if (retired)
+            notify_retired();
         return future.get();  // rethrows the loader's error
     }
     std::promise<std::shared_ptr<const engine::Model>> promise;
@@ -39,7 +41,10 @@ std::shared_ptr<const engine::Model> ModelCache::acquire(const std::string& name
         loaded_it->second.bytes = static_cast<size_t>(model->parameter_count()) * sizeof(float);
         loaded_it->second.ready = true;
     }
-    evict_over_budget(name);
+    const bool retired = evict_over_budget(name);
+    lock.unlock();
+    if (retired)
+        notify_retired();
     return model;
 }
 
@@ -75,7 +80,7 @@ void ModelCache::account_plans(const std::string& name,
                                const engine::ExecutionContext& context,
                                int64_t grown,
                                size_t max_bytes) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     auto it = slots_.find(name);
     if (it == slots_.end())
         return;
@@ -84,11 +89,16 @@ void ModelCache::account_plans(const std::string& name,
         return;
     const int64_t bytes = static_cast<int64_t>(entry->second.bytes) + grown;
     if (bytes > static_cast<int64_t>(max_bytes)) {
-        it->second.plans.erase(entry);  // the worker's copy is the last owner now
+        // The calling worker owns `context`: its copy is the last owner now, let go of on
+        // its own thread.
+        it->second.plans.erase(entry);
         return;
     }
     entry->second.bytes = static_cast<size_t>(std::max<int64_t>(0, bytes));
-    evict_over_budget(name);
+    const bool retired = evict_over_budget(name);
+    lock.unlock();
+    if (retired)
+        notify_retired();
 }
 
 uint64_t ModelCache::plans_released(const engine::ExecutionContext& context) const {
@@ -97,11 +107,67 @@ uint64_t ModelCache::plans_released(const engine::ExecutionContext& context) con
     return it == released_.end() ? 0 : it->second;
 }
 
-void ModelCache::drop_plans(const engine::ExecutionContext& context) {
+bool ModelCache::has_retired(const engine::ExecutionContext& context) const {
     std::lock_guard lock(mutex_);
-    for (auto& [name, slot] : slots_)
-        slot.plans.erase(&context);
-    released_.erase(&context);
+    const auto it = retired_.find(&context);
+    return it != retired_.end() && !it->second.empty();
+}
+
+void ModelCache::release_retired(const engine::ExecutionContext& context) {
+    std::vector<RetiredPlan> plans;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = retired_.find(&context);
+        if (it == retired_.end())
+            return;
+        plans = std::move(it->second);
+        retired_.erase(it);
+        for (const RetiredPlan& plan : plans)
+            released_[&context] += plan.bytes;
+    }
+    // Outside the lock (a CUDA plan synchronises its stream when destroyed); each Upscaler
+    // goes before the model it refers to (RetiredPlan's member order).
+    plans.clear();
+}
+
+void ModelCache::set_retired_listener(std::function<void()> listener) {
+    std::lock_guard lock(mutex_);
+    retired_listener_ = std::move(listener);
+}
+
+void ModelCache::notify_retired() const {
+    std::function<void()> listener;
+    {
+        std::lock_guard lock(mutex_);
+        listener = retired_listener_;
+    }
+    if (listener)
+        listener();
+}
+
+void ModelCache::drop_plans(const engine::ExecutionContext& context) {
+    std::vector<std::shared_ptr<engine::Upscaler>> cached;
+    std::vector<RetiredPlan> retired;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [name, slot] : slots_) {
+            const auto it = slot.plans.find(&context);
+            if (it == slot.plans.end())
+                continue;
+            cached.push_back(std::move(it->second.upscaler));
+            slot.plans.erase(it);
+        }
+        const auto it = retired_.find(&context);
+        if (it != retired_.end()) {
+            retired = std::move(it->second);
+            retired_.erase(it);
+        }
+        released_.erase(&context);
+    }
+    // Destroyed here, on the calling thread, outside the lock: the cached Upscalers' models
+    // are held by their slots, the retired ones' by their entries.
+    cached.clear();
+    retired.clear();
 }
 
 uint64_t ModelCache::plan_hits() const {
@@ -114,7 +180,8 @@ uint64_t ModelCache::plan_misses() const {
     return plan_misses_;
 }
 
-void ModelCache::evict_over_budget(const std::string& keep) {
+bool ModelCache::evict_over_budget(const std::string& keep) {
+    bool retired = false;
     size_t total = 0;
     for (const auto& [name, slot] : slots_)
         total += slot.bytes + slot.plan_bytes();
@@ -128,12 +195,21 @@ void ModelCache::evict_over_budget(const std::string& keep) {
                 victim = it;
         }
         if (victim == slots_.end())
-            return;
+            return retired;
         total -= victim->second.bytes + victim->second.plan_bytes();
-        for (const auto& [context, entry] : victim->second.plans)
-            released_[context] += entry.bytes;
-        slots_.erase(victim);  // its plans first, then the weights (Slot's member order)
+        // Never destroyed here: the calling thread may be any worker's (or a submit's) while
+        // the plans' own worker is capturing or running on its stream. Each plan moves, with
+        // the model it refers to, to its context's list, released by that context's worker.
+        const auto model = victim->second.model.get();
+        for (auto& [context, entry] : victim->second.plans) {
+            if (!entry.upscaler)
+                continue;
+            retired_[context].push_back(RetiredPlan{model, std::move(entry.upscaler), entry.bytes});
+            retired = true;
+        }
+        slots_.erase(victim);
     }
+    return retired;
 }
 
 std::vector<CachedModel> ModelCache::loaded() const {

@@ -3,9 +3,16 @@
 // one Upscaler per worker execution context, so a worker's second job of a model and window
 // shape reuses the compiled plans (oneDNN primitives, reordered weights, activations); the
 // plans' bytes count against the same budget and go with the model when it is evicted.
+//
+// Plans are destroyed only on the thread of the worker that owns their context (on CUDA, the
+// thread that enqueues on and captures graphs on the context's stream). An eviction, which
+// any thread may cause (a submit's acquire(), another worker's job), only retires the
+// victim's plans: they move, with the model they refer to, to a per-context list that the
+// owning worker drains with release_retired() before its next job.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -47,15 +54,24 @@ class ModelCache {
     // plans the job added to the context's Upscaler for `name` (plans allocate when built and
     // nothing while they run). When that Upscaler holds over `max_bytes` it is dropped (its
     // plans are freed when the worker lets go of it), so odd image sizes cannot pile up
-    // plans; then models over the budget are evicted.
+    // plans; then models over the budget are evicted. Called by `context`'s own worker.
     void account_plans(const std::string& name,
                        const engine::ExecutionContext& context,
                        int64_t grown,
                        size_t max_bytes);
-    // Running total of the plan bytes on `context` that evictions freed: the scheduler adds
-    // what was freed during a job back to the pool growth it measured over that job.
+    // Running total of the plan bytes on `context` that release_retired() freed: the
+    // scheduler adds what was freed during a job back to the pool growth it measured.
     uint64_t plans_released(const engine::ExecutionContext& context) const;
-    // Frees every plan built on `context` (before the context is destroyed).
+    // Whether evictions left plans of `context` waiting for its worker.
+    bool has_retired(const engine::ExecutionContext& context) const;
+    // Destroys, on the calling thread, the plans of `context` that evictions retired. Only
+    // `context`'s own worker calls it (before each job, and when woken for it).
+    void release_retired(const engine::ExecutionContext& context);
+    // Called (with no lock of the cache held) after an eviction retired plans, so the owning
+    // workers can wake and release them. Set once, before any worker runs.
+    void set_retired_listener(std::function<void()> listener);
+    // Frees every plan built on `context`, retired or cached, on the calling thread: the
+    // context's worker as it stops, or after it has stopped (before the context is destroyed).
     void drop_plans(const engine::ExecutionContext& context);
     // Reuse counters: jobs that found their model's Upscaler cached, and that built one.
     uint64_t plan_hits() const;
@@ -76,7 +92,17 @@ class ModelCache {
         size_t plan_bytes() const;
     };
 
-    void evict_over_budget(const std::string& keep);
+    // A plan evicted with its model, waiting for its context's worker; holds the model the
+    // Upscaler refers to.
+    struct RetiredPlan {
+        std::shared_ptr<const engine::Model> model;
+        std::shared_ptr<engine::Upscaler> upscaler;
+        size_t bytes = 0;
+    };
+
+    // True when plans were retired (the caller tells the listener once unlocked).
+    bool evict_over_budget(const std::string& keep);
+    void notify_retired() const;
 
     weights::ModelRegistry& registry_;
     size_t budget_bytes_;
@@ -84,6 +110,8 @@ class ModelCache {
     std::map<std::string, Slot> slots_;
     uint64_t clock_ = 0;
     std::map<const engine::ExecutionContext*, uint64_t> released_;
+    std::map<const engine::ExecutionContext*, std::vector<RetiredPlan>> retired_;
+    std::function<void()> retired_listener_;
     uint64_t plan_hits_ = 0;
     uint64_t plan_misses_ = 0;
 };

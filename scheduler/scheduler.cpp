@@ -40,7 +40,9 @@ Scheduler::Scheduler(JobStore& jobs,
     threads_per_worker_ = options_.threads_per_worker > 0 ? options_.threads_per_worker
                                                           : std::max(1, cores / options_.workers);
     workers_paused_ = options_.start_paused;
-    admission_context_ = backend_.create_context(engine::ContextOptions{1});
+    // Admission only estimates (it builds no plan): its device pool keeps nothing cached.
+    admission_context_ =
+        backend_.create_context(engine::ContextOptions{.threads = 1, .pool_keep_bytes = 0});
 }
 
 Scheduler::~Scheduler() {
@@ -72,6 +74,12 @@ void Scheduler::start() {
         queue_.set_paused(job.session_id, it->second);
         queue_.push(job.session_id, job.id, job.priority);
     }
+    // Evicted plans are destroyed by their own worker: wake the workers to release them.
+    // The scheduler's lock orders the wake after a waiting worker's has_retired() check.
+    models_.set_retired_listener([this] {
+        { std::lock_guard lock(mutex_); }
+        wake_.notify_all();
+    });
     std::lock_guard lock(mutex_);
     for (int i = 0; i < options_.workers; ++i) {
         contexts_.push_back(backend_.create_context(engine::ContextOptions{threads_per_worker_}));
@@ -93,6 +101,8 @@ void Scheduler::stop() {
     for (std::thread& t : threads_)
         t.join();
     threads_.clear();
+    // Each worker dropped its own plans as it stopped; this finds any left (none, unless a
+    // worker never ran) now that no thread uses the contexts.
     for (const auto& context : contexts_)
         models_.drop_plans(*context);  // plans hold the context's pool memory
     contexts_.clear();
@@ -326,21 +336,34 @@ std::vector<Job> Scheduler::list(const std::string& session_id, const JobQuery& 
 
 void Scheduler::worker_loop(engine::ExecutionContext& context) {
     for (;;) {
+        // Plans of this context that an eviction retired (from any thread) are destroyed
+        // here, on the thread that owns the context's stream, never while it is in use.
+        models_.release_retired(context);
         QueuedJob next;
         std::shared_ptr<std::atomic<bool>> cancel;
         {
             std::unique_lock lock(mutex_);
+            bool release = false;
             for (;;) {
-                if (stopping_)
+                if (stopping_) {
+                    lock.unlock();
+                    models_.drop_plans(context);  // on this thread, before the context goes
                     return;
+                }
                 if (!workers_paused_) {
                     if (auto popped = queue_.pop()) {
                         next = std::move(*popped);
                         break;
                     }
                 }
+                if (models_.has_retired(context)) {
+                    release = true;
+                    break;
+                }
                 wake_.wait(lock);
             }
+            if (release)
+                continue;
             cancel = std::make_shared<std::atomic<bool>>(false);
             running_[next.job_id] = Running{next.session_id, cancel};
         }

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/cuda/arch_check.h"
+#include "engine/cuda/conv_routing.h"
 #include "engine/cuda/cudnn_check.h"
 #include "engine/cuda/cudnn_conv.h"
 #include "engine/cuda/device_pool.h"
@@ -17,6 +19,10 @@
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
+
+#ifndef KILN_CUDA_ARCHS
+#define KILN_CUDA_ARCHS ""  // set by engine/CMakeLists.txt from CMAKE_CUDA_ARCHITECTURES
+#endif
 
 namespace kiln::engine::cuda {
 
@@ -38,8 +44,10 @@ size_t align_up(size_t n) {
 
 class CudaContext final : public ExecutionContext {
   public:
-    explicit CudaContext(int device) : device_(device) {
+    CudaContext(int device, size_t pool_keep_bytes) : device_(device) {
         KILN_CUDA_CHECK(cudaSetDevice(device));
+        KILN_CUDA_CHECK(
+            cudaDeviceGetAttribute(&cc_major_, cudaDevAttrComputeCapabilityMajor, device));
         KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         const cudnnStatus_t status = cudnnCreate(&cudnn_);
         if (status != CUDNN_STATUS_SUCCESS) {
@@ -47,7 +55,7 @@ class CudaContext final : public ExecutionContext {
             throw_cudnn_error(status, "cudnnCreate(&cudnn_)", __func__, __FILE__, __LINE__);
         }
         KILN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
-        pool_ = std::make_unique<DevicePool>(device, stream_);
+        pool_ = std::make_unique<DevicePool>(device, stream_, pool_keep_bytes);
         // Optional: without it, linear layers run as cuDNN convolutions.
         if (cublasLtCreate(&cublaslt_) != CUBLAS_STATUS_SUCCESS)
             cublaslt_ = nullptr;
@@ -69,9 +77,11 @@ class CudaContext final : public ExecutionContext {
     cudnnHandle_t cudnn() const { return cudnn_; }
     cublasLtHandle_t cublaslt() const { return cublaslt_; }
     int device() const { return device_; }
+    int cc_major() const { return cc_major_; }
 
   private:
     int device_;
+    int cc_major_ = 0;
     cudaStream_t stream_ = nullptr;
     cudnnHandle_t cudnn_ = nullptr;
     cublasLtHandle_t cublaslt_ = nullptr;
@@ -114,6 +124,42 @@ size_t norm_param_bytes(const Op& op) {
     if (op.kind != OpKind::GROUP_NORM && op.kind != OpKind::LAYER_NORM)
         return 0;
     return 2 * align_up(op.norm.gamma->size() * sizeof(float)) + kAlign;
+}
+
+// A value's view of its buffer (channels [c_offset, c_offset + c) of c_total).
+kernels::ViewDesc view_desc(const Graph& graph, ValueId id) {
+    const Value& v = graph.value(id);
+    return {v.h, v.w, v.c, graph.buffers()[static_cast<size_t>(v.buffer)].c, v.c_offset};
+}
+
+// Where a convolution runs (engine/cuda/conv_routing.h).
+ConvRoute route_of(const Graph& graph,
+                   const Op& op,
+                   const CudaBackendOptions& options,
+                   bool cublaslt_ready) {
+    ConvRouteQuery q;
+    q.kernel = op.conv.kernel;
+    q.stride = op.conv.stride;
+    q.src = view_desc(graph, op.inputs[0]);
+    q.dst = view_desc(graph, op.output);
+    q.cublaslt_enabled = options.cublaslt_linear;
+    q.cublaslt_ready = cublaslt_ready;
+    return conv_route(q);
+}
+
+// cuBLASLt's workspace for a plan of `graph`: 0 when no convolution goes to cuBLASLt.
+size_t linear_workspace_bytes(const Graph& graph,
+                              const CudaBackendOptions& options,
+                              int cc_major,
+                              bool cublaslt_ready) {
+    for (const Op& op : graph.ops()) {
+        if (op.kind == OpKind::CONV2D &&
+            route_of(graph, op, options, cublaslt_ready) == ConvRoute::CUBLASLT) {
+            return cublaslt_workspace_bytes(cc_major, options.cublaslt_workspace,
+                                            options.workspace_limit);
+        }
+    }
+    return 0;
 }
 
 kernels::DeviceView channel_slice(kernels::DeviceView v, int c0, int c) {
@@ -191,6 +237,10 @@ class CudaPlan final : public Plan {
             op_scratch = std::max(op_scratch, op_scratch_bytes(graph, op));
         op_scratch_ = DeviceBlock(context.pool(), op_scratch);
         void* const op_scratch_ptr = op_scratch_.get();
+        // One cuBLASLt workspace for the plan's linears (they run in order on the stream).
+        linear_workspace_ =
+            DeviceBlock(context.pool(), linear_workspace_bytes(graph, options, context.cc_major(),
+                                                               context.cublaslt() != nullptr));
         size_t conv_index = 0, norm_index = 0;
         for (const Op& op : graph.ops()) {
             switch (op.kind) {
@@ -215,8 +265,8 @@ class CudaPlan final : public Plan {
                     break;
                 }
                 case OpKind::CONV2D: {
-                    if (options.cublaslt_linear && op.conv.kernel == 1 && op.conv.stride == 1 &&
-                        graph.value(op.inputs[0]).w == 1 && context.cublaslt()) {
+                    if (route_of(graph, op, options, context.cublaslt() != nullptr) ==
+                        ConvRoute::CUBLASLT) {
                         std::string why;
                         if (add_linear(op, view, params, offsets[conv_index], &why)) {
                             ++conv_index;
@@ -239,6 +289,7 @@ class CudaPlan final : public Plan {
                     setup.fuse_bias_relu = options.fuse_bias_relu;
                     setup.workspace_limit = options.workspace_limit;
                     setup.timed_search = options.conv_algo_search == ConvAlgoSearch::TIMED;
+                    setup.views = options.conv_views;
                     convs_.push_back(std::make_unique<CudnnConv>(setup));
                     const CudnnConv* conv = convs_.back().get();
                     workspace = std::max(workspace, conv->workspace_bytes());
@@ -381,8 +432,8 @@ class CudaPlan final : public Plan {
         KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
         if (options.cuda_graphs)
             capture_graph();
-        peak_bytes_ =
-            memory.arena_bytes + weight_bytes_ + staging_.size() + workspace + scratch + op_scratch;
+        peak_bytes_ = memory.arena_bytes + weight_bytes_ + staging_.size() + workspace + scratch +
+                      op_scratch + linear_workspace_.size();
     }
 
     ~CudaPlan() override {
@@ -506,6 +557,8 @@ class CudaPlan final : public Plan {
         setup.weight = reinterpret_cast<const uint16_t*>(params + off.weight);
         setup.bias = fuse ? reinterpret_cast<const uint16_t*>(params + off.bias_half) : nullptr;
         setup.relu = fuse && e.act == Activation::RELU;
+        setup.workspace = linear_workspace_.get();
+        setup.workspace_bytes = linear_workspace_.size();
         std::unique_ptr<kernels::CublasLtLinear> linear;
         try {
             linear = std::make_unique<kernels::CublasLtLinear>(setup);
@@ -599,7 +652,7 @@ class CudaPlan final : public Plan {
     };
 
     CudaContext& context_;
-    DeviceBlock arena_, params_, staging_, workspace_, scratch_, op_scratch_;
+    DeviceBlock arena_, params_, staging_, workspace_, scratch_, op_scratch_, linear_workspace_;
     std::vector<InputStaging> inputs_;
     PinnedBuffer pinned_out_;
     float* dev_out_ = nullptr;
@@ -625,12 +678,13 @@ class CudaBackend final : public Backend {
                         "CUDA device " + std::to_string(options.device) + " does not exist (" +
                             std::to_string(count) + " found)");
         }
+        check_architecture();
     }
     BackendKind kind() const override { return BackendKind::CUDA; }
     std::string name() const override { return "cuda"; }
 
-    std::unique_ptr<ExecutionContext> create_context(const ContextOptions&) override {
-        return std::make_unique<CudaContext>(options_.device);
+    std::unique_ptr<ExecutionContext> create_context(const ContextOptions& options) override {
+        return std::make_unique<CudaContext>(options_.device, options.pool_keep_bytes);
     }
 
     std::unique_ptr<Plan> compile(const Graph& graph, ExecutionContext& context) override {
@@ -667,12 +721,45 @@ class CudaBackend final : public Backend {
         size_t staging = align_up(f32_bytes(graph.value(graph.output_value())));
         for (const ValueId id : graph.input_values())
             staging += align_up(f32_bytes(graph.value(id)));
+        // cuBLASLt's workspace as if every routed convolution found a handle (an upper bound).
         return arena + params + scratch + op_scratch + staging +
-               (any_conv ? options_.workspace_limit : 0);
+               (any_conv ? options_.workspace_limit : 0) +
+               linear_workspace_bytes(graph, options_, cc_major_, true);
     }
 
   private:
+    // At startup, not at the first launch: the device's compute capability against the
+    // architectures this binary was built for, then the runtime's own answer.
+    void check_architecture() {
+        KILN_CUDA_CHECK(cudaSetDevice(options_.device));
+        int minor = 0;
+        KILN_CUDA_CHECK(
+            cudaDeviceGetAttribute(&cc_major_, cudaDevAttrComputeCapabilityMajor, options_.device));
+        KILN_CUDA_CHECK(
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, options_.device));
+        cudaDeviceProp props{};
+        KILN_CUDA_CHECK(cudaGetDeviceProperties(&props, options_.device));
+        const ArchVerdict verdict =
+            check_cuda_arch(cc_major_, minor, KILN_CUDA_ARCHS,
+                            std::to_string(options_.device) + " (" + props.name + ")");
+        if (!verdict.runs)
+            throw Error(ErrorCode::UNSUPPORTED, verdict.message);
+        const cudaError_t image = kernels::kernel_image_status();
+        if (image == cudaErrorNoKernelImageForDevice || image == cudaErrorInvalidDeviceFunction) {
+            throw Error(ErrorCode::UNSUPPORTED, verdict.message +
+                                                    "; the CUDA runtime finds no "
+                                                    "kernel image for it (" +
+                                                    cudaGetErrorString(image) + ")");
+        }
+        if (image != cudaSuccess) {
+            throw Error(ErrorCode::INTERNAL,
+                        std::string("cudaFuncGetAttributes on a kiln kernel: ") +
+                            cudaGetErrorString(image));
+        }
+    }
+
     CudaBackendOptions options_;
+    int cc_major_ = 0;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "engine/backend.h"
+#include "engine/cuda/conv_routing.h"
 
 namespace kiln::engine::cuda {
 
@@ -25,16 +26,24 @@ struct CudaBackendOptions {
     // Capture each plan's ops once as a CUDA graph when it is built and replay it per run
     // (eager launches when capture fails, and for runs that ask for per-op times).
     bool cuda_graphs = true;
-    // 1x1 convolutions over token sequences ([L, 1, c] values: the UNet's linear layers) as
-    // cuBLASLt matmuls with the bias (+ReLU) fused; cuDNN when cuBLASLt refuses one.
+    // 1x1 stride-1 convolutions over whole buffers and token sequences (the UNet's linear
+    // layers, engine/cuda/conv_routing.h) as cuBLASLt matmuls with the bias (+ReLU) fused;
+    // cuDNN when cuBLASLt refuses one.
     bool cublaslt_linear = true;
+    // cuBLASLt's workspace, allocated once per plan with a cuBLASLt linear (counted in
+    // peak_bytes()); 0: NVIDIA's recommendation for the device (32 MiB from sm_90, else 4 MiB).
+    size_t cublaslt_workspace = 0;
     // TIMED runs every algorithm once per convolution at plan time (slower compile; the
     // chosen algorithm and its time appear in describe()).
     ConvAlgoSearch conv_algo_search = ConvAlgoSearch::HEURISTIC;
+    // Convolutions over channel views: CHOOSE times strided views against packed copies at
+    // plan time (5 runs each, whole op) and keeps the faster; STRIDED or PACKED forces one.
+    ConvViewChoice conv_views = ConvViewChoice::CHOOSE;
 };
 
-// Throws Error(UNSUPPORTED) in a build without CUDA, Error(INTERNAL) when the device or
-// cuDNN cannot be initialised.
+// Throws Error(UNSUPPORTED) in a build without CUDA or without code for the device's
+// architecture (the message names the device's sm_XY and the binary's architectures),
+// Error(INTERNAL) when the device or cuDNN cannot be initialised.
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
 
 }  // namespace kiln::engine::cuda

@@ -6,8 +6,10 @@
 
 #include "engine/core/error.h"
 #include "engine/core/half.h"
+#include "engine/cuda/conv_routing.h"
 #include "engine/cuda/cudnn_check.h"
 #include "engine/cuda/device_pool.h"
+#include "engine/cuda/tensor_dims.h"
 #include "kernels/cuda_check.h"
 
 namespace kiln::engine::cuda {
@@ -24,20 +26,40 @@ size_t append(std::vector<uint8_t>& blob, const void* data, size_t bytes) {
 }
 
 // A view as a cuDNN NCHW-indexed tensor with NHWC strides (batch 1): channel stride 1,
-// pixel stride c_total. `packed` describes a dense [h, w, c] copy instead.
-void set_view_desc(cudnnTensorDescriptor_t desc, const kernels::ViewDesc& v, bool packed) {
-    const int stride = packed ? v.c : v.c_total;
-    KILN_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(desc, CUDNN_DATA_HALF, 1, v.c, v.h, v.w,
-                                                  v.h * v.w * stride, 1, v.w * stride, stride));
+// pixel stride c_total. `packed` describes a dense [h, w, c] copy instead. The caller has
+// checked that the figures fit cuDNN's ints (cudnn_view_fits).
+void set_view_desc(cudnnTensorDescriptor_t desc, const CudnnViewDims& d) {
+    KILN_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(
+        desc, CUDNN_DATA_HALF, 1, static_cast<int>(d.c), static_cast<int>(d.h),
+        static_cast<int>(d.w), static_cast<int>(d.n_stride), static_cast<int>(d.c_stride),
+        static_cast<int>(d.h_stride), static_cast<int>(d.w_stride)));
 }
 
 kernels::ViewDesc packed_desc(const kernels::ViewDesc& v) {
     return {v.h, v.w, v.c, v.c, 0};
 }
 
-size_t view_bytes(const kernels::ViewDesc& v) {
-    return static_cast<size_t>(v.pixels()) * static_cast<size_t>(v.c) * sizeof(uint16_t);
+size_t align256(size_t n) {
+    return (n + 255) / 256 * 256;
 }
+
+// Creates and destroys a pair of events for timing at plan time.
+struct EventPair {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    EventPair() {
+        KILN_CUDA_CHECK(cudaEventCreate(&start));
+        if (cudaEventCreate(&stop) != cudaSuccess) {
+            cudaEventDestroy(start);
+            throw Error(ErrorCode::INTERNAL, "cudaEventCreate failed");
+        }
+    }
+    ~EventPair() {
+        cudaEventDestroy(stop);
+        cudaEventDestroy(start);
+    }
+    EventPair(const EventPair&) = delete;
+    EventPair& operator=(const EventPair&) = delete;
+};
 
 }  // namespace
 
@@ -107,8 +129,10 @@ void CudnnConv::configure() {
     const ConvSetup& setup = setup_;
     const Epilogue& e = *setup.epilogue;
     const ConvWeights& w = *setup.weights;
-    KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc_));
-    KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc_));
+    for (int k = 0; k < 2; ++k) {
+        KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc_[k]));
+        KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc_[k]));
+    }
     KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_desc_));
     KILN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc_));
     KILN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc_));
@@ -120,9 +144,23 @@ void CudnnConv::configure() {
     // ((size + 2 pad - kernel) / stride + 1), which is what cuDNN computes for these settings.
     KILN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc_, pad, pad, w.stride, w.stride, 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    // Packed copies first: a view whose packed copy does not fit cuDNN's 32-bit descriptors
+    // cannot run at all; one whose strided form does not fit runs on packed copies only.
+    const CudnnViewDims src_packed = cudnn_view_dims(setup.src.desc, true);
+    const CudnnViewDims dst_packed = cudnn_view_dims(setup.dst.desc, true);
+    if (!cudnn_view_fits(src_packed))
+        throw Error(ErrorCode::TOO_LARGE,
+                    cudnn_view_limit_message("convolution input", src_packed));
+    if (!cudnn_view_fits(dst_packed))
+        throw Error(ErrorCode::TOO_LARGE,
+                    cudnn_view_limit_message("convolution output", dst_packed));
+    const bool strided_fits = cudnn_view_fits(cudnn_view_dims(setup.src.desc, false)) &&
+                              cudnn_view_fits(cudnn_view_dims(setup.dst.desc, false));
+    set_descriptors(true);
+    if (strided_fits)
+        set_descriptors(false);
     int n = 0, c = 0, out_h = 0, out_w = 0;
-    set_view_desc(x_desc_, setup.src.desc, false);
-    KILN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc_, x_desc_, w_desc_, &n, &c,
+    KILN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc_, x_desc_[1], w_desc_, &n, &c,
                                                            &out_h, &out_w));
     if (out_h != setup.dst.desc.h || out_w != setup.dst.desc.w || c != setup.dst.desc.c) {
         throw Error(ErrorCode::INTERNAL,
@@ -140,31 +178,91 @@ void CudnnConv::configure() {
     const ConvParamOffsets& off = setup.offsets;
     const bool want_fused =
         setup.fuse_bias_relu && e.act == Activation::RELU && e.adds.empty() && off.has_bias;
-    if (!choose_algorithm(false, want_fused)) {
-        if (!choose_algorithm(true, false)) {
-            throw Error(ErrorCode::UNSUPPORTED, "cuDNN has no forward algorithm for convolution " +
-                                                    std::to_string(w.in_channels) + "->" +
-                                                    std::to_string(w.out_channels) + " k" +
-                                                    std::to_string(w.kernel));
-        }
-        packed_ = true;
-        scratch_bytes_ = view_bytes(setup.src.desc) + view_bytes(setup.dst.desc) + 256;
+    whole_views_ = setup.src.desc.packed() && setup.dst.desc.packed();
+    const ConvViewPlan plan = conv_view_plan(setup.views, setup.src.desc, setup.dst.desc);
+    Variant strided, packed;
+    bool have_strided =
+        plan.strided && strided_fits && choose_algorithm(false, want_fused, &strided);
+    bool have_packed = plan.packed && choose_algorithm(true, false, &packed);
+    // The planned path found no algorithm: the other one.
+    if (!have_strided && !have_packed) {
+        if (!plan.packed)
+            have_packed = choose_algorithm(true, false, &packed);
+        else if (!plan.strided && strided_fits)
+            have_strided = choose_algorithm(false, want_fused, &strided);
     }
+    if (!have_strided && !have_packed) {
+        throw Error(ErrorCode::UNSUPPORTED, "cuDNN has no forward algorithm for convolution " +
+                                                std::to_string(w.in_channels) + "->" +
+                                                std::to_string(w.out_channels) + " k" +
+                                                std::to_string(w.kernel));
+    }
+    ConvViewPath path = have_strided ? ConvViewPath::STRIDED : ConvViewPath::PACKED;
+    if (have_strided && have_packed && plan.time_both) {
+        strided_ms_ = time_variant(strided);
+        packed_ms_ = time_variant(packed);
+        path = pick_conv_view_path(strided_ms_, packed_ms_);
+    }
+    chosen_ = path == ConvViewPath::STRIDED ? strided : packed;
+    if (chosen_.packed)
+        scratch_bytes_ = packed_scratch_bytes();
+    epilogue_args_ = epilogue_for(chosen_, &needs_epilogue_);
+}
 
-    epilogue_args_.bias = off.has_bias && !fused_
-                              ? reinterpret_cast<const float*>(setup.params + off.bias_float)
-                              : nullptr;
-    epilogue_args_.act = fused_ ? kernels::Act::NONE : static_cast<kernels::Act>(e.act);
-    epilogue_args_.alpha = e.alpha;
-    epilogue_args_.prelu_slope =
-        off.has_prelu ? reinterpret_cast<const float*>(setup.params + off.prelu) : nullptr;
-    epilogue_args_.num_adds = static_cast<int>(e.adds.size());
+void CudnnConv::set_descriptors(bool packed) {
+    const int k = packed ? 1 : 0;
+    set_view_desc(x_desc_[k], cudnn_view_dims(setup_.src.desc, packed));
+    set_view_desc(y_desc_[k], cudnn_view_dims(setup_.dst.desc, packed));
+}
+
+size_t CudnnConv::packed_scratch_bytes() const {
+    return half_view_bytes(setup_.src.desc) + half_view_bytes(setup_.dst.desc) + 256;
+}
+
+kernels::EpilogueArgs CudnnConv::epilogue_for(const Variant& v, bool* needs_epilogue) const {
+    const Epilogue& e = *setup_.epilogue;
+    const ConvParamOffsets& off = setup_.offsets;
+    kernels::EpilogueArgs args;
+    args.bias = off.has_bias && !v.fused
+                    ? reinterpret_cast<const float*>(setup_.params + off.bias_float)
+                    : nullptr;
+    args.act = v.fused ? kernels::Act::NONE : static_cast<kernels::Act>(e.act);
+    args.alpha = e.alpha;
+    args.prelu_slope =
+        off.has_prelu ? reinterpret_cast<const float*>(setup_.params + off.prelu) : nullptr;
+    args.num_adds = static_cast<int>(e.adds.size());
     for (size_t k = 0; k < e.adds.size(); ++k) {
-        epilogue_args_.residual[k] = setup.residuals[k];
-        epilogue_args_.scale[k] = e.adds[k].scale;
+        args.residual[k] = setup_.residuals[k];
+        args.scale[k] = e.adds[k].scale;
     }
-    needs_epilogue_ = packed_ || epilogue_args_.bias || epilogue_args_.act != kernels::Act::NONE ||
-                      !e.adds.empty();
+    *needs_epilogue = v.packed || args.bias || args.act != kernels::Act::NONE || !e.adds.empty();
+    return args;
+}
+
+float CudnnConv::time_variant(const Variant& v) {
+    constexpr int kReps = 5;
+    try {
+        bool needs = false;
+        const kernels::EpilogueArgs args = epilogue_for(v, &needs);
+        DeviceBlock workspace(*setup_.pool, v.workspace);
+        DeviceBlock scratch(*setup_.pool, v.packed ? packed_scratch_bytes() : 0);
+        cudaStream_t stream = nullptr;
+        KILN_CUDNN_CHECK(cudnnGetStream(setup_.handle, &stream));
+        auto* scratch_ptr = static_cast<uint8_t*>(scratch.get());
+        EventPair events;
+        run(v, args, needs, workspace.get(), scratch_ptr, stream);  // warm-up
+        KILN_CUDA_CHECK(cudaEventRecord(events.start, stream));
+        for (int k = 0; k < kReps; ++k)
+            run(v, args, needs, workspace.get(), scratch_ptr, stream);
+        KILN_CUDA_CHECK(cudaEventRecord(events.stop, stream));
+        KILN_CUDA_CHECK(cudaEventSynchronize(events.stop));
+        float ms = 0.0f;
+        KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
+        return ms / kReps;
+    } catch (const Error&) {
+        cudaGetLastError();  // this path does not run: the other one is kept
+        return -1.0f;
+    }
 }
 
 CudnnConv::~CudnnConv() {
@@ -180,62 +278,70 @@ void CudnnConv::destroy() {
         cudnnDestroyFilterDescriptor(w_desc_);
     if (bias_desc_)
         cudnnDestroyTensorDescriptor(bias_desc_);
-    if (y_desc_)
-        cudnnDestroyTensorDescriptor(y_desc_);
-    if (x_desc_)
-        cudnnDestroyTensorDescriptor(x_desc_);
+    for (int k = 0; k < 2; ++k) {
+        if (y_desc_[k])
+            cudnnDestroyTensorDescriptor(y_desc_[k]);
+        if (x_desc_[k])
+            cudnnDestroyTensorDescriptor(x_desc_[k]);
+        x_desc_[k] = y_desc_[k] = nullptr;
+    }
+    act_desc_ = nullptr;
+    conv_desc_ = nullptr;
+    w_desc_ = nullptr;
+    bias_desc_ = nullptr;
 }
 
-bool CudnnConv::candidates(const void* x,
+bool CudnnConv::candidates(bool packed,
+                           const void* x,
                            void* y,
                            cudnnConvolutionFwdAlgoPerf_t* perf,
-                           int* returned) {
+                           int* returned,
+                           std::string* note) {
+    const int k = packed ? 1 : 0;
     if (setup_.timed_search) {
         // Every algorithm once on the plan's own buffers (the trial launches below write them
         // too), with the largest workspace the plan allows; results sorted by time.
         try {
             DeviceBlock workspace(*setup_.pool, setup_.workspace_limit);
             const cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
-                setup_.handle, x_desc_, x, w_desc_, setup_.params + setup_.offsets.weight,
-                conv_desc_, y_desc_, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf,
+                setup_.handle, x_desc_[k], x, w_desc_, setup_.params + setup_.offsets.weight,
+                conv_desc_, y_desc_[k], y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf,
                 workspace.get(), setup_.workspace_limit);
             if (st == CUDNN_STATUS_SUCCESS) {
                 KILN_CUDA_CHECK(cudaGetLastError());
                 return true;
             }
-            search_note_ =
-                std::string("timed search failed (") + cudnnGetErrorString(st) + "), heuristic";
+            *note = std::string("timed search failed (") + cudnnGetErrorString(st) + "), heuristic";
         } catch (const Error& e) {
             if (e.code() != ErrorCode::OUT_OF_MEMORY)
                 throw;
-            search_note_ = "no memory for the timed search's workspace, heuristic";
+            *note = "no memory for the timed search's workspace, heuristic";
         }
     }
-    return cudnnGetConvolutionForwardAlgorithm_v7(setup_.handle, x_desc_, w_desc_, conv_desc_,
-                                                  y_desc_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+    return cudnnGetConvolutionForwardAlgorithm_v7(setup_.handle, x_desc_[k], w_desc_, conv_desc_,
+                                                  y_desc_[k], CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                   returned, perf) == CUDNN_STATUS_SUCCESS;
 }
 
-bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
-    set_view_desc(x_desc_, setup_.src.desc, packed);
-    set_view_desc(y_desc_, setup_.dst.desc, packed);
+bool CudnnConv::choose_algorithm(bool packed, bool want_fused, Variant* out) {
+    const int d = packed ? 1 : 0;
     // Trial launches read and write the plan's own buffers (or packed temporaries): every
     // buffer is written by its producer before it is read at run time.
     DeviceBlock packed_tmp;
     const void* x = setup_.src.data + setup_.src.desc.c_offset;
     void* y = setup_.dst.data + setup_.dst.desc.c_offset;
     if (packed) {
-        const size_t in_bytes = (view_bytes(setup_.src.desc) + 255) / 256 * 256;
-        packed_tmp = DeviceBlock(*setup_.pool, in_bytes + view_bytes(setup_.dst.desc));
+        const size_t in_bytes = align256(half_view_bytes(setup_.src.desc));
+        packed_tmp = DeviceBlock(*setup_.pool, in_bytes + half_view_bytes(setup_.dst.desc));
         x = packed_tmp.get();
         y = static_cast<uint8_t*>(packed_tmp.get()) + in_bytes;
     }
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
-    search_note_.clear();
-    if (!candidates(x, y, perf, &returned))
+    std::string note;
+    if (!candidates(packed, x, y, perf, &returned, &note))
         return false;
-    const bool timed = setup_.timed_search && search_note_.empty();
+    const bool timed = setup_.timed_search && note.empty();
     // Candidate order (heuristic or fastest first); the first one within the workspace limit
     // that launches. Tensor-op math may be downgraded for an algorithm: either is accepted
     // (fp32 accumulation).
@@ -243,8 +349,8 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
         if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > setup_.workspace_limit)
             continue;
         size_t bytes = 0;
-        if (cudnnGetConvolutionForwardWorkspaceSize(setup_.handle, x_desc_, w_desc_, conv_desc_,
-                                                    y_desc_, perf[k].algo,
+        if (cudnnGetConvolutionForwardWorkspaceSize(setup_.handle, x_desc_[d], w_desc_, conv_desc_,
+                                                    y_desc_[d], perf[k].algo,
                                                     &bytes) != CUDNN_STATUS_SUCCESS) {
             continue;
         }
@@ -255,12 +361,16 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
         for (const bool fused : {true, false}) {
             if (fused && !want_fused)
                 continue;
-            if (launch(perf[k].algo, fused, x, y, workspace.get(), bytes) == CUDNN_STATUS_SUCCESS) {
+            Variant v;
+            v.packed = packed;
+            v.algo = perf[k].algo;
+            v.fused = fused;
+            v.workspace = bytes;
+            if (launch(v, x, y, workspace.get(), bytes) == CUDNN_STATUS_SUCCESS) {
                 KILN_CUDA_CHECK(cudaGetLastError());
-                algo_ = perf[k].algo;
-                workspace_bytes_ = bytes;
-                fused_ = fused;
-                timed_ms_ = timed ? perf[k].time : -1.0f;
+                v.search_ms = timed ? perf[k].time : -1.0f;
+                v.note = note;
+                *out = v;
                 return true;
             }
         }
@@ -268,60 +378,75 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused) {
     return false;
 }
 
-cudnnStatus_t CudnnConv::launch(cudnnConvolutionFwdAlgo_t algo,
-                                bool fused,
+cudnnStatus_t CudnnConv::launch(const Variant& v,
                                 const void* x,
                                 void* y,
                                 void* workspace,
                                 size_t workspace_bytes) const {
     const float one = 1.0f, zero = 0.0f;
     const void* weight = setup_.params + setup_.offsets.weight;
-    if (fused) {
+    const int d = v.packed ? 1 : 0;
+    if (v.fused) {
         return cudnnConvolutionBiasActivationForward(
-            setup_.handle, &one, x_desc_, x, w_desc_, weight, conv_desc_, algo, workspace,
-            workspace_bytes, &zero, y_desc_, y, bias_desc_,
-            setup_.params + setup_.offsets.bias_half, act_desc_, y_desc_, y);
+            setup_.handle, &one, x_desc_[d], x, w_desc_, weight, conv_desc_, v.algo, workspace,
+            workspace_bytes, &zero, y_desc_[d], y, bias_desc_,
+            setup_.params + setup_.offsets.bias_half, act_desc_, y_desc_[d], y);
     }
-    return cudnnConvolutionForward(setup_.handle, &one, x_desc_, x, w_desc_, weight, conv_desc_,
-                                   algo, workspace, workspace_bytes, &zero, y_desc_, y);
+    return cudnnConvolutionForward(setup_.handle, &one, x_desc_[d], x, w_desc_, weight, conv_desc_,
+                                   v.algo, workspace, workspace_bytes, &zero, y_desc_[d], y);
+}
+
+void CudnnConv::run(const Variant& v,
+                    const kernels::EpilogueArgs& args,
+                    bool needs_epilogue,
+                    void* workspace,
+                    uint8_t* scratch,
+                    cudaStream_t stream) const {
+    kernels::DeviceView src = setup_.src, out = setup_.dst;
+    if (v.packed) {
+        const size_t in_bytes = align256(half_view_bytes(src.desc));
+        src = {reinterpret_cast<uint16_t*>(scratch), packed_desc(setup_.src.desc)};
+        out = {reinterpret_cast<uint16_t*>(scratch + in_bytes), packed_desc(setup_.dst.desc)};
+        kernels::copy(setup_.src, src, stream);
+    }
+    const cudnnStatus_t status = launch(v, src.data + src.desc.c_offset,
+                                        out.data + out.desc.c_offset, workspace, v.workspace);
+    if (status != CUDNN_STATUS_SUCCESS)
+        throw_cudnn_error(status, "convolution forward", __func__, __FILE__, __LINE__);
+    if (needs_epilogue)
+        kernels::epilogue(out, setup_.dst, args, stream);
 }
 
 void CudnnConv::execute(cudaStream_t stream) const {
-    kernels::DeviceView src = setup_.src, out = setup_.dst;
-    if (packed_) {
-        const size_t in_bytes = (view_bytes(src.desc) + 255) / 256 * 256;
-        src = {reinterpret_cast<uint16_t*>(scratch_), packed_desc(setup_.src.desc)};
-        out = {reinterpret_cast<uint16_t*>(scratch_ + in_bytes), packed_desc(setup_.dst.desc)};
-        kernels::copy(setup_.src, src, stream);
-    }
-    const cudnnStatus_t status = launch(algo_, fused_, src.data + src.desc.c_offset,
-                                        out.data + out.desc.c_offset, workspace_, workspace_bytes_);
-    if (status != CUDNN_STATUS_SUCCESS)
-        throw_cudnn_error(status, "convolution forward", __func__, __FILE__, __LINE__);
-    if (needs_epilogue_)
-        kernels::epilogue(out, setup_.dst, epilogue_args_, stream);
+    run(chosen_, epilogue_args_, needs_epilogue_, workspace_, scratch_, stream);
 }
 
 std::string CudnnConv::describe() const {
     static const char* const names[] = {
         "implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft", "fft_tiling",
         "winograd",      "winograd_nonfused"};
-    const int a = static_cast<int>(algo_);
+    const int a = static_cast<int>(chosen_.algo);
     std::string s =
         std::string("cudnn ") + (a >= 0 && a < 8 ? names[a] : "algo " + std::to_string(a)).c_str();
-    if (timed_ms_ >= 0.0f) {
-        char ms[32];
-        std::snprintf(ms, sizeof ms, "%.4f", static_cast<double>(timed_ms_));
-        s += std::string(" timed ") + ms + " ms";  // cuDNN's time, unfused forward
-    }
-    if (!search_note_.empty())
-        s += " (" + search_note_ + ")";
+    const auto ms = [](float value) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.4f", static_cast<double>(value));
+        return std::string(text);
+    };
+    if (chosen_.search_ms >= 0.0f)
+        s += " timed " + ms(chosen_.search_ms) + " ms";  // cuDNN's time, unfused forward
+    if (!chosen_.note.empty())
+        s += " (" + chosen_.note + ")";
     if (stride_ != 1)
         s += " stride " + std::to_string(stride_);
-    s += " ws " + std::to_string(workspace_bytes_);
-    if (packed_)
-        s += " packed-copies";
-    s += fused_ ? " +bias+relu fused" : needs_epilogue_ ? " +epilogue kernel" : "";
+    s += " ws " + std::to_string(chosen_.workspace);
+    // Which path over the views ran, and the whole-op times when both were measured.
+    s += whole_views_ ? " whole-views" : chosen_.packed ? " packed-copies" : " strided-views";
+    if (strided_ms_ >= 0.0f || packed_ms_ >= 0.0f) {
+        s += " [strided " + (strided_ms_ >= 0.0f ? ms(strided_ms_) + " ms" : "failed") +
+             " vs packed " + (packed_ms_ >= 0.0f ? ms(packed_ms_) + " ms" : "failed") + "]";
+    }
+    s += chosen_.fused ? " +bias+relu fused" : needs_epilogue_ ? " +epilogue kernel" : "";
     return s;
 }
 

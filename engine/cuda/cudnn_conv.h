@@ -1,13 +1,17 @@
 // One convolution of a CUDA plan: cuDNN (legacy v7 API: fp16 NHWC tensors, fp32 compute,
-// tensor-op math) over channel views through strided descriptors, its algorithm chosen once
-// when the plan is built. Bias + ReLU are fused into cudnnConvolutionBiasActivationForward;
-// any other epilogue (LeakyReLU, PReLU, residual adds) runs as one kernels::epilogue pass.
+// tensor-op math) over channel views, its algorithm chosen once when the plan is built. Bias +
+// ReLU are fused into cudnnConvolutionBiasActivationForward; any other epilogue (LeakyReLU,
+// PReLU, residual adds) runs as one kernels::epilogue pass.
 // Each candidate algorithm (cuDNN's heuristic order) is validated by one trial launch at plan
 // time, so an unsupported stride or layout is found when the plan is built, never at run.
 // With ConvSetup::timed_search the candidates come from cudnnFindConvolutionForwardAlgorithmEx
 // instead (each algorithm timed once on the plan's own buffers, fastest first).
-// When no algorithm accepts the strided views, the convolution runs on packed scratch copies
-// instead (counted in scratch_bytes()).
+// Two paths over channel views (engine/cuda/conv_routing.h): strided descriptors that read and
+// write the views in place, or packed scratch copies (counted in scratch_bytes()). Unless one
+// is forced, both are timed at plan time, whole op, and the faster is kept; describe() names
+// the path and both times.
+// Views are described with 64-bit math (engine/cuda/tensor_dims.h); one that cuDNN's 32-bit
+// descriptors cannot address is refused with Error(TOO_LARGE) when the plan is built.
 #pragma once
 
 #include <cudnn.h>
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cuda/conv_routing.h"
 #include "engine/graph/graph.h"
 #include "kernels/kernels.h"
 
@@ -59,6 +64,7 @@ struct ConvSetup {
     // Candidates from cudnnFindConvolutionForwardAlgorithmEx (timed on the plan's buffers,
     // fastest first, a workspace of workspace_limit) instead of the heuristic's order.
     bool timed_search = false;
+    ConvViewChoice views = ConvViewChoice::CHOOSE;  // strided views or packed copies
 };
 
 class CudnnConv {
@@ -68,7 +74,7 @@ class CudnnConv {
     CudnnConv(const CudnnConv&) = delete;
     CudnnConv& operator=(const CudnnConv&) = delete;
 
-    size_t workspace_bytes() const { return workspace_bytes_; }
+    size_t workspace_bytes() const { return chosen_.workspace; }
     // Packed copies of input and output when the strided views are not supported.
     size_t scratch_bytes() const { return scratch_bytes_; }
     // Workspace and scratch are shared by the plan's convolutions (they run in order).
@@ -80,32 +86,61 @@ class CudnnConv {
     std::string describe() const;
 
   private:
+    // One way to run the convolution: strided views or packed copies, an algorithm, bias +
+    // ReLU fused or not, its workspace; the time cuDNN's search measured (timed only) and
+    // why a timed search fell back to the heuristic.
+    struct Variant {
+        bool packed = false;
+        cudnnConvolutionFwdAlgo_t algo{};
+        bool fused = false;
+        size_t workspace = 0;
+        float search_ms = -1.0f;
+        std::string note;
+    };
+
     void configure();
     void destroy();
-    bool choose_algorithm(bool packed, bool want_fused);
+    void set_descriptors(bool packed);
+    // The first candidate that launches, or nothing.
+    bool choose_algorithm(bool packed, bool want_fused, Variant* out);
     // Candidates: timed (fastest first) or the heuristic's order; false when cuDNN fails.
-    bool candidates(const void* x, void* y, cudnnConvolutionFwdAlgoPerf_t* perf, int* returned);
-    cudnnStatus_t launch(cudnnConvolutionFwdAlgo_t algo,
-                         bool fused,
+    bool candidates(bool packed,
+                    const void* x,
+                    void* y,
+                    cudnnConvolutionFwdAlgoPerf_t* perf,
+                    int* returned,
+                    std::string* note);
+    kernels::EpilogueArgs epilogue_for(const Variant& v, bool* needs_epilogue) const;
+    // Milliseconds per run of the whole op (copies and epilogue included) on temporary
+    // workspace and scratch; negative when it does not run.
+    float time_variant(const Variant& v);
+    size_t packed_scratch_bytes() const;
+    void run(const Variant& v,
+             const kernels::EpilogueArgs& args,
+             bool needs_epilogue,
+             void* workspace,
+             uint8_t* scratch,
+             cudaStream_t stream) const;
+    cudnnStatus_t launch(const Variant& v,
                          const void* x,
                          void* y,
                          void* workspace,
                          size_t workspace_bytes) const;
 
     ConvSetup setup_;
-    cudnnTensorDescriptor_t x_desc_ = nullptr, y_desc_ = nullptr, bias_desc_ = nullptr;
+    // Index 0: the strided views; 1: packed copies.
+    cudnnTensorDescriptor_t x_desc_[2] = {}, y_desc_[2] = {};
+    cudnnTensorDescriptor_t bias_desc_ = nullptr;
     cudnnFilterDescriptor_t w_desc_ = nullptr;
     cudnnConvolutionDescriptor_t conv_desc_ = nullptr;
     cudnnActivationDescriptor_t act_desc_ = nullptr;
-    cudnnConvolutionFwdAlgo_t algo_{};
-    bool packed_ = false;  // running on packed scratch copies
-    bool fused_ = false;   // bias + ReLU inside cuDNN
+    Variant chosen_;
     bool needs_epilogue_ = false;
+    bool whole_views_ = false;  // both views are whole buffers: the two paths are one
     int stride_ = 1;
-    float timed_ms_ = -1.0f;   // the chosen algorithm's time from the search (timed only)
-    std::string search_note_;  // why a timed search fell back to the heuristic
+    float strided_ms_ = -1.0f;  // whole-op times of the two paths (timed search only)
+    float packed_ms_ = -1.0f;
     kernels::EpilogueArgs epilogue_args_;
-    size_t workspace_bytes_ = 0;
     size_t scratch_bytes_ = 0;
     void* workspace_ = nullptr;
     uint8_t* scratch_ = nullptr;

@@ -1,6 +1,8 @@
 // Device memory of one execution context: a stream-ordered pool (cudaMemPool_t) that caches
-// freed blocks for the context's stream, and pinned host staging buffers. Allocation failure
-// throws Error(OUT_OF_MEMORY) so the scheduler can retry with smaller tiles.
+// freed blocks for the context's stream, and pinned host staging buffers. An allocation that
+// finds the device full first releases cached blocks (this pool's, then every pool's of the
+// device: engine/cuda/pool_policy.h decides) and retries; when that fails it throws
+// Error(OUT_OF_MEMORY) so the scheduler can retry with smaller tiles.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,7 +16,8 @@ namespace kiln::engine::cuda {
 
 class DevicePool final : public MemoryPool {
   public:
-    DevicePool(int device, cudaStream_t stream);
+    // `keep_bytes`: the pool's release threshold (ContextOptions::pool_keep_bytes).
+    DevicePool(int device, cudaStream_t stream, size_t keep_bytes);
     ~DevicePool() override;
     DevicePool(const DevicePool&) = delete;
     DevicePool& operator=(const DevicePool&) = delete;
@@ -26,7 +29,18 @@ class DevicePool final : public MemoryPool {
     size_t bytes_cached() const override;
     size_t peak_bytes() const override { return peak_.load(); }
 
+    // Returns every cached block not in use to the device (cudaMemPoolTrimTo). With
+    // `synchronise`, first waits for the stream so blocks freed on it count as unused; only
+    // the thread that owns the stream may ask for that.
+    void trim(bool synchronise);
+
   private:
+    cudaError_t try_allocate(void** ptr, size_t bytes);
+    // Cached (reserved, not in use) bytes of the device's other pools, and their trim.
+    size_t others_cached() const;
+    void trim_others();
+
+    int device_;
     cudaMemPool_t pool_ = nullptr;
     cudaStream_t stream_;
     std::atomic<size_t> in_use_{0};

@@ -1,6 +1,7 @@
 // Plan reuse across jobs: each worker context keeps an Upscaler (and so its compiled plans)
 // per model in the ModelCache; the plans' pool memory counts against the cache budget and
-// is freed with the model, with the context, or when one Upscaler grows over its cap.
+// is freed with the model (by the owning worker), with the context, or when one Upscaler
+// grows over its cap.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -94,6 +95,9 @@ TEST_F(PlanCacheTest, EvictingAModelFreesItsPlans) {
     EXPECT_GT(run(cache, "srvgg_x4", *context_), 0);
     EXPECT_GT(context_->pool().bytes_in_use(), 0u);  // unused now, but cached with its model
     cache.acquire("other");                          // evicts srvgg_x4 and its plans
+    // The plans wait for their worker (this thread) to release them (plan_owner_test.cpp).
+    EXPECT_GT(context_->pool().bytes_in_use(), 0u);
+    cache.release_retired(*context_);
     EXPECT_EQ(context_->pool().bytes_in_use(), 0u);
     const auto loaded = cache.loaded();
     ASSERT_EQ(loaded.size(), 1u);
