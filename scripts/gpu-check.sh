@@ -57,13 +57,11 @@ do_pack() {
     cp scripts/gpu-check.sh "$pack/"
     local repo_mb pack_mb
     pack_mb=$(du -sm "$pack" | cut -f1)
-    # The working tree the device tool copies: git's visible files (outside git, as inside a
-    # pristine root's copy, everything but the ignored build and model folders).
+    # The working tree the device tool copies: git's visible files. Outside a git checkout
+    # (a pristine root's copy) what git would copy cannot be told.
+    repo_mb="?"
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         repo_mb=$(git ls-files -z -co --exclude-standard | du -cm --files0-from=- | tail -1 | cut -f1)
-    else
-        repo_mb=$(du -sm --exclude=build --exclude='build-*' --exclude=models \
-            --exclude=gpu-pack --exclude=node_modules . | cut -f1)
     fi
     echo "gpu-check: packed in $(($(date +%s) - t0)) s: gpu-pack/ ${pack_mb} MiB + working tree" \
         "${repo_mb} MiB (the device tool carries 64 MiB at most)"
@@ -121,8 +119,9 @@ do_run() {
     local rc=0
     "$bin/kiln_cuda_tests" --gtest_output="json:$out/cuda-tests.json" >"$out/cuda-tests.txt" 2>&1 ||
         rc=$?
-    note "cuda tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/cuda-tests.txt" |
-        tr '\n' ' ')"
+    note "cuda tests: exit $rc; $(grep -cE '^\[       OK \]' "$out/cuda-tests.txt") passed," \
+        "$(grep -cE '^\[  FAILED  \] .*\([0-9]+ ms\)' "$out/cuda-tests.txt") failed," \
+        "$(grep -cE '^\[  SKIPPED \] .*\([0-9]+ ms\)' "$out/cuda-tests.txt") skipped"
 
     # 3. Plans and benches: each model's describe() and median time at 256x256.
     local m
