@@ -74,13 +74,27 @@ Graph attention_4096(int side, int channels, int heads) {
     return g;
 }
 
-std::vector<float> run_cpu(const Graph& g, const std::vector<float>& input) {
-    auto cpu = engine::cpu::make_cpu_backend();
-    auto ctx = cpu->create_context({0});
+// One plan of `g` on a fresh context of `backend`, run once.
+struct PlanRun {
+    std::vector<float> output;
+    std::string describe;
+    size_t peak_bytes = 0;
+};
+
+PlanRun run_plan(engine::Backend& backend, const Graph& g, const std::vector<float>& input) {
+    auto ctx = backend.create_context({});
+    auto plan = backend.compile(g, *ctx);
     const engine::Value& out = g.value(g.output_value());
-    std::vector<float> y(static_cast<size_t>(out.h) * out.w * out.c);
-    cpu->compile(g, *ctx)->run(input.data(), y.data(), {});
-    return y;
+    PlanRun r;
+    r.output.resize(static_cast<size_t>(out.h) * out.w * out.c);
+    plan->run(input.data(), r.output.data(), {});
+    r.describe = plan->describe();
+    r.peak_bytes = plan->peak_bytes();
+    return r;
+}
+
+std::vector<float> run_cpu(const Graph& g, const std::vector<float>& input) {
+    return run_plan(*engine::cpu::make_cpu_backend(), g, input).output;
 }
 
 // The describe() line of op `name`.
@@ -116,16 +130,13 @@ TEST(PlanChoices, DenseBlockSliceConvolutionsAt128) {
         options.conv_algo_search = variant.search;
         options.conv_views = variant.views;
         auto cuda = engine::cuda::make_cuda_backend(options);
-        auto ctx = cuda->create_context({});
-        auto plan = cuda->compile(g, *ctx);
-        std::vector<float> got(want.size());
-        plan->run(input.data(), got.data(), {});
-        const Comparison cmp = compare(got, want);
-        const std::string desc = plan->describe();
+        const PlanRun r = run_plan(*cuda, g, input);
+        const Comparison cmp = compare(r.output, want);
+        const std::string& desc = r.describe;
         EXPECT_TRUE(cmp.finite) << variant.label;
         EXPECT_LE(cmp.nmse, 1e-4) << variant.label << "\n" << desc;
         EXPECT_LE(cmp.max_abs, 4e-2) << variant.label;
-        EXPECT_LE(plan->peak_bytes(), cuda->estimate_peak_bytes(g)) << variant.label;
+        EXPECT_LE(r.peak_bytes, cuda->estimate_peak_bytes(g)) << variant.label;
         for (const char* conv : {"conv1", "conv2", "conv3", "conv4", "conv5"}) {
             const std::string line = line_of(desc, conv);
             EXPECT_NE(line.find("cudnn "), std::string::npos) << variant.label << ": " << line;
@@ -145,16 +156,13 @@ TEST(PlanChoices, SelfAttentionOver4096TokensWithCublasLtProjections) {
     const auto input = random_vector(size_t{64} * 64 * 320, 51);
     const std::vector<float> want = run_cpu(g, input);
     auto cuda = engine::cuda::make_cuda_backend();
-    auto ctx = cuda->create_context({});
-    auto plan = cuda->compile(g, *ctx);
-    std::vector<float> got(want.size());
-    plan->run(input.data(), got.data(), {});
-    const Comparison cmp = compare(got, want);
-    const std::string desc = plan->describe();
+    const PlanRun r = run_plan(*cuda, g, input);
+    const Comparison cmp = compare(r.output, want);
+    const std::string& desc = r.describe;
     EXPECT_TRUE(cmp.finite);
     EXPECT_LE(cmp.nmse, 2e-4) << desc;
     EXPECT_LE(cmp.max_abs, 2e-2) << desc;
-    EXPECT_LE(plan->peak_bytes(), cuda->estimate_peak_bytes(g));
+    EXPECT_LE(r.peak_bytes, cuda->estimate_peak_bytes(g));
     // 1x1 stride-1 over whole [64, 64, c] maps: cuBLASLt, with the plan's workspace.
     for (const char* linear : {"to_qkv", "to_out"}) {
         const std::string line = line_of(desc, linear);

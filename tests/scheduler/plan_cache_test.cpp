@@ -19,32 +19,17 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/sqlite_job_store.h"
 #include "tests/scheduler/temp_dir.h"
+#include "tests/scheduler/test_inputs.h"
 
 namespace kiln::scheduler {
 namespace {
 
 constexpr size_t budget = size_t{1} << 30;
 
-std::vector<uint8_t> png(int width, int height, int seed) {
-    image::Image img;
-    img.width = width;
-    img.height = height;
-    img.channels = 3;
-    img.samples.resize(img.sample_count());
-    for (size_t i = 0; i < img.samples.size(); ++i)
-        img.samples[i] = static_cast<uint16_t>((i * 5 + static_cast<size_t>(seed) * 17) % 256);
-    return image::encode_png(img);
-}
-
 class PlanCacheTest : public ::testing::Test {
   protected:
     PlanCacheTest() {
-        std::filesystem::create_directories(dir_.path() / "models");
-        for (const char* name : {"srvgg_x4.pth", "other.pth"}) {
-            std::filesystem::copy_file(
-                std::filesystem::path(KILN_TEST_DATA) / "weights/srvgg_x4.pth",
-                dir_.path() / "models" / name);
-        }
+        test::add_srvgg_models(dir_.path() / "models", {"srvgg_x4.pth", "other.pth"});
         context_ = backend_->create_context(engine::ContextOptions{1});
     }
 
@@ -53,7 +38,8 @@ class PlanCacheTest : public ::testing::Test {
         const auto model = cache.acquire(name);
         const auto upscaler = cache.upscaler(name, model, *backend_, context);
         const auto before = static_cast<int64_t>(context.pool().bytes_in_use());
-        run_upscale_job(*upscaler, png(12, 10, 1), -1, budget, image::DecodeLimits{}, {});
+        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
+                        {});
         const int64_t grown = static_cast<int64_t>(context.pool().bytes_in_use()) - before;
         cache.account_plans(name, context, grown, budget);
         return grown;
@@ -126,7 +112,8 @@ TEST_F(PlanCacheTest, AnUpscalerOverItsCapIsDropped) {
     {
         const auto model = cache.acquire("srvgg_x4");
         const auto upscaler = cache.upscaler("srvgg_x4", model, *backend_, *context_);
-        run_upscale_job(*upscaler, png(12, 10, 1), -1, budget, image::DecodeLimits{}, {});
+        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
+                        {});
         cache.account_plans("srvgg_x4", *context_,
                             static_cast<int64_t>(context_->pool().bytes_in_use()), 1);
         EXPECT_EQ(cache.loaded()[0].plan_contexts, 0u);
@@ -165,7 +152,7 @@ Timing run_jobs(const std::filesystem::path& dir,
             SubmitRequest request;
             request.session_id = session;
             request.model = model;
-            request.image = png(side, side, submitted++);
+            request.image = test::test_png(side, side, submitted++);
             scheduler.submit(std::move(request));
         }
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);

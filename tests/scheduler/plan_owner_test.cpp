@@ -22,6 +22,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/sqlite_job_store.h"
 #include "tests/scheduler/temp_dir.h"
+#include "tests/scheduler/test_inputs.h"
 
 namespace kiln::scheduler {
 namespace {
@@ -143,26 +144,10 @@ class TestWorker {
     std::thread thread_;
 };
 
-std::vector<uint8_t> png(int width, int height, int seed) {
-    image::Image img;
-    img.width = width;
-    img.height = height;
-    img.channels = 3;
-    img.samples.resize(img.sample_count());
-    for (size_t i = 0; i < img.samples.size(); ++i)
-        img.samples[i] = static_cast<uint16_t>((i * 7 + static_cast<size_t>(seed) * 13) % 256);
-    return image::encode_png(img);
-}
-
 class PlanOwnerTest : public ::testing::Test {
   protected:
     PlanOwnerTest() {
-        std::filesystem::create_directories(dir_.path() / "models");
-        for (const char* name : {"srvgg_x4.pth", "other.pth"}) {
-            std::filesystem::copy_file(
-                std::filesystem::path(KILN_TEST_DATA) / "weights/srvgg_x4.pth",
-                dir_.path() / "models" / name);
-        }
+        test::add_srvgg_models(dir_.path() / "models", {"srvgg_x4.pth", "other.pth"});
     }
 
     test::TempDir dir_;
@@ -182,7 +167,8 @@ TEST_F(PlanOwnerTest, EvictionLeavesPlansToTheirWorker) {
         const auto model = cache.acquire("srvgg_x4");
         const auto upscaler = cache.upscaler("srvgg_x4", model, backend_, *context);
         const auto before = static_cast<int64_t>(context->pool().bytes_in_use());
-        run_upscale_job(*upscaler, png(12, 10, 1), -1, budget, image::DecodeLimits{}, {});
+        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
+                        {});
         cache.account_plans("srvgg_x4", *context,
                             static_cast<int64_t>(context->pool().bytes_in_use()) - before, budget);
     });
@@ -227,7 +213,7 @@ TEST_F(PlanOwnerTest, SchedulerWorkersDestroyTheirOwnPlans) {
             SubmitRequest request;
             request.session_id = session;
             request.model = model;
-            request.image = png(12, 12, submitted++);
+            request.image = test::test_png(12, 12, submitted++);
             scheduler.submit(std::move(request));
             // One job at a time, so each submit's eviction meets the previous job's plans.
             const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);

@@ -6,34 +6,19 @@
 
 #include "engine/core/error.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/image/image.h"
 #include "scheduler/ids.h"
 #include "scheduler/local_result_store.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/sqlite_job_store.h"
 #include "tests/scheduler/temp_dir.h"
+#include "tests/scheduler/test_inputs.h"
 
 namespace kiln::scheduler {
 namespace {
 
-std::vector<uint8_t> small_png(int seed) {
-    image::Image img;
-    img.width = 12;
-    img.height = 10;
-    img.channels = 3;
-    img.samples.resize(img.sample_count());
-    for (size_t i = 0; i < img.samples.size(); ++i)
-        img.samples[i] = static_cast<uint16_t>((i * 7 + static_cast<size_t>(seed) * 31) % 256);
-    return image::encode_png(img);
-}
-
 class SchedulerTest : public ::testing::Test {
   protected:
-    SchedulerTest() {
-        std::filesystem::create_directories(dir_.path() / "models");
-        std::filesystem::copy_file(std::filesystem::path(KILN_TEST_DATA) / "weights/srvgg_x4.pth",
-                                   dir_.path() / "models/srvgg_x4.pth");
-    }
+    SchedulerTest() { test::add_srvgg_models(dir_.path() / "models", {"srvgg_x4.pth"}); }
     test::TempDir dir_;
 };
 
@@ -43,7 +28,7 @@ Job stored_job(JobStore& jobs, ResultStore& results, const std::string& session,
     job.session_id = session;
     job.model = "srvgg_x4";
     job.created_at = now_ms();
-    results.put(session, job.id, "input", small_png(seed));
+    results.put(session, job.id, "input", test::test_png(12, 10, seed));
     jobs.insert_job(job);
     return job;
 }
@@ -130,8 +115,7 @@ TEST_F(SchedulerTest, ModelCacheLoadsOnceForConcurrentUsers) {
 }
 
 TEST_F(SchedulerTest, ModelCacheEvictsLeastRecentlyUsedButNotInUse) {
-    std::filesystem::copy_file(std::filesystem::path(KILN_TEST_DATA) / "weights/srvgg_x4.pth",
-                               dir_.path() / "models/other.pth");
+    test::add_srvgg_models(dir_.path() / "models", {"other.pth"});
     weights::ModelRegistry registry(dir_.path() / "models");
     ModelCache cache(registry, 1);  // every model is over budget
     {
