@@ -4,8 +4,8 @@
 
 #include "app/commands.h"
 #include "app/engine_setup.h"
-#include "engine/core/error.h"
-#include "engine/image/npy.h"
+#include "core/error.h"
+#include "image/npy.h"
 
 namespace kiln::app {
 
@@ -24,8 +24,8 @@ int run_forward(const ForwardArgs& args) {
     if (shape.size() == 4 && shape[0] == 1)
         shape.erase(shape.begin());
     if (in.dtype != "<f4" || shape.size() != 3 || shape[2] != 3) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    args.input + ": expected float32 NHWC [1, H, W, 3] or [H, W, 3]");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          args.input + ": expected float32 NHWC [1, H, W, 3] or [H, W, 3]");
     }
     LoadedEngine loaded = load_engine(args.engine, args.model);
     const int h = static_cast<int>(shape[0]);

@@ -7,12 +7,12 @@
 #include "app/commands.h"
 #include "app/engine_setup.h"
 #include "app/progress_bar.h"
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/diffusion/diffusion_model.h"
 #include "engine/diffusion/generation.h"
 #include "engine/diffusion/image_grid.h"
-#include "engine/image/image.h"
-#include "engine/image/npy.h"
+#include "image/image.h"
+#include "image/npy.h"
 #include "weights/registry.h"
 
 namespace kiln::app {
@@ -24,7 +24,7 @@ struct GenerateArgs {
     std::string model;
     std::string prompt;
     std::string sampler = "ddim";
-    diffusion::GenerateParams params;
+    engine::diffusion::GenerateParams params;
     std::string output;
     std::string npy;
     std::string trace;
@@ -33,10 +33,11 @@ struct GenerateArgs {
 
 int run_generate(GenerateArgs& args) {
     const auto start = std::chrono::steady_clock::now();
-    args.params.sampler = diffusion::parse_sampler(args.sampler);
+    args.params.sampler = engine::diffusion::parse_sampler(args.sampler);
     LoadedBackend loaded = load_backend(args.engine);
     weights::ModelRegistry registry(resolve_models_dir(args.engine.models_dir));
-    const auto model = diffusion::load_diffusion_model(registry.generation_model_dir(args.model));
+    const auto model =
+        engine::diffusion::load_diffusion_model(registry.generation_model_dir(args.model));
     spdlog::info("model {}: UNet2DConditionModel, {} parameters, {} threads", args.model,
                  model->unet->parameter_count(), loaded.context->threads());
     spdlog::info("\"{}\": {} image(s), {} {} steps, guidance {}, seed {}", args.prompt,
@@ -45,14 +46,14 @@ int run_generate(GenerateArgs& args) {
 
     ProgressBar bar("generate");
     engine::Trace trace;
-    diffusion::GenerateHooks hooks;
+    engine::diffusion::GenerateHooks hooks;
     hooks.on_step = [&](int done, int total) { bar.update(done, total); };
     hooks.trace = args.trace.empty() ? nullptr : &trace;
-    diffusion::Latents latents;
+    engine::diffusion::Latents latents;
     {
         engine::TraceRange job(hooks.trace, "generate " + args.model, "job");
-        latents = diffusion::generate(*model, *loaded.backend, *loaded.context, args.prompt,
-                                      args.params, hooks);
+        latents = engine::diffusion::generate(*model, *loaded.backend, *loaded.context, args.prompt,
+                                              args.params, hooks);
     }
     bar.finish();
     if (!args.trace.empty()) {
@@ -65,7 +66,7 @@ int run_generate(GenerateArgs& args) {
         spdlog::info("wrote {} (NHWC float32 in the model's range)", args.npy);
     }
     if (!args.output.empty()) {
-        const image::Image grid = diffusion::latents_to_grid(latents, args.columns, 2);
+        const image::Image grid = engine::diffusion::latents_to_grid(latents, args.columns, 2);
         image::write_png_file(args.output, grid);
         spdlog::info("wrote {} ({}x{})", args.output, grid.width, grid.height);
     }
@@ -101,7 +102,8 @@ Runner register_generate(CLI::App& app) {
         if (!cmd->parsed())
             return -1;
         if (args->output.empty() && args->npy.empty())
-            throw Error(ErrorCode::INVALID_ARGUMENT, "give an output PNG or --npy FILE");
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "give an output PNG or --npy FILE");
         return run_generate(*args);
     };
 }

@@ -8,8 +8,8 @@
 
 #include "app/commands.h"
 #include "app/engine_setup.h"
+#include "app/service.h"
 #include "engine/device.h"
-#include "server/service.h"
 
 namespace kiln::app {
 
@@ -41,14 +41,8 @@ struct ServeArgs {
 };
 
 int run_serve(const ServeArgs& args) {
-    const engine::DeviceDecision device =
-        engine::choose_device(engine::parse_device_request(args.device));
-    spdlog::info("{}", device.reason);
-
-    server::ServiceOptions options;
-    options.use_cuda = device.kind == engine::BackendKind::CUDA;
-    options.cuda_required =
-        engine::parse_device_request(args.device) == engine::DeviceRequest::CUDA;
+    ServiceOptions options;
+    options.backend.device = args.device;
     options.models_dir = resolve_models_dir(args.models_dir);
     options.data_dir = args.data_dir;
     options.scheduler.workers = args.workers;
@@ -76,7 +70,7 @@ int run_serve(const ServeArgs& args) {
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    server::Service service(options);
+    Service service(options);
     const int port = service.start();
     spdlog::info(
         "kiln serve on http://{}:{}: models {}, data {}, {} worker(s) x {} thread(s), queue "

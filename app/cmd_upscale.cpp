@@ -7,9 +7,9 @@
 #include "app/commands.h"
 #include "app/engine_setup.h"
 #include "app/progress_bar.h"
-#include "engine/image/image.h"
 #include "engine/pipeline/upscale_image.h"
 #include "engine/trace.h"
+#include "image/image.h"
 
 namespace kiln::app {
 

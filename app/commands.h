@@ -1,5 +1,5 @@
 // The kiln CLI's subcommands. Each registers its options on CLI11 and runs; main() maps a
-// kiln::Error to a message and a non-zero exit.
+// kiln::core::Error to a message and a non-zero exit.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,13 +8,18 @@
 
 namespace kiln::app {
 
+// Which backend runs, and how: what --device, --conv-algo and --conv-search ask for.
+struct BackendOptions {
+    std::string device = "auto";  // auto, cpu or cuda
+    std::string conv_algorithm = "auto";
+    std::string conv_search = "heuristic";  // CUDA: cuDNN algorithm by heuristic or timing
+};
+
 // Options shared by every command that runs a model.
 struct EngineOptions {
     std::string models_dir;
-    std::string device = "auto";
+    BackendOptions backend;
     int threads = 0;
-    std::string conv_algorithm = "auto";
-    std::string conv_search = "heuristic";  // CUDA: cuDNN algorithm by heuristic or timing
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& options);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "app/commands.h"
-#include "engine/core/error.h"
+#include "core/error.h"
 
 int main(int argc, char** argv) {
     // Logs go to stderr so stdout carries only results (JSON of bench, models --json).
@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
             if (rc >= 0)
                 return rc;
         }
-    } catch (const kiln::Error& e) {
-        spdlog::error("{} ({})", e.what(), kiln::error_code_name(e.code()));
+    } catch (const kiln::core::Error& e) {
+        spdlog::error("{} ({})", e.what(), kiln::core::error_code_name(e.code()));
         return 1;
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());

@@ -54,17 +54,17 @@ int main(int argc, char** argv) {
     }
     try {
         using namespace kiln;
-        const auto model = diffusion::load_diffusion_model(dir);
+        const auto model = engine::diffusion::load_diffusion_model(dir);
         auto backend = engine::cpu::make_cpu_backend({});
         auto context = backend->create_context({threads});
         const auto& config = model->unet->config();
         const int side = config.sample_size;
-        diffusion::UNetRunner runner(*model->unet, *backend, *context, side, side,
-                                     model->encoder->tokens());
+        engine::diffusion::UNetRunner runner(*model->unet, *backend, *context, side, side,
+                                             model->encoder->tokens());
         const size_t image = static_cast<size_t>(side) * side * config.in_channels;
         std::vector<float> x(image * static_cast<size_t>(batch)), eps(x.size());
         for (size_t j = 0; j < x.size(); ++j)
-            x[j] = diffusion::philox_normal(1, 0, 0, j);
+            x[j] = engine::diffusion::philox_normal(1, 0, 0, j);
         const std::vector<float> one = model->encoder->encode("bag");
         std::vector<float> ctx;
         for (int b = 0; b < batch; ++b)
@@ -104,13 +104,13 @@ int main(int argc, char** argv) {
             evals.push_back(seconds_since(t0));
         }
         // Whole images: `batch` images with guidance (one UNet batch of 2 * batch per step).
-        diffusion::GenerateParams p;
+        engine::diffusion::GenerateParams p;
         p.steps = steps;
         p.count = batch;
         p.guidance = 3.0f;
         p.seed = 7;
         const auto t0 = std::chrono::steady_clock::now();
-        diffusion::generate(*model, *backend, *context, "bag", p, {});
+        engine::diffusion::generate(*model, *backend, *context, "bag", p, {});
         const double generation = seconds_since(t0);
         std::printf(
             "{\"engine\": \"kiln\", \"batch\": %d, \"threads\": %d, \"runs\": %d, "

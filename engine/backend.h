@@ -27,7 +27,7 @@ class Trace;  // engine/trace.h
 class MemoryPool {
   public:
     virtual ~MemoryPool() = default;
-    // Throws Error(OUT_OF_MEMORY) on failure.
+    // Throws core::Error(OUT_OF_MEMORY) on failure.
     virtual void* allocate(size_t bytes) = 0;
     virtual void release(void* ptr, size_t bytes) = 0;
     virtual size_t bytes_in_use() const = 0;
@@ -71,7 +71,7 @@ class Plan {
     virtual size_t peak_bytes() const = 0;
     virtual size_t weight_bytes() const = 0;
     // input: NHWC float [h, w, c] of the graph's input shape; output: NHWC of its output.
-    // Throws Error(CANCELLED) when control.cancel becomes true.
+    // Throws core::Error(CANCELLED) when control.cancel becomes true.
     void run(const float* input, float* output, const RunControl& control) {
         const float* inputs[1] = {input};
         run_batch(inputs, output, 1, control);

@@ -1,6 +1,6 @@
 #include "engine/device.h"
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
@@ -11,8 +11,8 @@ DeviceRequest parse_device_request(const std::string& text) {
         return DeviceRequest::CPU;
     if (text == "cuda")
         return DeviceRequest::CUDA;
-    throw Error(ErrorCode::INVALID_ARGUMENT,
-                "unknown device '" + text + "' (expected auto, cpu or cuda)");
+    throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                      "unknown device '" + text + "' (expected auto, cpu or cuda)");
 }
 
 DeviceDecision choose_device(DeviceRequest request) {
@@ -37,7 +37,7 @@ DeviceDecision choose_device(DeviceRequest request) {
 #endif
     }
     if (request == DeviceRequest::CUDA) {
-        throw Error(ErrorCode::UNSUPPORTED, "--device cuda: " + why);
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "--device cuda: " + why);
     }
     return {BackendKind::CPU, "CPU backend: " + why};
 }

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cuda/nvtx.h"  // KILN_NVTX ranges; nothing without KILN_NVTX
 
 namespace kiln::engine {
@@ -78,10 +78,10 @@ std::string Trace::to_json() const {
 void Trace::write_file(const std::string& path) const {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     if (!out)
-        throw Error(ErrorCode::IO, "cannot write trace " + path);
+        throw core::Error(core::ErrorCode::IO, "cannot write trace " + path);
     out << to_json() << '\n';
     if (!out)
-        throw Error(ErrorCode::IO, "cannot write trace " + path);
+        throw core::Error(core::ErrorCode::IO, "cannot write trace " + path);
 }
 
 TraceRange::TraceRange(Trace* trace, std::string name, std::string category) : trace_(trace) {

@@ -43,7 +43,7 @@ class Trace {
     std::vector<TraceEvent> events() const;
     // The Chrome trace JSON document.
     std::string to_json() const;
-    // Throws Error(IO) when the file cannot be written.
+    // Throws core::Error(IO) when the file cannot be written.
     void write_file(const std::string& path) const;
 
     // A small stable number for the calling thread (the events' tid).

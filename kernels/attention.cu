@@ -6,7 +6,7 @@
 // one key per lane per tile, queries pre-scaled in shared memory.
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.h"
@@ -191,16 +191,17 @@ void attention(const DeviceView& q,
     const int c = q.desc.c;
     if (args.heads <= 0 || c % args.heads != 0 || k.desc.c != c || v.desc.c != c || o.desc.c != c ||
         k.desc.pixels() != v.desc.pixels() || o.desc.pixels() != q.desc.pixels()) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "attention: inconsistent q/k/v/o views");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "attention: inconsistent q/k/v/o views");
     }
     const int head_dim = c / args.heads;
     if (head_dim > kMaxAttentionHeadDim) {
-        throw Error(ErrorCode::UNSUPPORTED, "attention: head dimension " +
-                                                std::to_string(head_dim) + " > " +
-                                                std::to_string(kMaxAttentionHeadDim));
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "attention: head dimension " +
+                                                            std::to_string(head_dim) + " > " +
+                                                            std::to_string(kMaxAttentionHeadDim));
     }
     if (args.heads > 65535)
-        throw Error(ErrorCode::UNSUPPORTED, "attention: more than 65535 heads");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "attention: more than 65535 heads");
     AttnParams p{};
     p.q_d = q.desc;
     p.k_d = k.desc;

@@ -13,7 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/core/half.h"  // KILN_HD
+#include "core/half.h"  // KILN_HD
 #include "kernels/reduce_math.h"
 
 namespace kiln::kernels {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::kernels {
 
@@ -11,12 +11,12 @@ void throw_cuda_error(cudaError_t err,
                       const char* function,
                       const char* file,
                       int line) {
-    const ErrorCode code =
-        err == cudaErrorMemoryAllocation ? ErrorCode::OUT_OF_MEMORY : ErrorCode::INTERNAL;
+    const core::ErrorCode code = err == cudaErrorMemoryAllocation ? core::ErrorCode::OUT_OF_MEMORY
+                                                                  : core::ErrorCode::INTERNAL;
     cudaGetLastError();  // clear a non-sticky error so the context stays usable
-    throw Error(code, std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
-                          cudaGetErrorString(err) + ") in " + statement + " at " + function + " " +
-                          file + ":" + std::to_string(line));
+    throw core::Error(code, std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
+                                cudaGetErrorString(err) + ") in " + statement + " at " + function +
+                                " " + file + ":" + std::to_string(line));
 }
 
 }  // namespace kiln::kernels

@@ -1,5 +1,5 @@
 // The check-macro family of the CUDA code: each reports the failing statement, function, file
-// and line, and throws kiln::Error (OUT_OF_MEMORY for allocation failures, so the scheduler
+// and line, and throws kiln::core::Error (OUT_OF_MEMORY for allocation failures, so the scheduler
 // can retry smaller; INTERNAL otherwise). Never aborts.
 #pragma once
 

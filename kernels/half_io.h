@@ -1,12 +1,12 @@
 // fp16 <-> fp32 loads and stores of V consecutive halves, host and device: on the device a
 // 128-bit access for V == 8 (16-byte aligned) and __half2 conversions; on the host the
-// bit-exact conversions of engine/core/half.h (same rounding: nearest even). The kernel
+// bit-exact conversions of core/half.h (same rounding: nearest even). The kernel
 // bodies (*_body.h) use these, so the CPU tests run the same per-element code as the GPU.
 #pragma once
 
 #include <cstdint>
 
-#include "engine/core/half.h"
+#include "core/half.h"
 
 #if defined(__CUDACC__)
 #include <cuda_fp16.h>
@@ -40,7 +40,7 @@ KILN_HD inline void load_halves(const uint16_t* p, float (&out)[V]) {
     }
 #else
     for (int i = 0; i < V; ++i)
-        out[i] = half_to_float(p[i]);
+        out[i] = core::half_to_float(p[i]);
 #endif
 }
 
@@ -62,7 +62,7 @@ KILN_HD inline void store_halves(uint16_t* p, const float (&in)[V]) {
     }
 #else
     for (int i = 0; i < V; ++i)
-        p[i] = float_to_half(in[i]);
+        p[i] = core::float_to_half(in[i]);
 #endif
 }
 

@@ -1,5 +1,5 @@
 // Entry points of the hand-written CUDA kernels. Each takes device views of fp16 NHWC
-// buffers, enqueues its work on `stream` (no host synchronisation) and throws kiln::Error
+// buffers, enqueues its work on `stream` (no host synchronisation) and throws kiln::core::Error
 // (kernels/cuda_check.h) when a launch fails. The math they share with the CPU side is in the
 // *_math.h headers next to this one.
 #pragma once

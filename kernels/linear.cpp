@@ -1,6 +1,6 @@
 #include "kernels/linear.h"
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 
 namespace kiln::kernels {
@@ -9,8 +9,8 @@ namespace {
 
 void check(cublasStatus_t status, const char* what) {
     if (status != CUBLAS_STATUS_SUCCESS) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    std::string("cuBLASLt ") + what + ": " + cublasLtGetStatusName(status));
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          std::string("cuBLASLt ") + what + ": " + cublasLtGetStatusName(status));
     }
 }
 
@@ -30,9 +30,9 @@ void set_pref(cublasLtMatmulPreference_t pref,
 
 CublasLtLinear::CublasLtLinear(const LinearSetup& setup) : setup_(setup) {
     if (!setup.handle)
-        throw Error(ErrorCode::UNSUPPORTED, "cuBLASLt is not initialised");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "cuBLASLt is not initialised");
     if (setup.src.desc.pixels() != setup.dst.desc.pixels() || (setup.relu && !setup.bias))
-        throw Error(ErrorCode::INVALID_ARGUMENT, "linear: inconsistent setup");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "linear: inconsistent setup");
     const int64_t tokens = setup.src.desc.pixels();
     const int in = setup.src.desc.c, out = setup.dst.desc.c;
     cublasLtMatmulPreference_t pref = nullptr;
@@ -97,7 +97,8 @@ CublasLtLinear::CublasLtLinear(const LinearSetup& setup) : setup_(setup) {
             }
         }
         if (!chosen)
-            throw Error(ErrorCode::UNSUPPORTED, "cuBLASLt has no algorithm for this linear");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              "cuBLASLt has no algorithm for this linear");
     } catch (...) {
         if (pref)
             cublasLtMatmulPreferenceDestroy(pref);
@@ -136,8 +137,8 @@ cublasStatus_t CublasLtLinear::launch(cudaStream_t stream) const {
 void CublasLtLinear::execute(cudaStream_t stream) const {
     const cublasStatus_t status = launch(stream);
     if (status != CUBLAS_STATUS_SUCCESS) {
-        throw Error(ErrorCode::INTERNAL,
-                    std::string("cuBLASLt matmul: ") + cublasLtGetStatusName(status));
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          std::string("cuBLASLt matmul: ") + cublasLtGetStatusName(status));
     }
     KILN_CUDA_CHECK_LAUNCH("linear");
 }

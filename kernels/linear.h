@@ -34,7 +34,7 @@ struct LinearSetup {
 
 class CublasLtLinear {
   public:
-    // Throws Error(UNSUPPORTED) when cuBLASLt offers no algorithm that runs these views.
+    // Throws core::Error(UNSUPPORTED) when cuBLASLt offers no algorithm that runs these views.
     explicit CublasLtLinear(const LinearSetup& setup);
     ~CublasLtLinear();
     CublasLtLinear(const CublasLtLinear&) = delete;

@@ -4,7 +4,7 @@
 // CPU-tested), then one elementwise apply pass.
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.h"
@@ -180,9 +180,9 @@ void group_norm(const DeviceView& x,
                 void* scratch,
                 cudaStream_t stream) {
     if (args.groups <= 0 || x.desc.c % args.groups != 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "group_norm: " + std::to_string(x.desc.c) +
-                                                     " channels in " + std::to_string(args.groups) +
-                                                     " groups");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "group_norm: " + std::to_string(x.desc.c) + " channels in " +
+                              std::to_string(args.groups) + " groups");
     }
     NormParams p{};
     p.x_d = x.desc;
@@ -229,7 +229,7 @@ void layer_norm(const DeviceView& x,
                 const GroupNormArgs& args,
                 cudaStream_t stream) {
     if (x.desc.c != y.desc.c || x.desc.pixels() != y.desc.pixels())
-        throw Error(ErrorCode::INVALID_ARGUMENT, "layer_norm: x and y shapes differ");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "layer_norm: x and y shapes differ");
     LayerNormParams p{};
     p.x_d = x.desc;
     p.y_d = y.desc;

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/core/half.h"
+#include "core/half.h"
 
 namespace kiln::kernels {
 
@@ -54,7 +54,7 @@ KILN_HD inline uint8_t value_to_u8(float v, float scale, float offset) {
 
 // fp32 -> fp16 storage -> fp32, what every kernel store then load does to a value.
 KILN_HD inline float round_half(float v) {
-    return half_to_float(float_to_half(v));
+    return core::half_to_float(core::float_to_half(v));
 }
 
 }  // namespace kiln::kernels

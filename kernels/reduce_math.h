@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/core/half.h"        // KILN_HD
+#include "core/half.h"               // KILN_HD
 #include "kernels/pointwise_math.h"  // silu
 
 namespace kiln::kernels {

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "engine/core/half.h"  // KILN_HD
+#include "core/half.h"  // KILN_HD
 
 namespace kiln::kernels {
 

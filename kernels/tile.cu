@@ -4,7 +4,7 @@
 // kernels/tile_body.h (shared with the CPU tests).
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.h"
@@ -54,7 +54,7 @@ void tile_gather(const TileImage& src,
                  cudaStream_t stream) {
     const TileGatherParams p = make_tile_gather_params(src, dst, y0, x0, edge);
     if (const char* why = tile_gather_problem(p))
-        throw Error(ErrorCode::INVALID_ARGUMENT, std::string("tile_gather: ") + why);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, std::string("tile_gather: ") + why);
     launch_tile_gather(p, stream);
 }
 
@@ -69,7 +69,7 @@ void tile_scatter(const TileImage& src,
     const TileScatterParams p =
         make_tile_scatter_params(src, dst, ay, ax, origin_y, origin_x, mode);
     if (const char* why = tile_scatter_problem(p))
-        throw Error(ErrorCode::INVALID_ARGUMENT, std::string("tile_scatter: ") + why);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, std::string("tile_scatter: ") + why);
     launch_tile_scatter(p, stream);
 }
 

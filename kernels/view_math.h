@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "engine/core/half.h"  // KILN_HD
+#include "core/half.h"  // KILN_HD
 
 namespace kiln::kernels {
 

@@ -7,8 +7,8 @@
 #include <span>
 
 #include "engine/backend.h"
-#include "engine/image/image.h"
 #include "engine/models/model.h"
+#include "image/image.h"
 
 namespace kiln::scheduler {
 
@@ -18,12 +18,11 @@ struct AdmittedImage {
     size_t peak_bytes = 0;  // estimated peak of that plan
 };
 
-// Throws ServiceError: UNSUPPORTED_MEDIA (not PNG/JPEG or an unsupported variant),
+// Throws SchedulerError: UNSUPPORTED_MEDIA (not PNG/JPEG or an unsupported variant),
 // PAYLOAD_TOO_LARGE (over the decode limits, or no tile fits the memory budget),
 // INVALID_PARAMS (undecodable image, bad tile).
 AdmittedImage admit_upscale_input(const engine::Model& model,
-                                  engine::Backend& backend,
-                                  engine::ExecutionContext& context,
+                                  const engine::Backend& backend,
                                   std::span<const uint8_t> bytes,
                                   int tile,
                                   size_t memory_budget,

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/diffusion/image_grid.h"
-#include "engine/image/image.h"
-#include "scheduler/service_error.h"
+#include "image/image.h"
+#include "scheduler/scheduler_error.h"
 #include "scheduler/thumbnail.h"
 
 namespace kiln::scheduler {
@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 [[noreturn]] void invalid(const std::string& message) {
-    throw ServiceError(ServiceCode::INVALID_PARAMS, message);
+    throw SchedulerError(SchedulerCode::INVALID_PARAMS, message);
 }
 
 double number(const json& j, const char* name, double min, double max) {
@@ -40,14 +40,14 @@ int integer(const json& j, const char* name, int min, int max) {
 json parse_object(const std::string& text) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object())
-        invalid("\"params\" must be a JSON object");
+        invalid("the parameters must be an object");
     return j;
 }
 
 }  // namespace
 
-diffusion::GenerateParams parse_generate_params(const std::string& params_json,
-                                                uint64_t random_seed) {
+engine::diffusion::GenerateParams parse_generate_params(const std::string& params_json,
+                                                        uint64_t random_seed) {
     const json j = parse_object(params_json);
     for (const auto& [key, value] : j.items()) {
         static const char* const known[] = {"steps", "sampler", "guidance", "seed",
@@ -58,15 +58,15 @@ diffusion::GenerateParams parse_generate_params(const std::string& params_json,
                     "\" (generate takes steps, sampler, guidance, seed, count, height, width)");
         }
     }
-    diffusion::GenerateParams p;
+    engine::diffusion::GenerateParams p;
     if (j.contains("steps"))
         p.steps = integer(j, "steps", 1, 1000);
     if (j.contains("sampler")) {
         if (!j["sampler"].is_string())
             invalid("\"sampler\" must be ddim, ddpm, euler or euler_karras");
         try {
-            p.sampler = diffusion::parse_sampler(j["sampler"].get<std::string>());
-        } catch (const Error& e) {
+            p.sampler = engine::diffusion::parse_sampler(j["sampler"].get<std::string>());
+        } catch (const core::Error& e) {
             invalid(e.what());
         }
     }
@@ -102,36 +102,37 @@ std::vector<uint8_t> generate_input_bytes(const std::string& prompt) {
 std::string prompt_of_input(const std::vector<uint8_t>& bytes) {
     const json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-        throw Error(ErrorCode::BAD_FILE, "the job's stored prompt is unreadable");
+        throw core::Error(core::ErrorCode::BAD_FILE, "the job's stored prompt is unreadable");
     return j["prompt"].get<std::string>();
 }
 
-void admit_generate(const diffusion::DiffusionModel& model,
+void admit_generate(const engine::diffusion::DiffusionModel& model,
                     const std::string& prompt,
-                    const diffusion::GenerateParams& params) {
+                    const engine::diffusion::GenerateParams& params) {
     if (prompt.size() > 1000)
-        invalid("\"input.prompt\" is longer than 1000 bytes");
+        throw SchedulerError(SchedulerCode::INVALID_PARAMS, "the prompt is longer than 1000 bytes",
+                             InputPart::PROMPT);
     try {
-        diffusion::validate(params, *model.unet);
+        engine::diffusion::validate(params, *model.unet);
         model.encoder->encode(prompt);
-    } catch (const Error& e) {
-        if (e.code() == ErrorCode::INVALID_ARGUMENT)
+    } catch (const core::Error& e) {
+        if (e.code() == core::ErrorCode::INVALID_ARGUMENT)
             invalid(e.what());
         throw;
     }
 }
 
-std::vector<RunOutput> run_generate_job(const diffusion::DiffusionModel& model,
+std::vector<RunOutput> run_generate_job(const engine::diffusion::DiffusionModel& model,
                                         engine::Backend& backend,
                                         engine::ExecutionContext& context,
                                         const std::string& prompt,
-                                        const diffusion::GenerateParams& params,
-                                        const diffusion::GenerateHooks& hooks) {
-    const diffusion::Latents latents =
-        diffusion::generate(model, backend, context, prompt, params, hooks);
+                                        const engine::diffusion::GenerateParams& params,
+                                        const engine::diffusion::GenerateHooks& hooks) {
+    const engine::diffusion::Latents latents =
+        engine::diffusion::generate(model, backend, context, prompt, params, hooks);
     std::vector<RunOutput> outputs;
     for (int k = 0; k < latents.count; ++k) {
-        const image::Image picture = diffusion::latents_to_image(latents, k);
+        const image::Image picture = engine::diffusion::latents_to_image(latents, k);
         RunOutput out;
         out.png = image::encode_png(picture);
         out.thumbnail_png = image::encode_png(make_thumbnail(picture, 256));

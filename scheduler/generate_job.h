@@ -17,30 +17,30 @@ namespace kiln::scheduler {
 // euler_karras; default ddim), guidance (0..50, default 3), seed (0..2^53, default: random,
 // written back into the stored params so a retry makes the same images), count (1..16,
 // default 1), height and width (default: the model's). Unknown keys are refused.
-// Throws ServiceError(INVALID_PARAMS) naming the parameter.
-diffusion::GenerateParams parse_generate_params(const std::string& params_json,
-                                                uint64_t random_seed);
+// Throws SchedulerError(INVALID_PARAMS) naming the parameter.
+engine::diffusion::GenerateParams parse_generate_params(const std::string& params_json,
+                                                        uint64_t random_seed);
 // params_json with the seed actually used.
 std::string with_seed(const std::string& params_json, uint64_t seed);
 
 // What a generate job keeps as its input: {"prompt": "..."} as JSON bytes.
 std::vector<uint8_t> generate_input_bytes(const std::string& prompt);
-// Error(BAD_FILE) when the bytes are not such a document.
+// core::Error(BAD_FILE) when the bytes are not such a document.
 std::string prompt_of_input(const std::vector<uint8_t>& bytes);
 
 // Checks the prompt and parameters against the model before the job is accepted:
-// ServiceError(INVALID_PARAMS) with the model's message (for example the prompts it knows).
-void admit_generate(const diffusion::DiffusionModel& model,
+// SchedulerError(INVALID_PARAMS) with the model's message (for example the prompts it knows).
+void admit_generate(const engine::diffusion::DiffusionModel& model,
                     const std::string& prompt,
-                    const diffusion::GenerateParams& params);
+                    const engine::diffusion::GenerateParams& params);
 
 // One PNG per image (gray or RGB), with a gallery thumbnail (the image itself up to 256 px).
-// Throws kiln::Error(CANCELLED) between steps when hooks.cancel becomes true.
-std::vector<RunOutput> run_generate_job(const diffusion::DiffusionModel& model,
+// Throws kiln::core::Error(CANCELLED) between steps when hooks.cancel becomes true.
+std::vector<RunOutput> run_generate_job(const engine::diffusion::DiffusionModel& model,
                                         engine::Backend& backend,
                                         engine::ExecutionContext& context,
                                         const std::string& prompt,
-                                        const diffusion::GenerateParams& params,
-                                        const diffusion::GenerateHooks& hooks);
+                                        const engine::diffusion::GenerateParams& params,
+                                        const engine::diffusion::GenerateHooks& hooks);
 
 }  // namespace kiln::scheduler

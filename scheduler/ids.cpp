@@ -6,7 +6,7 @@
 
 #include <array>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::scheduler {
 
@@ -27,14 +27,14 @@ std::string to_hex(const unsigned char* bytes, size_t n) {
 std::string random_id() {
     std::array<unsigned char, 16> bytes{};
     if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-        throw Error(ErrorCode::INTERNAL, "random_id: RAND_bytes failed");
+        throw core::Error(core::ErrorCode::INTERNAL, "random_id: RAND_bytes failed");
     return to_hex(bytes.data(), bytes.size());
 }
 
 uint64_t random_seed() {
     std::array<unsigned char, 8> bytes{};
     if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
-        throw Error(ErrorCode::INTERNAL, "random_seed: RAND_bytes failed");
+        throw core::Error(core::ErrorCode::INTERNAL, "random_seed: RAND_bytes failed");
     uint64_t v = 0;
     for (unsigned char b : bytes)
         v = (v << 8) | b;

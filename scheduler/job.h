@@ -34,7 +34,7 @@ struct JobOutput {
     int index = 0;
     int width = 0, height = 0;
     std::string content_type = "image/png";
-    std::string etag;  // quoted SHA-256 prefix of the bytes
+    std::string digest;  // the first 32 hex digits of the bytes' SHA-256 (the ETag's value)
 };
 
 struct JobError {

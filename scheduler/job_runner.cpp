@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/pipeline/upscale_image.h"
 #include "scheduler/thumbnail.h"
 
@@ -23,8 +23,8 @@ RunOutput run_upscale_job(engine::Upscaler& upscaler,
     image::Image result;
     try {
         result = engine::upscale_image(upscaler, decoded, options, hooks);
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::OUT_OF_MEMORY)
+    } catch (const core::Error& e) {
+        if (e.code() != core::ErrorCode::OUT_OF_MEMORY)
             throw;
         // One retry with smaller tiles; a second failure reaches the job as out_of_memory.
         const int side = options.tile == 0 ? std::max(decoded.height, decoded.width) : options.tile;

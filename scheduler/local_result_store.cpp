@@ -8,7 +8,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "scheduler/ids.h"
 
 namespace kiln::scheduler {
@@ -20,7 +20,7 @@ namespace {
 void require_id(const std::string& id) {
     // Ids become path components: only the generated shape is ever accepted.
     if (!is_valid_id(id))
-        throw Error(ErrorCode::INVALID_ARGUMENT, "result store: malformed id");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "result store: malformed id");
 }
 
 void write_all(int fd, const std::vector<uint8_t>& bytes, const fs::path& path) {
@@ -30,7 +30,8 @@ void write_all(int fd, const std::vector<uint8_t>& bytes, const fs::path& path) 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            throw Error(ErrorCode::IO, "write " + path.string() + ": " + std::strerror(errno));
+            throw core::Error(core::ErrorCode::IO,
+                              "write " + path.string() + ": " + std::strerror(errno));
         written += static_cast<size_t>(n);
     }
 }
@@ -57,11 +58,12 @@ void LocalResultStore::put(const std::string& session_id,
     const fs::path temp_path = dir / ("." + name + "." + random_id() + ".tmp");
     const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        throw Error(ErrorCode::IO, "create " + temp_path.string() + ": " + std::strerror(errno));
+        throw core::Error(core::ErrorCode::IO,
+                          "create " + temp_path.string() + ": " + std::strerror(errno));
     try {
         write_all(fd, bytes, temp_path);
         if (::fsync(fd) != 0)
-            throw Error(ErrorCode::IO, "fsync " + temp_path.string());
+            throw core::Error(core::ErrorCode::IO, "fsync " + temp_path.string());
     } catch (...) {
         ::close(fd);
         ::unlink(temp_path.c_str());
@@ -70,7 +72,7 @@ void LocalResultStore::put(const std::string& session_id,
     ::close(fd);
     if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
         ::unlink(temp_path.c_str());
-        throw Error(ErrorCode::IO, "rename to " + final_path.string());
+        throw core::Error(core::ErrorCode::IO, "rename to " + final_path.string());
     }
 }
 

@@ -7,7 +7,7 @@ namespace kiln::scheduler {
 ModelCache::ModelCache(weights::ModelRegistry& registry, size_t budget_bytes)
     : registry_(registry), budget_bytes_(budget_bytes) {}
 
-std::shared_ptr<const engine::Model> ModelCache::acquire(const std::string& name) {
+std::shared_ptr<const TaskModel> ModelCache::acquire(const std::string& name) {
     std::unique_lock lock(mutex_);
     auto it = slots_.find(name);
     if (it != slots_.end()) {
@@ -19,15 +19,15 @@ std::shared_ptr<const engine::Model> ModelCache::acquire(const std::string& name
             notify_retired();
         return future.get();  // rethrows the loader's error
     }
-    std::promise<std::shared_ptr<const engine::Model>> promise;
+    std::promise<std::shared_ptr<const TaskModel>> promise;
     Slot& slot = slots_[name];
     slot.model = promise.get_future().share();
     slot.last_used = ++clock_;
     lock.unlock();
 
-    std::shared_ptr<const engine::Model> model;
+    std::shared_ptr<const TaskModel> model;
     try {
-        model = engine::Model::create(registry_.load(name));
+        model = load_task_model(registry_, name);
     } catch (...) {
         promise.set_exception(std::current_exception());
         lock.lock();
@@ -38,7 +38,7 @@ std::shared_ptr<const engine::Model> ModelCache::acquire(const std::string& name
     lock.lock();
     auto loaded_it = slots_.find(name);
     if (loaded_it != slots_.end()) {
-        loaded_it->second.bytes = static_cast<size_t>(model->parameter_count()) * sizeof(float);
+        loaded_it->second.bytes = model->memory_bytes();
         loaded_it->second.ready = true;
     }
     const bool retired = evict_over_budget(name);
@@ -55,25 +55,30 @@ size_t ModelCache::Slot::plan_bytes() const {
     return total;
 }
 
-std::shared_ptr<engine::Upscaler> ModelCache::upscaler(
-    const std::string& name,
-    const std::shared_ptr<const engine::Model>& model,
-    engine::Backend& backend,
-    engine::ExecutionContext& context) {
+std::shared_ptr<TaskPlans> ModelCache::plans(const std::string& name,
+                                             const std::shared_ptr<const TaskModel>& model,
+                                             engine::Backend& backend,
+                                             engine::ExecutionContext& context) {
     std::lock_guard lock(mutex_);
     auto it = slots_.find(name);
     if (it == slots_.end() || !it->second.ready || it->second.model.get() != model) {
-        ++plan_misses_;  // not this cache's model (reloaded meanwhile): plans are not kept
-        return std::make_shared<engine::Upscaler>(*model, backend, context);
+        // Not this cache's model (reloaded meanwhile): plans are not kept.
+        auto fresh = model->make_plans(backend, context);
+        plan_misses_ += fresh ? 1 : 0;
+        return fresh;
     }
     PlanEntry& entry = it->second.plans[&context];
-    if (entry.upscaler) {
+    if (entry.plans) {
         ++plan_hits_;
-    } else {
-        ++plan_misses_;
-        entry.upscaler = std::make_shared<engine::Upscaler>(*model, backend, context);
+        return entry.plans;
     }
-    return entry.upscaler;
+    entry.plans = model->make_plans(backend, context);
+    if (!entry.plans) {  // the task keeps none
+        it->second.plans.erase(&context);
+        return nullptr;
+    }
+    ++plan_misses_;
+    return entry.plans;
 }
 
 void ModelCache::account_plans(const std::string& name,
@@ -125,8 +130,8 @@ void ModelCache::release_retired(const engine::ExecutionContext& context) {
         for (const RetiredPlan& plan : plans)
             released_[&context] += plan.bytes;
     }
-    // Outside the lock (a CUDA plan synchronises its stream when destroyed); each Upscaler
-    // goes before the model it refers to (RetiredPlan's member order).
+    // Outside the lock (a CUDA plan synchronises its stream when destroyed); plans go before
+    // the model they refer to (RetiredPlan's member order).
     plans.clear();
 }
 
@@ -146,7 +151,7 @@ void ModelCache::notify_retired() const {
 }
 
 void ModelCache::drop_plans(const engine::ExecutionContext& context) {
-    std::vector<std::shared_ptr<engine::Upscaler>> cached;
+    std::vector<std::shared_ptr<TaskPlans>> cached;
     std::vector<RetiredPlan> retired;
     {
         std::lock_guard lock(mutex_);
@@ -154,7 +159,7 @@ void ModelCache::drop_plans(const engine::ExecutionContext& context) {
             const auto it = slot.plans.find(&context);
             if (it == slot.plans.end())
                 continue;
-            cached.push_back(std::move(it->second.upscaler));
+            cached.push_back(std::move(it->second.plans));
             slot.plans.erase(it);
         }
         const auto it = retired_.find(&context);
@@ -164,7 +169,7 @@ void ModelCache::drop_plans(const engine::ExecutionContext& context) {
         }
         released_.erase(&context);
     }
-    // Destroyed here, on the calling thread, outside the lock: the cached Upscalers' models
+    // Destroyed here, on the calling thread, outside the lock: the cached plans' models
     // are held by their slots, the retired ones' by their entries.
     cached.clear();
     retired.clear();
@@ -202,9 +207,9 @@ bool ModelCache::evict_over_budget(const std::string& keep) {
         // the model it refers to, to its context's list, released by that context's worker.
         const auto model = victim->second.model.get();
         for (auto& [context, entry] : victim->second.plans) {
-            if (!entry.upscaler)
+            if (!entry.plans)
                 continue;
-            retired_[context].push_back(RetiredPlan{model, std::move(entry.upscaler), entry.bytes});
+            retired_[context].push_back(RetiredPlan{model, std::move(entry.plans), entry.bytes});
             retired = true;
         }
         slots_.erase(victim);

@@ -1,8 +1,10 @@
-// Loaded models shared by every worker: one load for concurrent first users, least recently
-// used evicted when over the memory budget, never while a job holds it. Each model also keeps
-// one Upscaler per worker execution context, so a worker's second job of a model and window
-// shape reuses the compiled plans (oneDNN primitives, reordered weights, activations); the
-// plans' bytes count against the same budget and go with the model when it is evicted.
+// Loaded models of every task kind, shared by every worker and by admission: one load for
+// concurrent first users, least recently used evicted when over the memory budget, never while
+// a job holds it. A cached model is found by name without reading the registry again. Each
+// model also keeps its task's plans (TaskModel::make_plans; for upscaling, one Upscaler) per
+// worker execution context, so a worker's second job of a model and window shape reuses the
+// compiled plans (oneDNN primitives, reordered weights, activations); the plans' bytes count
+// against the same budget and go with the model when it is evicted.
 //
 // Plans are destroyed only on the thread of the worker that owns their context (on CUDA, the
 // thread that enqueues on and captures graphs on the context's stream). An eviction, which
@@ -21,8 +23,7 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/models/model.h"
-#include "engine/pipeline/upscaler.h"
+#include "scheduler/task.h"
 #include "weights/registry.h"
 
 namespace kiln::scheduler {
@@ -38,21 +39,22 @@ class ModelCache {
   public:
     ModelCache(weights::ModelRegistry& registry, size_t budget_bytes);
 
-    // Loads on first use (blocking the callers that asked meanwhile). Throws kiln::Error
+    // Loads on first use (blocking the callers that asked meanwhile). Throws kiln::core::Error
     // (NOT_FOUND for an unknown name). The model stays cached at least while held.
-    std::shared_ptr<const engine::Model> acquire(const std::string& name);
+    std::shared_ptr<const TaskModel> acquire(const std::string& name);
     std::vector<CachedModel> loaded() const;
 
-    // The Upscaler `context`'s worker keeps for `model` (acquired from this cache under
-    // `name`), created on first use. Only that worker may run it, one job at a time, while it
-    // holds `model`. The caller keeps `model` alive longer than the returned pointer.
-    std::shared_ptr<engine::Upscaler> upscaler(const std::string& name,
-                                               const std::shared_ptr<const engine::Model>& model,
-                                               engine::Backend& backend,
-                                               engine::ExecutionContext& context);
+    // The plans `context`'s worker keeps for `model` (acquired from this cache under `name`),
+    // made on first use; null when the model's task keeps none. Only that worker may run them,
+    // one job at a time, while it holds `model`. The caller keeps `model` alive longer than
+    // the returned pointer.
+    std::shared_ptr<TaskPlans> plans(const std::string& name,
+                                     const std::shared_ptr<const TaskModel>& model,
+                                     engine::Backend& backend,
+                                     engine::ExecutionContext& context);
     // After a job: `grown` is how much the context's pool use grew over the run, i.e. the
-    // plans the job added to the context's Upscaler for `name` (plans allocate when built and
-    // nothing while they run). When that Upscaler holds over `max_bytes` it is dropped (its
+    // plans the job added to the context's plans for `name` (plans allocate when built and
+    // nothing while they run). When those plans hold over `max_bytes` they are dropped (their
     // plans are freed when the worker lets go of it), so odd image sizes cannot pile up
     // plans; then models over the budget are evicted. Called by `context`'s own worker.
     void account_plans(const std::string& name,
@@ -73,30 +75,30 @@ class ModelCache {
     // Frees every plan built on `context`, retired or cached, on the calling thread: the
     // context's worker as it stops, or after it has stopped (before the context is destroyed).
     void drop_plans(const engine::ExecutionContext& context);
-    // Reuse counters: jobs that found their model's Upscaler cached, and that built one.
+    // Reuse counters: jobs that found their model's plans cached, and that made them.
     uint64_t plan_hits() const;
     uint64_t plan_misses() const;
 
   private:
     struct PlanEntry {
-        std::shared_ptr<engine::Upscaler> upscaler;
+        std::shared_ptr<TaskPlans> plans;
         size_t bytes = 0;
     };
     struct Slot {
-        std::shared_future<std::shared_ptr<const engine::Model>> model;
+        std::shared_future<std::shared_ptr<const TaskModel>> model;
         size_t bytes = 0;
         uint64_t last_used = 0;
         bool ready = false;
-        // Declared after `model`: destroyed first, since each Upscaler refers to the model.
+        // Declared after `model`: destroyed first, since plans refer to the model.
         std::map<const engine::ExecutionContext*, PlanEntry> plans;
         size_t plan_bytes() const;
     };
 
-    // A plan evicted with its model, waiting for its context's worker; holds the model the
-    // Upscaler refers to.
+    // Plans evicted with their model, waiting for their context's worker; holds the model the
+    // plans refer to.
     struct RetiredPlan {
-        std::shared_ptr<const engine::Model> model;
-        std::shared_ptr<engine::Upscaler> upscaler;
+        std::shared_ptr<const TaskModel> model;
+        std::shared_ptr<TaskPlans> plans;
         size_t bytes = 0;
     };
 

@@ -6,21 +6,13 @@
 #include <chrono>
 #include <cmath>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/trace.h"
-#include "scheduler/admission.h"
-#include "scheduler/generate_job.h"
 #include "scheduler/ids.h"
-#include "scheduler/job_runner.h"
-#include "scheduler/service_error.h"
+#include "scheduler/result_names.h"
+#include "scheduler/scheduler_error.h"
 
 namespace kiln::scheduler {
-
-namespace {
-
-constexpr const char* input_name = "input";
-
-}  // namespace
 
 Scheduler::Scheduler(JobStore& jobs,
                      ResultStore& results,
@@ -144,16 +136,17 @@ int Scheduler::retry_after_seconds() const {
 SubmitResult Scheduler::submit(SubmitRequest request) {
     try {
         return admit(request);
-    } catch (const ServiceError& e) {
+    } catch (const SchedulerError& e) {
         std::lock_guard lock(mutex_);
-        ++stats_.refused_by_reason[service_code_name(e.code())];
+        ++stats_.refused_by_reason[e.code()];
         throw;
     }
 }
 
 SubmitResult Scheduler::admit(SubmitRequest& request) {
     if (!accepting())
-        throw ServiceError(ServiceCode::DRAINING, "the server is shutting down; retry later", 5);
+        throw SchedulerError(SchedulerCode::DRAINING, "the server is shutting down; retry later",
+                             5);
     auto replay = [&]() -> std::optional<SubmitResult> {
         if (request.idempotency_key.empty())
             return std::nullopt;
@@ -162,9 +155,9 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
         if (!existing)
             return std::nullopt;
         if (!constant_time_equal(existing->request_hash, request.request_hash)) {
-            throw ServiceError(ServiceCode::IDEMPOTENCY_REUSED,
-                               "this Idempotency-Key was used with a different request; use a "
-                               "new key for a new job");
+            throw SchedulerError(SchedulerCode::IDEMPOTENCY_REUSED,
+                                 "this idempotency key was used with a different request; use a "
+                                 "new key for a new job");
         }
         std::lock_guard lock(mutex_);
         apply_live_state(*existing);
@@ -174,118 +167,100 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
         return *earlier;
 
     check_queue_limits(request.session_id);  // cheap refusal before decoding anything
+    const std::shared_ptr<const TaskModel> model = task_model(request.model);
+    if (request.task && *request.task != model->kind()) {
+        throw SchedulerError(SchedulerCode::INVALID_PARAMS,
+                             "'" + request.model + "' runs " +
+                                 std::string(task_kind_name(model->kind())) + " jobs, not " +
+                                 std::string(task_kind_name(*request.task)));
+    }
+    // Admission decodes an image fully (a corrupt file is refused now, not after its wait in
+    // the queue), and the worker decodes it again from the stored bytes. Carrying the decoded
+    // pixels instead would hold width x height x 3 bytes per queued job (48 MiB for one
+    // 4096x4096 image, times up to max_queued jobs) in memory; the stored bytes are what a
+    // restart and a retry run from anyway.
+    const Admission admission =
+        model->admit(request.params_json, request.input, backend_, *admission_context_,
+                     TaskLimits{options_.memory_budget, options_.decode_limits});
     Job job;
     job.session_id = request.session_id;
     job.model = request.model;
-    job.params_json = request.params_json;
-    job.tile = request.tile;
+    job.params_json = admission.params_json;
+    job.tile = admission.tile;
     job.priority = request.priority;
     job.idempotency_key = request.idempotency_key;
     job.request_hash = request.request_hash;
-    std::vector<uint8_t> input;
-    if (const auto generator = generation_model(request.model)) {
-        admit_generation(request, *generator, job, input);
-    } else {
-        std::shared_ptr<const engine::Model> model;
-        try {
-            model = models_.acquire(request.model);
-        } catch (const Error& e) {
-            if (e.code() == ErrorCode::NOT_FOUND) {
-                throw ServiceError(
-                    ServiceCode::MODEL_NOT_FOUND,
-                    "unknown model '" + request.model + "'; GET /v1/models lists them");
-            }
-            throw;
-        }
-        if (request.image.empty()) {
-            throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "\"input.image\" (the image as base64) is required: '" +
-                                   request.model + "' upscales images");
-        }
-        const AdmittedImage admitted =
-            admit_upscale_input(*model, backend_, *admission_context_, request.image, request.tile,
-                                options_.memory_budget, options_.decode_limits);
-        job.input_width = admitted.width;
-        job.input_height = admitted.height;
-        input = request.image;
-    }
+    job.input_width = admission.width;
+    job.input_height = admission.height;
 
     std::lock_guard submit_lock(submit_mutex_);
     if (auto earlier = replay())  // a concurrent request with the same key won
         return *earlier;
-    return enqueue_new(std::move(job), input);
+    return enqueue_new(std::move(job), admission.stored_input);
 }
 
-std::shared_ptr<const diffusion::DiffusionModel> Scheduler::generation_model(
-    const std::string& name) {
-    std::filesystem::path dir;
+std::shared_ptr<const TaskModel> Scheduler::task_model(const std::string& name) {
     try {
-        dir = registry_.generation_model_dir(name);
-    } catch (const Error&) {
-        return nullptr;  // unknown or an upscaler: the upscale path answers
+        return models_.acquire(name);
+    } catch (const core::Error& e) {
+        if (e.code() == core::ErrorCode::NOT_FOUND)
+            throw SchedulerError(SchedulerCode::MODEL_NOT_FOUND, "unknown model '" + name + "'");
+        throw;
     }
-    std::lock_guard lock(generation_mutex_);
-    const std::string key = name + "\n" + dir.string();
-    auto& slot = generation_models_[key];
-    if (!slot)
-        slot = diffusion::load_diffusion_model(dir);
-    return slot;
 }
 
-void Scheduler::admit_generation(const SubmitRequest& request,
-                                 const diffusion::DiffusionModel& model,
-                                 Job& job,
-                                 std::vector<uint8_t>& input) {
-    if (!request.image.empty()) {
-        throw ServiceError(
-            ServiceCode::INVALID_PARAMS,
-            "'" + request.model + "' generates images from \"input.prompt\"; it takes no image");
+std::vector<ModelDescription> Scheduler::describe_models() {
+    std::vector<ModelDescription> out;
+    for (const weights::ModelInfo& info : registry_.list()) {
+        if (!info.error.empty())
+            continue;  // unreadable files are logged when listed, not served
+        const auto kind = parse_task_kind(info.task);
+        if (!kind)
+            continue;
+        ModelDescription description;
+        description.name = info.name;
+        description.task = *kind;
+        description.arch = info.arch_name;
+        description.parameters = info.param_count;
+        description.scale = info.scale;
+        if (*kind == TaskKind::GENERATE) {
+            // Its prompts and default size are known once loaded (a small model, kept in the
+            // cache as any other and shared with the workers).
+            try {
+                models_.acquire(info.name)->describe(description);
+            } catch (const std::exception& e) {
+                spdlog::warn("model {}: {}", info.name, e.what());
+                continue;
+            }
+        }
+        out.push_back(std::move(description));
     }
-    const diffusion::GenerateParams params =
-        parse_generate_params(request.params_json, random_seed());
-    admit_generate(model, request.prompt, params);
-    const auto& config = model.unet->config();
-    const int h = params.height ? params.height : config.sample_size;
-    const int w = params.width ? params.width : config.sample_size;
-    const size_t peak =
-        backend_.estimate_peak_bytes(model.unet->build_graph(h, w, model.encoder->tokens()));
-    if (peak > options_.memory_budget) {
-        throw ServiceError(ServiceCode::PAYLOAD_TOO_LARGE,
-                           "a " + std::to_string(w) + "x" + std::to_string(h) +
-                               " generation needs about " + std::to_string(peak >> 20) +
-                               " MiB, over the memory budget of " +
-                               std::to_string(options_.memory_budget >> 20) + " MiB");
-    }
-    job.params_json = with_seed(request.params_json, params.seed);
-    job.input_width = w;
-    job.input_height = h;
-    job.tile = 0;
-    input = generate_input_bytes(request.prompt);
+    return out;
 }
 
 void Scheduler::check_queue_limits(const std::string& session_id) const {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= options_.max_queued) {
-        throw ServiceError(ServiceCode::QUEUE_FULL,
-                           "the queue is full (" + std::to_string(options_.max_queued) +
-                               " jobs); retry after the Retry-After delay",
-                           retry_after_locked());
+        throw SchedulerError(SchedulerCode::QUEUE_FULL,
+                             "the queue is full (" + std::to_string(options_.max_queued) +
+                                 " jobs); retry after the suggested delay",
+                             retry_after_locked());
     }
     if (queue_.session_size(session_id) >= options_.max_queued_per_session) {
-        throw ServiceError(ServiceCode::SESSION_QUEUE_FULL,
-                           "this session already has " +
-                               std::to_string(options_.max_queued_per_session) +
-                               " queued jobs (the limit); wait for some to start",
-                           retry_after_locked());
+        throw SchedulerError(SchedulerCode::SESSION_QUEUE_FULL,
+                             "this session already has " +
+                                 std::to_string(options_.max_queued_per_session) +
+                                 " queued jobs (the limit); wait for some to start",
+                             retry_after_locked());
     }
 }
 
-SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& image) {
+SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& input) {
     check_queue_limits(job.session_id);
     job.id = random_id();
     job.status = JobStatus::QUEUED;
     job.created_at = now_ms();
-    results_.put(job.session_id, job.id, input_name, image);
+    results_.put(job.session_id, job.id, input_file_name, input);
     try {
         jobs_.insert_job(job);
     } catch (...) {
@@ -428,9 +403,9 @@ void Scheduler::run_job(const QueuedJob& queued,
     try {
         // An NVTX range per job in CUDA builds (Nsight Systems); no trace file in the server.
         const engine::TraceRange range(nullptr, "job " + job.id + " " + job.model, "job");
-        const auto input = results_.get(job.session_id, job.id, input_name);
+        const auto input = results_.get(job.session_id, job.id, input_file_name);
         if (!input)
-            throw Error(ErrorCode::IO, "the job's input file is missing");
+            throw core::Error(core::ErrorCode::IO, "the job's input file is missing");
         auto last_persisted = std::chrono::steady_clock::now() - std::chrono::seconds(1);
         const auto on_progress = [&](int done, int total) {
             {
@@ -449,40 +424,37 @@ void Scheduler::run_job(const QueuedJob& queued,
             }
             notify(SchedulerEventKind::PROGRESS, job.session_id, job.id);
         };
-        if (const auto generator = generation_model(job.model)) {
-            run_generation(job, *generator, *input, context, cancel, on_progress);
-        } else {
-            const auto model = models_.acquire(job.model);
-            engine::UpscaleHooks hooks;
-            hooks.cancel = &cancel;
-            hooks.on_tile = on_progress;
-            // The worker's cached Upscaler: plans built by earlier jobs of this model are reused.
-            // Declared after `model`, so it is let go of first.
-            const auto upscaler =
-                options_.reuse_plans
-                    ? models_.upscaler(job.model, model, backend_, context)
-                    : std::make_shared<engine::Upscaler>(*model, backend_, context);
-            struct PlanAccount {  // the pool memory the run's new plans keep, success or not
-                ModelCache& models;
-                const std::string& name;
-                engine::ExecutionContext& context;
-                size_t budget;
-                // Plans of other models evicted meanwhile shrink the pool: added back.
-                int64_t before = static_cast<int64_t>(context.pool().bytes_in_use()) -
-                                 static_cast<int64_t>(models.plans_released(context));
-                ~PlanAccount() {
-                    const int64_t after = static_cast<int64_t>(context.pool().bytes_in_use()) -
-                                          static_cast<int64_t>(models.plans_released(context));
-                    models.account_plans(name, context, after - before, budget);
-                }
-            } account{models_, job.model, context, options_.memory_budget};
-            const RunOutput out = run_upscale_job(
-                *upscaler, *input, job.tile, options_.memory_budget, options_.decode_limits, hooks);
-            job.outputs = {store_output(job, 0, out)};
-        }
+        const auto model = models_.acquire(job.model);
+        RunHooks hooks;
+        hooks.cancel = &cancel;
+        hooks.on_progress = on_progress;
+        // The worker's cached plans: those built by earlier jobs of this model are reused.
+        // Declared after `model`, so they are let go of first.
+        const auto plans = options_.reuse_plans ? models_.plans(job.model, model, backend_, context)
+                                                : model->make_plans(backend_, context);
+        struct PlanAccount {  // the pool memory the run's new plans keep, success or not
+            ModelCache& models;
+            const std::string& name;
+            engine::ExecutionContext& context;
+            size_t budget;
+            // Plans of other models evicted meanwhile shrink the pool: added back.
+            int64_t before = static_cast<int64_t>(context.pool().bytes_in_use()) -
+                             static_cast<int64_t>(models.plans_released(context));
+            ~PlanAccount() {
+                const int64_t after = static_cast<int64_t>(context.pool().bytes_in_use()) -
+                                      static_cast<int64_t>(models.plans_released(context));
+                models.account_plans(name, context, after - before, budget);
+            }
+        } account{models_, job.model, context, options_.memory_budget};
+        const std::vector<RunOutput> outs =
+            model->run(job, *input, plans.get(), backend_, context,
+                       TaskLimits{options_.memory_budget, options_.decode_limits}, hooks);
+        job.outputs.clear();
+        for (size_t k = 0; k < outs.size(); ++k)
+            job.outputs.push_back(store_output(job, static_cast<int>(k), outs[k]));
         job.status = JobStatus::SUCCEEDED;
-    } catch (const Error& e) {
-        if (e.code() == ErrorCode::CANCELLED) {
+    } catch (const core::Error& e) {
+        if (e.code() == core::ErrorCode::CANCELLED) {
             std::lock_guard lock(mutex_);
             const Running& r = running_.at(job.id);
             if (r.timed_out) {
@@ -497,7 +469,7 @@ void Scheduler::run_job(const QueuedJob& queued,
             }
         } else {
             job.status = JobStatus::FAILED;
-            job.error = JobError{std::string(error_code_name(e.code())), e.what()};
+            job.error = JobError{std::string(core::error_code_name(e.code())), e.what()};
         }
     } catch (const std::exception& e) {
         job.status = JobStatus::FAILED;
@@ -520,32 +492,12 @@ void Scheduler::run_job(const QueuedJob& queued,
     finish(job);
 }
 
-void Scheduler::run_generation(Job& job,
-                               const diffusion::DiffusionModel& model,
-                               const std::vector<uint8_t>& input,
-                               engine::ExecutionContext& context,
-                               std::atomic<bool>& cancel,
-                               const std::function<void(int, int)>& on_progress) {
-    const diffusion::GenerateParams params = parse_generate_params(job.params_json, 0);
-    diffusion::GenerateHooks hooks;
-    hooks.cancel = &cancel;
-    hooks.on_step = on_progress;
-    const std::vector<RunOutput> outs =
-        run_generate_job(model, backend_, context, prompt_of_input(input), params, hooks);
-    job.outputs.clear();
-    for (size_t k = 0; k < outs.size(); ++k)
-        job.outputs.push_back(store_output(job, static_cast<int>(k), outs[k]));
-}
-
 JobOutput Scheduler::store_output(const Job& job, int index, const RunOutput& out) {
-    const std::string k = std::to_string(index);
-    results_.put(job.session_id, job.id, "thumbnail-" + k + ".png", out.thumbnail_png);
-    results_.put(job.session_id, job.id, "output-" + k + ".png", out.png);
+    results_.put(job.session_id, job.id, thumbnail_file_name(index), out.thumbnail_png);
+    results_.put(job.session_id, job.id, output_file_name(index), out.png);
     const std::string digest =
         sha256_hex(std::string_view(reinterpret_cast<const char*>(out.png.data()), out.png.size()));
-    std::string etag(1, '"');
-    etag.append(digest, 0, 32).push_back('"');
-    return JobOutput{index, out.width, out.height, "image/png", etag};
+    return JobOutput{index, out.width, out.height, "image/png", digest.substr(0, 32)};
 }
 
 void Scheduler::finish(Job& job) {
@@ -563,7 +515,7 @@ void Scheduler::finish(Job& job) {
 CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string& id) {
     auto job = jobs_.find_job(session_id, id);
     if (!job)
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+        throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
     bool dequeued = false;
     {
         std::lock_guard lock(mutex_);
@@ -584,26 +536,27 @@ CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string
     }
     job = jobs_.find_job(session_id, id);
     if (!job)
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
-    throw ServiceError(ServiceCode::CONFLICT, "the job is already " +
-                                                  std::string(job_status_name(job->status)) +
-                                                  "; only queued or running jobs can be cancelled");
+        throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
+    throw SchedulerError(SchedulerCode::CONFLICT,
+                         "the job is already " + std::string(job_status_name(job->status)) +
+                             "; only queued or running jobs can be cancelled");
 }
 
 SubmitResult Scheduler::retry(const std::string& session_id, const std::string& id) {
     if (!accepting())
-        throw ServiceError(ServiceCode::DRAINING, "the server is shutting down; retry later", 5);
+        throw SchedulerError(SchedulerCode::DRAINING, "the server is shutting down; retry later",
+                             5);
     auto old = jobs_.find_job(session_id, id);
     if (!old)
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+        throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
     if (old->status != JobStatus::FAILED && old->status != JobStatus::CANCELLED) {
-        throw ServiceError(ServiceCode::CONFLICT,
-                           "the job is " + std::string(job_status_name(old->status)) +
-                               "; only failed or cancelled jobs can be retried");
+        throw SchedulerError(SchedulerCode::CONFLICT,
+                             "the job is " + std::string(job_status_name(old->status)) +
+                                 "; only failed or cancelled jobs can be retried");
     }
-    const auto input = results_.get(session_id, id, input_name);
+    const auto input = results_.get(session_id, id, input_file_name);
     if (!input)
-        throw ServiceError(ServiceCode::CONFLICT, "the job's input is no longer kept");
+        throw SchedulerError(SchedulerCode::CONFLICT, "the job's input is no longer kept");
     Job job;
     job.session_id = session_id;
     job.model = old->model;
@@ -619,7 +572,7 @@ SubmitResult Scheduler::retry(const std::string& session_id, const std::string& 
 
 void Scheduler::remove(const std::string& session_id, const std::string& id) {
     if (!jobs_.find_job(session_id, id))
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+        throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
     {
         std::lock_guard lock(mutex_);
         queue_.remove(session_id, id);
@@ -631,6 +584,28 @@ void Scheduler::remove(const std::string& session_id, const std::string& id) {
     jobs_.delete_job(session_id, id);
     results_.remove_job(session_id, id);
     notify(SchedulerEventKind::REMOVED, session_id, id);
+}
+
+std::optional<StoredInput> Scheduler::input(const std::string& session_id, const std::string& id) {
+    const auto job = jobs_.find_job(session_id, id);
+    if (!job)
+        throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
+    auto bytes = results_.get(session_id, id, input_file_name);
+    if (!bytes)
+        return std::nullopt;
+    StoredInput out;
+    // The kind from the registry's listing (no model is loaded to answer this); a model since
+    // removed from the folder: the bytes tell what they can.
+    TaskKind kind = TaskKind::UPSCALE;
+    try {
+        kind = task_kind_of(registry_, job->model);
+    } catch (const core::Error&) {
+        if (!bytes->empty() && bytes->front() == '{')
+            kind = TaskKind::GENERATE;
+    }
+    out.content_type = stored_input_content_type(kind, *bytes);
+    out.bytes = std::move(*bytes);
+    return out;
 }
 
 void Scheduler::remove_session(const std::string& session_id) {

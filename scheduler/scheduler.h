@@ -18,15 +18,14 @@
 #include <vector>
 
 #include "engine/backend.h"
-#include "engine/diffusion/diffusion_model.h"
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "scheduler/fair_queue.h"
 #include "scheduler/job.h"
-#include "scheduler/job_runner.h"
 #include "scheduler/job_store.h"
 #include "scheduler/model_cache.h"
 #include "scheduler/result_store.h"
 #include "scheduler/scheduler_stats.h"
+#include "scheduler/task.h"
 #include "weights/registry.h"
 
 namespace kiln::scheduler {
@@ -61,13 +60,18 @@ struct SchedulerEvent {
 struct SubmitRequest {
     std::string session_id;
     std::string model;
-    std::string params_json = "{}";
-    int tile = -1;
+    std::optional<TaskKind> task;    // when the client named one: must be the model's
+    std::string params_json = "{}";  // a JSON object; the model's task validates it
     Priority priority = Priority::NORMAL;
     std::string idempotency_key;
     std::string request_hash;
-    std::vector<uint8_t> image;  // upscale jobs
-    std::string prompt;          // generate jobs (input.prompt)
+    TaskInput input;
+};
+
+// A job's stored input and its media type.
+struct StoredInput {
+    std::vector<uint8_t> bytes;
+    std::string content_type;
 };
 
 struct SubmitResult {
@@ -106,18 +110,21 @@ class Scheduler {
     void drain(std::chrono::milliseconds grace);
     bool accepting() const;
 
-    // Throws ServiceError or kiln::Error; the job is committed when this returns.
+    // Throws SchedulerError or kiln::core::Error; the job is committed when this returns.
     SubmitResult submit(SubmitRequest request);
     // A job with its live progress and queue position.
     std::optional<Job> get(const std::string& session_id, const std::string& id);
     std::vector<Job> list(const std::string& session_id, const JobQuery& query);
-    // Throws ServiceError NOT_FOUND or CONFLICT (already final).
+    // Throws SchedulerError NOT_FOUND or CONFLICT (already final).
     CancelOutcome cancel(const std::string& session_id, const std::string& id);
     // Queues a failed or cancelled job again as a new job; CONFLICT otherwise.
     SubmitResult retry(const std::string& session_id, const std::string& id);
     // Cancels when needed and deletes the job and its files; NOT_FOUND when absent.
     void remove(const std::string& session_id, const std::string& id);
     void remove_session(const std::string& session_id);
+    // The job's submitted input while it is kept; SchedulerError NOT_FOUND when the job is
+    // not this session's, nullopt when its input is gone.
+    std::optional<StoredInput> input(const std::string& session_id, const std::string& id);
 
     QueueInfo queue_info(const std::string& session_id);
     void set_session_paused(const std::string& session_id, bool paused);
@@ -129,9 +136,10 @@ class Scheduler {
     void resume_workers();
 
     ModelCache& models() { return models_; }
-    // The generation model `name`, loaded once; null when `name` is not one (an upscaler or
-    // unknown: the upscale path reports those).
-    std::shared_ptr<const diffusion::DiffusionModel> generation_model(const std::string& name);
+    // Every readable model of the registry, described by its task (loading through the model
+    // cache what only the loaded model knows, e.g. a generation model's prompts); a model that
+    // fails to load is left out and logged.
+    std::vector<ModelDescription> describe_models();
     SchedulerStats stats() const;
     int workers() const { return options_.workers; }
     int threads_per_worker() const { return threads_per_worker_; }
@@ -154,24 +162,14 @@ class Scheduler {
                  engine::ExecutionContext& context,
                  std::atomic<bool>& cancel);
     void finish(Job& job);
-    // Writes output `index` and its thumbnail (output-K.png, thumbnail-K.png, the names the
-    // server serves) and describes it with its ETag.
+    // Writes output `index` and its thumbnail (result_names.h) and describes it with the
+    // digest of its bytes.
     JobOutput store_output(const Job& job, int index, const RunOutput& out);
-    SubmitResult enqueue_new(Job job, const std::vector<uint8_t>& image);
+    SubmitResult enqueue_new(Job job, const std::vector<uint8_t>& input);
     SubmitResult admit(SubmitRequest& request);
-    // Validates a generate job (prompt, params, memory) and fills its fields and the input
-    // kept for it; throws ServiceError INVALID_PARAMS or PAYLOAD_TOO_LARGE.
-    void admit_generation(const SubmitRequest& request,
-                          const diffusion::DiffusionModel& model,
-                          Job& job,
-                          std::vector<uint8_t>& input);
-    void run_generation(Job& job,
-                        const diffusion::DiffusionModel& model,
-                        const std::vector<uint8_t>& input,
-                        engine::ExecutionContext& context,
-                        std::atomic<bool>& cancel,
-                        const std::function<void(int, int)>& on_progress);
-    // Throws ServiceError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
+    // The model `name` from the cache; SchedulerError MODEL_NOT_FOUND when there is none.
+    std::shared_ptr<const TaskModel> task_model(const std::string& name);
+    // Throws SchedulerError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
     void check_queue_limits(const std::string& session_id) const;
     void notify(SchedulerEventKind kind,
                 const std::string& session_id,
@@ -203,9 +201,6 @@ class Scheduler {
     SchedulerStats stats_;     // histograms and counters; queue/pool figures filled on read
     std::mutex submit_mutex_;  // admission check + insert + push happen as one
     std::vector<std::unique_ptr<engine::ExecutionContext>> contexts_;
-    // Generation models are small and kept once loaded (by name and folder).
-    std::mutex generation_mutex_;
-    std::map<std::string, std::shared_ptr<const diffusion::DiffusionModel>> generation_models_;
     std::vector<std::thread> threads_;
 };
 

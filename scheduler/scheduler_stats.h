@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "scheduler/model_cache.h"
+#include "scheduler/scheduler_error.h"
 
 namespace kiln::scheduler {
 
@@ -30,7 +31,7 @@ struct Histogram {
 struct SchedulerStats {
     std::map<std::string, Histogram> queue_wait_by_model;  // created -> started
     std::map<std::string, Histogram> run_time_by_model;    // started -> finished
-    std::map<std::string, uint64_t> refused_by_reason;     // admission refusals
+    std::map<SchedulerCode, uint64_t> refused_by_reason;   // admission refusals
     std::map<std::string, uint64_t> finished_by_status;    // since start
     size_t queued = 0;
     size_t running = 0;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::scheduler {
 
@@ -84,7 +84,8 @@ class Statement {
             fail("bind");
     }
     [[noreturn]] void fail(const char* what) const {
-        throw Error(ErrorCode::IO, std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
+        throw core::Error(core::ErrorCode::IO,
+                          std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
     }
 
     sqlite3* db_;
@@ -125,7 +126,7 @@ SqliteJobStore::SqliteJobStore(const std::filesystem::path& file) {
     if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) {
         const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);
-        throw Error(ErrorCode::IO, "cannot open " + file.string() + ": " + message);
+        throw core::Error(core::ErrorCode::IO, "cannot open " + file.string() + ": " + message);
     }
     sqlite3_busy_timeout(db_, 5000);
     exec("PRAGMA journal_mode=WAL");
@@ -147,7 +148,7 @@ void SqliteJobStore::exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
         const std::string text = message ? message : "unknown";
         sqlite3_free(message);
-        throw Error(ErrorCode::IO, "sqlite: " + text);
+        throw core::Error(core::ErrorCode::IO, "sqlite: " + text);
     }
 }
 
@@ -256,9 +257,14 @@ void SqliteJobStore::load_outputs(Job& job) {
                 "ORDER BY idx");
     s.bind(job.id);
     while (s.step()) {
+        // The etag column holds the content digest; databases written before it moved out of
+        // the scheduler hold it quoted, as the HTTP header was.
+        std::string digest = s.text(4);
+        if (digest.size() >= 2 && digest.front() == '"' && digest.back() == '"')
+            digest = digest.substr(1, digest.size() - 2);
         job.outputs.push_back(JobOutput{static_cast<int>(s.integer(0)),
                                         static_cast<int>(s.integer(1)),
-                                        static_cast<int>(s.integer(2)), s.text(3), s.text(4)});
+                                        static_cast<int>(s.integer(2)), s.text(3), digest});
     }
 }
 
@@ -269,7 +275,7 @@ void SqliteJobStore::write_outputs(const Job& job) {
                     "INSERT INTO outputs (job_id, idx, width, height, content_type, etag) "
                     "VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(job.id).bind(int64_t{o.index}).bind(int64_t{o.width}).bind(int64_t{o.height});
-        s.bind(o.content_type).bind(o.etag);
+        s.bind(o.content_type).bind(o.digest);
         s.step();
     }
 }

@@ -12,7 +12,7 @@ namespace kiln::scheduler {
 
 class SqliteJobStore final : public JobStore {
   public:
-    // Creates the file and its tables when absent. Throws Error(IO).
+    // Creates the file and its tables when absent. Throws core::Error(IO).
     explicit SqliteJobStore(const std::filesystem::path& file);
     ~SqliteJobStore() override;
     SqliteJobStore(const SqliteJobStore&) = delete;

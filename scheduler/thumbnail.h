@@ -1,7 +1,7 @@
 // Gallery thumbnails: an area-averaged copy whose longer side is at most `max_side`.
 #pragma once
 
-#include "engine/image/image.h"
+#include "image/image.h"
 
 namespace kiln::scheduler {
 

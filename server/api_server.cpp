@@ -8,7 +8,7 @@
 #include <mutex>
 #include <set>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "server/http_error.h"
 
 namespace kiln::server {
@@ -140,8 +140,8 @@ int ApiServer::start() {
         port = -1;
     }
     if (port < 0) {
-        throw Error(ErrorCode::IO,
-                    "cannot listen on " + options_.host + ":" + std::to_string(options_.port));
+        throw core::Error(core::ErrorCode::IO, "cannot listen on " + options_.host + ":" +
+                                                   std::to_string(options_.port));
     }
     int listening = 0;
     socklen_t length = sizeof listening;

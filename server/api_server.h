@@ -23,7 +23,7 @@ class ApiServer {
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
 
-    // Binds (port 0: a free port) and serves on a thread; returns the port. Throws Error(IO).
+    // Binds (port 0: a free port) and serves on a thread; returns the port. Throws core::Error(IO).
     int start();
     void stop();
     void set_ready(bool ready) { context_.ready = ready; }

@@ -1,7 +1,7 @@
 #include "server/auth.h"
 
 #include "scheduler/ids.h"
-#include "scheduler/service_error.h"
+#include "server/api_error.h"
 
 namespace kiln::server {
 
@@ -31,8 +31,8 @@ NewSession make_session(int64_t ttl_s) {
 std::string authenticate(scheduler::JobStore& jobs, const httplib::Request& req) {
     const std::string token = bearer(req);
     const auto refuse = [] {
-        return scheduler::ServiceError(
-            scheduler::ServiceCode::UNAUTHORIZED,
+        return ApiError(
+            ApiCode::UNAUTHORIZED,
             "a valid session token is required: Authorization: Bearer <token> from POST "
             "/v1/sessions");
     };

@@ -18,7 +18,7 @@ struct NewSession {
 // A session that expires after `ttl_s` seconds without use (each authenticated request
 // counts as use; see authenticate).
 NewSession make_session(int64_t ttl_s);
-// The session id of a valid, unexpired Bearer token; throws ServiceError UNAUTHORIZED.
+// The session id of a valid, unexpired Bearer token; throws ApiError UNAUTHORIZED.
 // Counts as the session's use: expires_at moves to now + its idle TTL, written to the store
 // at most once a minute per session (touch_interval_ms) so requests stay read-only.
 std::string authenticate(scheduler::JobStore& jobs, const httplib::Request& req);

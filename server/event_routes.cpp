@@ -3,8 +3,8 @@
 // same changes); Last-Event-ID replays from the store, `event: reset` when too much changed.
 #include <charconv>
 
-#include "scheduler/service_error.h"
 #include "server/api_context.h"
+#include "server/api_error.h"
 #include "server/job_json.h"
 
 namespace kiln::server {
@@ -23,8 +23,7 @@ int64_t last_event_id(const httplib::Request& req, scheduler::JobStore& jobs) {
     int64_t id = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
     if (ec != std::errc() || end != text.data() + text.size() || id < 0) {
-        throw scheduler::ServiceError(scheduler::ServiceCode::BAD_REQUEST,
-                                      "Last-Event-ID must be an event id (an integer)");
+        throw ApiError(ApiCode::BAD_REQUEST, "Last-Event-ID must be an event id (an integer)");
     }
     return id;
 }

@@ -1,8 +1,8 @@
 // GET /v1/gallery: this session's outputs, newest first, with thumbnail URLs.
 #include <charconv>
 
-#include "scheduler/service_error.h"
 #include "server/api_context.h"
+#include "server/api_error.h"
 #include "server/job_json.h"
 #include "server/output_files.h"
 
@@ -21,9 +21,9 @@ int64_t query_int(const httplib::Request& req,
     int64_t v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-        throw scheduler::ServiceError(scheduler::ServiceCode::BAD_REQUEST,
-                                      std::string("\"") + name + "\" must be an integer from " +
-                                          std::to_string(min) + " to " + std::to_string(max));
+        throw ApiError(ApiCode::BAD_REQUEST,
+                       std::string("\"") + name + "\" must be an integer from " +
+                           std::to_string(min) + " to " + std::to_string(max));
     }
     return v;
 }

@@ -4,65 +4,51 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/core/error.h"
-#include "scheduler/service_error.h"
+#include "core/error.h"
+#include "server/api_error.h"
 
 namespace kiln::server {
 
 namespace {
 
-using scheduler::ServiceCode;
-
-HttpError from_service(ServiceCode code) {
+HttpError from_api(ApiCode code) {
     switch (code) {
-        case ServiceCode::BAD_REQUEST:
+        case ApiCode::BAD_REQUEST:
             return {400, "bad_request", {}};
-        case ServiceCode::UNAUTHORIZED:
+        case ApiCode::UNAUTHORIZED:
             return {401, "unauthorized", {}};
-        case ServiceCode::NOT_FOUND:
+        case ApiCode::NOT_FOUND:
             return {404, "not_found", {}};
-        case ServiceCode::MODEL_NOT_FOUND:
-            return {404, "model_not_found", {}};
-        case ServiceCode::CONFLICT:
-            return {409, "conflict", {}};
-        case ServiceCode::PAYLOAD_TOO_LARGE:
+        case ApiCode::PAYLOAD_TOO_LARGE:
             return {413, "payload_too_large", {}};
-        case ServiceCode::UNSUPPORTED_MEDIA:
+        case ApiCode::UNSUPPORTED_MEDIA:
             return {415, "unsupported_media_type", {}};
-        case ServiceCode::INVALID_PARAMS:
+        case ApiCode::INVALID_PARAMS:
             return {422, "invalid_params", {}};
-        case ServiceCode::IDEMPOTENCY_REUSED:
-            return {422, "idempotency_key_reused", {}};
-        case ServiceCode::QUEUE_FULL:
-            return {429, "queue_full", {}};
-        case ServiceCode::SESSION_QUEUE_FULL:
-            return {429, "session_queue_full", {}};
-        case ServiceCode::DRAINING:
+        case ApiCode::NOT_READY:
             return {503, "draining", {}};
-        case ServiceCode::INTERNAL:
-            break;
     }
     return {500, "internal", {}};
 }
 
-HttpError from_engine(ErrorCode code) {
+HttpError from_engine(core::ErrorCode code) {
     switch (code) {
-        case ErrorCode::INVALID_ARGUMENT:
+        case core::ErrorCode::INVALID_ARGUMENT:
             return {422, "invalid_params", {}};
-        case ErrorCode::BAD_FILE:
+        case core::ErrorCode::BAD_FILE:
             return {422, "invalid_image", {}};
-        case ErrorCode::UNSUPPORTED:
+        case core::ErrorCode::UNSUPPORTED:
             return {415, "unsupported_media_type", {}};
-        case ErrorCode::NOT_FOUND:
+        case core::ErrorCode::NOT_FOUND:
             return {404, "not_found", {}};
-        case ErrorCode::TOO_LARGE:
+        case core::ErrorCode::TOO_LARGE:
             return {413, "payload_too_large", {}};
-        case ErrorCode::OUT_OF_MEMORY:
+        case core::ErrorCode::OUT_OF_MEMORY:
             return {503, "out_of_memory", {}};
-        case ErrorCode::CANCELLED:
+        case core::ErrorCode::CANCELLED:
             return {409, "cancelled", {}};
-        case ErrorCode::IO:
-        case ErrorCode::INTERNAL:
+        case core::ErrorCode::IO:
+        case core::ErrorCode::INTERNAL:
             break;
     }
     return {500, "internal", {}};
@@ -70,15 +56,62 @@ HttpError from_engine(ErrorCode code) {
 
 }  // namespace
 
+HttpError http_error_of(scheduler::SchedulerCode code) {
+    using scheduler::SchedulerCode;
+    switch (code) {
+        case SchedulerCode::NOT_FOUND:
+            return {404, "not_found", {}};
+        case SchedulerCode::MODEL_NOT_FOUND:
+            return {404, "model_not_found", {}};
+        case SchedulerCode::CONFLICT:
+            return {409, "conflict", {}};
+        case SchedulerCode::MISSING_INPUT:
+            return {400, "bad_request", {}};
+        case SchedulerCode::TOO_LARGE:
+            return {413, "payload_too_large", {}};
+        case SchedulerCode::UNSUPPORTED_INPUT:
+            return {415, "unsupported_media_type", {}};
+        case SchedulerCode::INVALID_PARAMS:
+            return {422, "invalid_params", {}};
+        case SchedulerCode::IDEMPOTENCY_REUSED:
+            return {422, "idempotency_key_reused", {}};
+        case SchedulerCode::QUEUE_FULL:
+            return {429, "queue_full", {}};
+        case SchedulerCode::SESSION_QUEUE_FULL:
+            return {429, "session_queue_full", {}};
+        case SchedulerCode::DRAINING:
+            return {503, "draining", {}};
+    }
+    return {500, "internal", {}};
+}
+
 HttpError http_error_from(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
-    } catch (const scheduler::ServiceError& e) {
-        HttpError out = from_service(e.code());
+    } catch (const ApiError& e) {
+        HttpError out = from_api(e.code());
         out.message = e.what();
         out.retry_after_s = e.retry_after_s();
         return out;
-    } catch (const Error& e) {
+    } catch (const scheduler::SchedulerError& e) {
+        HttpError out = http_error_of(e.code());
+        out.message = e.what();
+        // What the scheduler's words mean in this API: where to look, what to send.
+        if (e.code() == scheduler::SchedulerCode::MODEL_NOT_FOUND)
+            out.message += "; GET /v1/models lists them";
+        switch (e.expected_input()) {
+            case scheduler::InputPart::IMAGE:
+                out.message += " (\"input.image\" as base64, or a multipart \"image\" part)";
+                break;
+            case scheduler::InputPart::PROMPT:
+                out.message += " (send \"input.prompt\")";
+                break;
+            case scheduler::InputPart::NONE:
+                break;
+        }
+        out.retry_after_s = e.retry_after_s();
+        return out;
+    } catch (const core::Error& e) {
         HttpError out = from_engine(e.code());
         out.message = e.what();
         return out;

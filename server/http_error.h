@@ -1,9 +1,11 @@
-// The one mapping from failures (kiln::Error, scheduler::ServiceError, anything else) to an
-// HTTP status and the error body {"error": {"code", "message"}}.
+// The one mapping from failures (ApiError, scheduler::SchedulerError, core::Error, anything
+// else) to an HTTP status and the error body {"error": {"code", "message"}}.
 #pragma once
 
 #include <exception>
 #include <string>
+
+#include "scheduler/scheduler_error.h"
 
 namespace httplib {
 struct Response;
@@ -19,6 +21,9 @@ struct HttpError {
 };
 
 HttpError http_error_from(std::exception_ptr error);
+// The status and code a scheduler refusal answers with (also the reason label of
+// kiln_admissions_refused_total).
+HttpError http_error_of(scheduler::SchedulerCode code);
 // Writes status, body and, for 401 and 429/503, WWW-Authenticate / Retry-After.
 void send_error(httplib::Response& res, const HttpError& error);
 

@@ -2,13 +2,11 @@
 
 #include <ctime>
 
-#include "scheduler/service_error.h"
+#include "server/api_error.h"
 
 namespace kiln::server {
 
 using nlohmann::json;
-using scheduler::ServiceCode;
-using scheduler::ServiceError;
 
 json json_time(int64_t ms) {
     if (ms <= 0)
@@ -65,53 +63,32 @@ json accepted_json(const scheduler::Job& job) {
 
 void parse_submission(const json& body, scheduler::SubmitRequest& request) {
     if (!body.is_object())
-        throw ServiceError(ServiceCode::BAD_REQUEST, "the request body must be a JSON object");
+        throw ApiError(ApiCode::BAD_REQUEST, "the request body must be a JSON object");
     const auto model = body.find("model");
     if (model == body.end() || !model->is_string() || model->get<std::string>().empty())
-        throw ServiceError(ServiceCode::BAD_REQUEST, "\"model\" (a model name) is required");
+        throw ApiError(ApiCode::BAD_REQUEST, "\"model\" (a model name) is required");
     request.model = model->get<std::string>();
-    // A prompt makes a generate job (its params are checked against the model when it is
-    // admitted); an image an upscale job.
-    const auto input = body.find("input");
-    const bool generate = input != body.end() && input->is_object() && input->contains("prompt") &&
-                          !input->contains("image");
     if (auto task = body.find("task"); task != body.end()) {
-        if (*task != "upscale" && *task != "generate") {
-            throw ServiceError(ServiceCode::INVALID_PARAMS,
-                               "\"task\" must be \"upscale\" or \"generate\" (or omitted)");
-        }
-        if ((*task == "generate") != generate) {
-            throw ServiceError(ServiceCode::INVALID_PARAMS,
-                               generate ? "a prompt makes a \"generate\" job"
-                                        : "a \"generate\" job needs \"input.prompt\"");
+        request.task =
+            task->is_string() ? scheduler::parse_task_kind(task->get<std::string>()) : std::nullopt;
+        if (!request.task) {
+            throw ApiError(ApiCode::INVALID_PARAMS,
+                           "\"task\" must be \"upscale\" or \"generate\" (or omitted)");
         }
     }
     json params = json::object();
     if (auto p = body.find("params"); p != body.end() && !p->is_null()) {
         if (!p->is_object())
-            throw ServiceError(ServiceCode::BAD_REQUEST, "\"params\" must be an object");
+            throw ApiError(ApiCode::BAD_REQUEST, "\"params\" must be an object");
         params = *p;
     }
-    for (const auto& [key, value] : params.items()) {
-        if (generate)
-            break;
-        if (key != "tile") {
-            throw ServiceError(ServiceCode::INVALID_PARAMS,
-                               "unknown parameter \"" + key + "\"; upscale accepts \"tile\"");
-        }
-        if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 8192) {
-            throw ServiceError(ServiceCode::INVALID_PARAMS,
-                               "\"tile\" must be an integer from 0 (whole image) to 8192");
-        }
-        request.tile = value.get<int>();
-    }
-    request.params_json = params.dump();
+    request.params_json = params.dump();  // the model's task validates them at admission
     if (auto p = body.find("priority"); p != body.end() && !p->is_null()) {
         const auto priority =
             p->is_string() ? scheduler::parse_priority(p->get<std::string>()) : std::nullopt;
         if (!priority) {
-            throw ServiceError(ServiceCode::INVALID_PARAMS,
-                               "\"priority\" must be \"high\", \"normal\" or \"low\"");
+            throw ApiError(ApiCode::INVALID_PARAMS,
+                           "\"priority\" must be \"high\", \"normal\" or \"low\"");
         }
         request.priority = *priority;
     }
@@ -141,7 +118,7 @@ std::vector<uint8_t> decode_base64(const std::string& text) {
         } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
             continue;
         if (v < 0 || pad > 0)
-            throw ServiceError(ServiceCode::BAD_REQUEST, "\"input.image\" is not valid base64");
+            throw ApiError(ApiCode::BAD_REQUEST, "\"input.image\" is not valid base64");
         acc = (acc << 6) | static_cast<uint32_t>(v);
         bits += 6;
         if (bits >= 8) {
@@ -150,7 +127,7 @@ std::vector<uint8_t> decode_base64(const std::string& text) {
         }
     }
     if (pad > 2)
-        throw ServiceError(ServiceCode::BAD_REQUEST, "\"input.image\" is not valid base64");
+        throw ApiError(ApiCode::BAD_REQUEST, "\"input.image\" is not valid base64");
     return out;
 }
 

@@ -18,8 +18,9 @@ nlohmann::json job_json(const scheduler::Job& job);
 // The 202 body of POST /v1/jobs and /retry.
 nlohmann::json accepted_json(const scheduler::Job& job);
 
-// The request's JSON part (without the image for multipart). Fills model, params, tile,
-// priority. Throws ServiceError BAD_REQUEST (shape) or INVALID_PARAMS (values).
+// The request's JSON part (without the image for multipart). Fills model, task, params (the
+// model's task checks them at admission) and priority. Throws ApiError BAD_REQUEST (shape) or
+// INVALID_PARAMS (values).
 void parse_submission(const nlohmann::json& body, scheduler::SubmitRequest& request);
 
 // Standard base64 (padding optional, whitespace ignored); BAD_REQUEST when malformed.

@@ -2,10 +2,9 @@
 // submitted input, outputs.
 #include <charconv>
 
-#include "engine/image/image.h"
 #include "scheduler/ids.h"
-#include "scheduler/service_error.h"
 #include "server/api_context.h"
+#include "server/api_error.h"
 #include "server/job_json.h"
 #include "server/output_files.h"
 
@@ -14,15 +13,13 @@ namespace kiln::server {
 namespace {
 
 using nlohmann::json;
-using scheduler::ServiceCode;
-using scheduler::ServiceError;
 
 constexpr int max_list_limit = 100;
 
 std::string job_id_of(const httplib::Request& req) {
     const std::string id = req.matches[1];
     if (!scheduler::is_valid_id(id))  // also keeps path tricks away from the stores
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+        throw ApiError(ApiCode::NOT_FOUND, "no job " + id + " in this session");
     return id;
 }
 
@@ -34,9 +31,9 @@ int64_t parse_int(const std::string& text, const char* name, int64_t min, int64_
     int64_t v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-        throw ServiceError(ServiceCode::BAD_REQUEST,
-                           std::string("\"") + name + "\" must be an integer from " +
-                               std::to_string(min) + " to " + std::to_string(max));
+        throw ApiError(ApiCode::BAD_REQUEST,
+                       std::string("\"") + name + "\" must be an integer from " +
+                           std::to_string(min) + " to " + std::to_string(max));
     }
     return v;
 }
@@ -44,7 +41,7 @@ int64_t parse_int(const std::string& text, const char* name, int64_t min, int64_
 json parse_json(const std::string& text) {
     json body = json::parse(text, nullptr, false);
     if (body.is_discarded())
-        throw ServiceError(ServiceCode::BAD_REQUEST, "the request body is not valid JSON");
+        throw ApiError(ApiCode::BAD_REQUEST, "the request body is not valid JSON");
     return body;
 }
 
@@ -62,40 +59,42 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
         const bool has_prompt = input != body.end() && input->is_object() &&
                                 input->contains("prompt") && (*input)["prompt"].is_string();
         if (!has_image && !has_prompt) {
-            throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "\"input.image\" (the image as base64, for upscaling models) or "
-                               "\"input.prompt\" (for generation models) is required");
+            throw ApiError(ApiCode::BAD_REQUEST,
+                           "\"input.image\" (the image as base64, for upscaling models) or "
+                           "\"input.prompt\" (for generation models) is required");
         }
         if (has_image) {
-            request.image = decode_base64((*input)["image"].get<std::string>());
-            if (request.image.empty())
-                throw ServiceError(ServiceCode::BAD_REQUEST, "the image is empty");
+            request.input.image = decode_base64((*input)["image"].get<std::string>());
+            if (request.input.image.empty())
+                throw ApiError(ApiCode::BAD_REQUEST, "the image is empty");
             body.erase("input");  // hashed separately below
         } else {
-            request.prompt = (*input)["prompt"].get<std::string>();
+            request.input.prompt = (*input)["prompt"].get<std::string>();
         }
     } else if (req.is_multipart_form_data()) {
         if (!req.has_file("request") || !req.has_file("image")) {
-            throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "multipart submissions need a \"request\" part (JSON) and an "
-                               "\"image\" file part");
+            throw ApiError(ApiCode::BAD_REQUEST,
+                           "multipart submissions need a \"request\" part (JSON) and an "
+                           "\"image\" file part");
         }
         body = parse_json(req.get_file_value("request").content);
         parse_submission(body, request);
         const std::string& image = req.get_file_value("image").content;
-        request.image.assign(image.begin(), image.end());
+        request.input.image.assign(image.begin(), image.end());
     } else {
-        throw ServiceError(ServiceCode::UNSUPPORTED_MEDIA,
-                           "send application/json or multipart/form-data, not '" + type + "'");
+        throw ApiError(ApiCode::UNSUPPORTED_MEDIA,
+                       "send application/json or multipart/form-data, not '" + type + "'");
     }
-    if (request.image.empty() && request.prompt.empty() && !starts_with(type, "application/json"))
-        throw ServiceError(ServiceCode::BAD_REQUEST, "the image is empty");
-    const std::string image_hash = scheduler::sha256_hex(std::string_view(
-        reinterpret_cast<const char*>(request.image.data()), request.image.size()));
+    if (request.input.image.empty() && !request.input.prompt &&
+        !starts_with(type, "application/json"))
+        throw ApiError(ApiCode::BAD_REQUEST, "the image is empty");
+    const std::vector<uint8_t>& image_bytes = request.input.image;
+    const std::string image_hash = scheduler::sha256_hex(
+        std::string_view(reinterpret_cast<const char*>(image_bytes.data()), image_bytes.size()));
     request.request_hash = scheduler::sha256_hex(body.dump() + "\n" + image_hash);
     request.idempotency_key = req.get_header_value("Idempotency-Key");
     if (request.idempotency_key.size() > 255)
-        throw ServiceError(ServiceCode::BAD_REQUEST, "Idempotency-Key is longer than 255 bytes");
+        throw ApiError(ApiCode::BAD_REQUEST, "Idempotency-Key is longer than 255 bytes");
     return request;
 }
 
@@ -109,7 +108,7 @@ scheduler::Job find_job(scheduler::Scheduler& scheduler,
                         const std::string& id) {
     auto job = scheduler.get(session_id, id);
     if (!job)
-        throw ServiceError(ServiceCode::NOT_FOUND, "no job " + id + " in this session");
+        throw ApiError(ApiCode::NOT_FOUND, "no job " + id + " in this session");
     return *job;
 }
 
@@ -121,9 +120,9 @@ void list_jobs(scheduler::Scheduler& scheduler,
     if (req.has_param("status")) {
         query.status = scheduler::parse_job_status(req.get_param_value("status"));
         if (!query.status) {
-            throw ServiceError(ServiceCode::BAD_REQUEST,
-                               "\"status\" must be queued, running, succeeded, failed or "
-                               "cancelled");
+            throw ApiError(ApiCode::BAD_REQUEST,
+                           "\"status\" must be queued, running, succeeded, failed or "
+                           "cancelled");
         }
     }
     if (req.has_param("limit"))
@@ -145,28 +144,19 @@ void list_jobs(scheduler::Scheduler& scheduler,
                {"next_cursor", more ? json(std::to_string(jobs.back().seq)) : json(nullptr)}});
 }
 
-// The job's submitted image, as long as the result store keeps it (until the job is deleted).
+// The job's submitted input, as long as the result store keeps it (until the job is deleted).
 void send_input(scheduler::Scheduler& scheduler,
-                scheduler::ResultStore& results,
                 const httplib::Request& req,
                 httplib::Response& res,
                 const std::string& session_id) {
     const std::string id = job_id_of(req);
-    find_job(scheduler, session_id, id);  // 404 for another session's job, as for none
-    const auto bytes = results.get(session_id, id, "input");  // the scheduler's name for it
-    if (!bytes)
-        throw ServiceError(ServiceCode::NOT_FOUND, "job " + id + " no longer keeps its input");
-    const image::ImageFormat format = image::sniff_format(*bytes);
+    const auto input = scheduler.input(session_id, id);  // 404 for another session's job
+    if (!input)
+        throw ApiError(ApiCode::NOT_FOUND, "job " + id + " no longer keeps its input");
     res.set_header("Cache-Control", "private, max-age=86400");
     res.set_header("X-Content-Type-Options", "nosniff");
     res.status = 200;
-    // Generation jobs keep their input as JSON: {"prompt": ...}.
-    const bool prompt = !bytes->empty() && bytes->front() == '{';
-    res.set_content(std::string(bytes->begin(), bytes->end()),
-                    format == image::ImageFormat::PNG    ? "image/png"
-                    : format == image::ImageFormat::JPEG ? "image/jpeg"
-                    : prompt                             ? "application/json"
-                                                         : "application/octet-stream");
+    res.set_content(std::string(input->bytes.begin(), input->bytes.end()), input->content_type);
 }
 
 }  // namespace
@@ -218,7 +208,7 @@ void register_job_routes(Router& router, ApiContext& context) {
     router.add("GET", "/v1/jobs/{id}/input",
                [&context](const httplib::Request& req, httplib::Response& res,
                           const std::string& session_id) {
-                   send_input(context.scheduler, context.results, req, res, session_id);
+                   send_input(context.scheduler, req, res, session_id);
                });
     router.add("GET", "/v1/jobs/{id}/outputs/{k}/thumbnail",
                [&context](const httplib::Request& req, httplib::Response& res,

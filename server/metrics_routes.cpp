@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "server/api_context.h"
+#include "server/http_error.h"
 
 namespace kiln::server {
 
@@ -43,7 +44,8 @@ std::string render(ApiContext& context) {
     write_histogram(out, "kiln_run_seconds", stats.run_time_by_model);
     out << "# TYPE kiln_admissions_refused_total counter\n";
     for (const auto& [reason, n] : stats.refused_by_reason)
-        out << "kiln_admissions_refused_total{reason=\"" << reason << "\"} " << n << "\n";
+        out << "kiln_admissions_refused_total{reason=\"" << http_error_of(reason).code << "\"} "
+            << n << "\n";
     out << "# TYPE kiln_memory_pool_bytes gauge\n";
     out << "kiln_memory_pool_bytes{state=\"in_use\"} " << stats.pool_bytes_in_use << "\n";
     out << "kiln_memory_pool_bytes{state=\"cached\"} " << stats.pool_bytes_cached << "\n";

@@ -3,12 +3,10 @@
 #include <charconv>
 
 #include "scheduler/ids.h"
-#include "scheduler/service_error.h"
+#include "scheduler/result_names.h"
+#include "server/api_error.h"
 
 namespace kiln::server {
-
-using scheduler::ServiceCode;
-using scheduler::ServiceError;
 
 std::string output_url(const std::string& job_id, int index) {
     return "/v1/jobs/" + job_id + "/outputs/" + std::to_string(index);
@@ -26,7 +24,7 @@ void send_output_file(ApiContext& context,
     const std::string id = req.matches[1];
     const std::string k = req.matches[2];
     const auto missing = [&] {
-        return ServiceError(ServiceCode::NOT_FOUND, "job " + id + " has no output " + k);
+        return ApiError(ApiCode::NOT_FOUND, "job " + id + " has no output " + k);
     };
     if (!scheduler::is_valid_id(id))
         throw missing();
@@ -40,9 +38,8 @@ void send_output_file(ApiContext& context,
     }
     const scheduler::JobOutput& output = job->outputs[static_cast<size_t>(index)];
     const bool thumbnail = which == OutputFile::THUMBNAIL;
-    std::string etag = output.etag;
-    if (thumbnail)
-        etag.insert(1, "t-");
+    // Strong validators from the output's content digest; the thumbnail's differs by a prefix.
+    const std::string etag = std::string(thumbnail ? "\"t-" : "\"") + output.digest + "\"";
     res.set_header("ETag", etag);
     res.set_header("Cache-Control", "private, max-age=86400");
     if (req.get_header_value("If-None-Match") == etag) {
@@ -50,7 +47,7 @@ void send_output_file(ApiContext& context,
         return;
     }
     const std::string name =
-        std::string(thumbnail ? "thumbnail-" : "output-") + std::to_string(index) + ".png";
+        thumbnail ? scheduler::thumbnail_file_name(index) : scheduler::output_file_name(index);
     const auto bytes = context.results.get(session_id, id, name);
     if (!bytes)
         throw missing();

@@ -8,7 +8,7 @@ namespace kiln::server {
 
 enum class OutputFile { IMAGE, THUMBNAIL };
 
-// req.matches: [1] job id, [2] output index. Throws ServiceError NOT_FOUND.
+// req.matches: [1] job id, [2] output index. Throws ApiError NOT_FOUND.
 void send_output_file(ApiContext& context,
                       const httplib::Request& req,
                       httplib::Response& res,

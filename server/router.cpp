@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "server/auth.h"
 #include "server/http_error.h"
 #include "server/routes.h"
@@ -21,7 +21,8 @@ void Router::add(const std::string& method, const std::string& path, RouteHandle
         return r.method == method && r.path == path;
     });
     if (spec == routes.end())
-        throw Error(ErrorCode::INTERNAL, "route " + method + " " + path + " is not in routes.cpp");
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "route " + method + " " + path + " is not in routes.cpp");
     const bool needs_session = spec->needs_session;
     ApiContext& context = context_;
     auto wrapped = [&context, needs_session, method, path, handler = std::move(handler)](
@@ -43,7 +44,7 @@ void Router::add(const std::string& method, const std::string& path, RouteHandle
     else if (method == "DELETE")
         server_.Delete(pattern, wrapped);
     else
-        throw Error(ErrorCode::INTERNAL, "unsupported method " + method);
+        throw core::Error(core::ErrorCode::INTERNAL, "unsupported method " + method);
 }
 
 }  // namespace kiln::server

@@ -1,48 +1,43 @@
 // GET /v1/models, /v1/limits, /healthz, /readyz
-#include "scheduler/service_error.h"
 #include "server/api_context.h"
+#include "server/api_error.h"
 
 namespace kiln::server {
 
 void register_service_routes(Router& router, ApiContext& context) {
-    router.add("GET", "/v1/models",
-               [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
-                   std::map<std::string, size_t> loaded;
-                   for (const auto& m : context.scheduler.models().loaded())
-                       loaded[m.name] = m.memory_bytes;
-                   nlohmann::json models = nlohmann::json::array();
-                   for (const weights::ModelInfo& info : context.registry.list()) {
-                       if (!info.error.empty())
-                           continue;  // unreadable files are logged, not served
-                       const auto it = loaded.find(info.name);
-                       if (info.task == "generate") {
-                           // What a client may ask for: the prompts and the default size.
-                           const auto model = context.scheduler.generation_model(info.name);
-                           if (!model)
-                               continue;
-                           const int side = model->unet->config().sample_size;
-                           models.push_back({{"name", info.name},
-                                             {"task", info.task},
-                                             {"arch", info.arch_name},
-                                             {"parameters", info.param_count},
-                                             {"prompts", model->encoder->vocabulary()},
-                                             {"width", side},
-                                             {"height", side}});
-                           continue;
-                       }
-                       models.push_back(
-                           {{"name", info.name},
-                            {"task", info.task},
-                            {"arch", info.arch_name},
-                            {"scale", info.scale},
-                            {"parameters", info.param_count},
-                            {"loaded", it != loaded.end()},
-                            {"memory_bytes", it != loaded.end()
-                                                 ? it->second
-                                                 : static_cast<size_t>(info.param_count) * 4}});
-                   }
-                   send_json(res, 200, models);
-               });
+    router.add(
+        "GET", "/v1/models",
+        [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
+            std::map<std::string, size_t> loaded;
+            for (const auto& m : context.scheduler.models().loaded())
+                loaded[m.name] = m.memory_bytes;
+            nlohmann::json models = nlohmann::json::array();
+            for (const scheduler::ModelDescription& d : context.scheduler.describe_models()) {
+                nlohmann::json model = {{"name", d.name},
+                                        {"task", scheduler::task_kind_name(d.task)},
+                                        {"arch", d.arch}};
+                switch (d.task) {
+                    case scheduler::TaskKind::GENERATE:
+                        // What a client may ask for: the prompts and the default size.
+                        model["parameters"] = d.parameters;
+                        model["prompts"] = d.prompts;
+                        model["width"] = d.width;
+                        model["height"] = d.height;
+                        break;
+                    case scheduler::TaskKind::UPSCALE: {
+                        const auto it = loaded.find(d.name);
+                        model["scale"] = d.scale;
+                        model["parameters"] = d.parameters;
+                        model["loaded"] = it != loaded.end();
+                        model["memory_bytes"] =
+                            it != loaded.end() ? it->second : static_cast<size_t>(d.parameters) * 4;
+                        break;
+                    }
+                }
+                models.push_back(std::move(model));
+            }
+            send_json(res, 200, models);
+        });
     router.add("GET", "/v1/limits",
                [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
                    const ServerOptions& server = context.options;
@@ -65,8 +60,7 @@ void register_service_routes(Router& router, ApiContext& context) {
     router.add("GET", "/readyz",
                [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
                    if (!context.ready || !context.scheduler.accepting()) {
-                       throw scheduler::ServiceError(scheduler::ServiceCode::DRAINING,
-                                                     "not ready: starting or draining", 1);
+                       throw ApiError(ApiCode::NOT_READY, "not ready: starting or draining", 1);
                    }
                    send_json(res, 200, {{"status", "ready"}});
                });

@@ -1,6 +1,6 @@
 // POST /v1/sessions, DELETE /v1/sessions/current
-#include "scheduler/service_error.h"
 #include "server/api_context.h"
+#include "server/api_error.h"
 #include "server/auth.h"
 #include "server/job_json.h"
 
@@ -11,10 +11,9 @@ void register_session_routes(Router& router, ApiContext& context) {
         "POST", "/v1/sessions",
         [&context](const httplib::Request& req, httplib::Response& res, const std::string&) {
             if (!context.options.api_key.empty() && !bearer_equals(req, context.options.api_key)) {
-                throw scheduler::ServiceError(
-                    scheduler::ServiceCode::UNAUTHORIZED,
-                    "creating a session needs the server's API key: Authorization: "
-                    "Bearer <key>");
+                throw ApiError(ApiCode::UNAUTHORIZED,
+                               "creating a session needs the server's API key: Authorization: "
+                               "Bearer <key>");
             }
             const NewSession created = make_session(context.options.session_ttl_s);
             context.jobs.create_session(created.session);

@@ -1,6 +1,6 @@
 #include "weights/arch.h"
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/arch_detail.h"
 
 namespace kiln::weights {
@@ -19,13 +19,14 @@ const WeightTensor& require_tensor(const StateDict& weights,
                                    const std::vector<int64_t>& shape) {
     auto it = weights.find(key);
     if (it == weights.end()) {
-        throw Error(ErrorCode::BAD_FILE,
-                    "tensor '" + key + "' is missing (expected shape " + shape_string(shape) + ")");
+        throw core::Error(
+            core::ErrorCode::BAD_FILE,
+            "tensor '" + key + "' is missing (expected shape " + shape_string(shape) + ")");
     }
     if (it->second.shape != shape) {
-        throw Error(ErrorCode::BAD_FILE, "tensor '" + key + "' has shape " +
-                                             shape_string(it->second.shape) + ", expected " +
-                                             shape_string(shape));
+        throw core::Error(core::ErrorCode::BAD_FILE, "tensor '" + key + "' has shape " +
+                                                         shape_string(it->second.shape) +
+                                                         ", expected " + shape_string(shape));
     }
     return it->second;
 }
@@ -44,8 +45,9 @@ DetectedModel detect_architecture(StateDict weights) {
             break;
         keys += (keys.empty() ? "" : ", ") + k + " " + detail::shape_string(v.shape);
     }
-    throw Error(ErrorCode::UNSUPPORTED, "unknown architecture: " + std::to_string(weights.size()) +
-                                            " tensors, first keys: " + keys);
+    throw core::Error(core::ErrorCode::UNSUPPORTED,
+                      "unknown architecture: " + std::to_string(weights.size()) +
+                          " tensors, first keys: " + keys);
 }
 
 }  // namespace kiln::weights

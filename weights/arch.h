@@ -48,7 +48,7 @@ struct DetectedModel {
     float output_resize = 1.0f;
 };
 
-// Throws kiln::Error(UNSUPPORTED) naming what was seen when nothing matches.
+// Throws kiln::core::Error(UNSUPPORTED) naming what was seen when nothing matches.
 DetectedModel detect_architecture(StateDict weights);
 
 }  // namespace kiln::weights

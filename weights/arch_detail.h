@@ -10,7 +10,7 @@
 namespace kiln::weights::detail {
 
 // Each returns nullopt when the keys are not this family's; once they are, an inconsistent
-// tensor is Error(BAD_FILE) and an unimplemented variant Error(UNSUPPORTED).
+// tensor is core::Error(BAD_FILE) and an unimplemented variant core::Error(UNSUPPORTED).
 std::optional<DetectedModel> detect_rrdbnet(StateDict& weights);
 std::optional<DetectedModel> detect_srvgg(StateDict& weights);
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <regex>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/arch_detail.h"
 
 namespace kiln::weights::detail {
@@ -16,7 +16,7 @@ namespace {
 constexpr int64_t kMaxChannels = 1 << 16;
 
 [[noreturn]] void unsupported(const std::string& what) {
-    throw Error(ErrorCode::UNSUPPORTED, "RRDBNet: " + what);
+    throw core::Error(core::ErrorCode::UNSUPPORTED, "RRDBNet: " + what);
 }
 
 // Channel counts as int; out-of-range values become 0 and are refused below.
@@ -116,8 +116,8 @@ std::optional<DetectedModel> detect_rrdbnet(StateDict& weights) {
     }
     const WeightTensor& first = w.at("conv_first.weight");
     if (first.shape.size() != 4) {
-        throw Error(ErrorCode::BAD_FILE,
-                    "tensor 'conv_first.weight' has shape " + shape_string(first.shape));
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "tensor 'conv_first.weight' has shape " + shape_string(first.shape));
     }
     if (first.shape[2] != 3 || first.shape[3] != 3)
         unsupported("conv kernel " + shape_string(first.shape) + " (only 3x3)");
@@ -126,7 +126,8 @@ std::optional<DetectedModel> detect_rrdbnet(StateDict& weights) {
     c.num_in_ch = clamp_dim(first.shape[1]);
     const auto& grow = w.at("body.0.rdb1.conv1.weight").shape;
     if (grow.size() != 4)
-        throw Error(ErrorCode::BAD_FILE, "tensor 'body.0.rdb1.conv1.weight' is not 4-D");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "tensor 'body.0.rdb1.conv1.weight' is not 4-D");
     c.num_grow_ch = clamp_dim(grow[0]);
     c.num_block = 0;
     while (w.count("body." + std::to_string(c.num_block) + ".rdb1.conv1.weight"))
@@ -136,13 +137,14 @@ std::optional<DetectedModel> detect_rrdbnet(StateDict& weights) {
         ++c.num_upsample;
     const auto last = w.find("conv_last.weight");
     if (last == w.end() || last->second.shape.size() != 4) {
-        throw Error(ErrorCode::BAD_FILE, "tensor 'conv_last.weight' is missing or not 4-D");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "tensor 'conv_last.weight' is missing or not 4-D");
     }
     c.num_out_ch = clamp_dim(last->second.shape[0]);
 
     for (int dim : {c.num_feat, c.num_in_ch, c.num_out_ch, c.num_grow_ch}) {
         if (dim < 1 || dim > kMaxChannels)
-            throw Error(ErrorCode::BAD_FILE, "RRDBNet: implausible channel count");
+            throw core::Error(core::ErrorCode::BAD_FILE, "RRDBNet: implausible channel count");
     }
     const int64_t nf = c.num_feat;
     const int64_t gc = c.num_grow_ch;

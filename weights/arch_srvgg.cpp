@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/arch_detail.h"
 
 namespace kiln::weights::detail {
@@ -42,12 +42,14 @@ std::optional<DetectedModel> detect_srvgg(StateDict& weights) {
         return std::nullopt;
     const WeightTensor& first = weights.at("body.0.weight");
     if (first.shape[2] != 3 || first.shape[3] != 3) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    "SRVGGNetCompact: conv kernel " + shape_string(first.shape) + " (only 3x3)");
+        throw core::Error(
+            core::ErrorCode::UNSUPPORTED,
+            "SRVGGNetCompact: conv kernel " + shape_string(first.shape) + " (only 3x3)");
     }
     for (int64_t d : {first.shape[0], first.shape[1]}) {
         if (d < 1 || d > (1 << 16))
-            throw Error(ErrorCode::BAD_FILE, "SRVGGNetCompact: implausible channel count");
+            throw core::Error(core::ErrorCode::BAD_FILE,
+                              "SRVGGNetCompact: implausible channel count");
     }
     SRVGGNetCompactConfig c;
     c.num_feat = static_cast<int>(first.shape[0]);
@@ -60,21 +62,21 @@ std::optional<DetectedModel> detect_srvgg(StateDict& weights) {
         prelus.empty() ? SRVGGNetCompactConfig::Act::LEAKY_RELU : SRVGGNetCompactConfig::Act::PRELU;
     const auto& last_w = weights.find("body." + std::to_string(last) + ".weight");
     if (last_w == weights.end() || last_w->second.shape.size() != 4) {
-        throw Error(ErrorCode::BAD_FILE,
-                    "SRVGGNetCompact: tensor 'body." + std::to_string(last) +
-                        ".weight' (last conv) is missing; conv indices are not 0, 2, 4, ...");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "SRVGGNetCompact: tensor 'body." + std::to_string(last) +
+                              ".weight' (last conv) is missing; conv indices are not 0, 2, 4, ...");
     }
     // Output channels are assumed equal to the input's, as in Real-ESRGAN's released models.
     c.num_out_ch = c.num_in_ch;
     const int64_t shuffled = last_w->second.shape[0];
     if (shuffled < 1 || shuffled > (1 << 20))
-        throw Error(ErrorCode::BAD_FILE, "SRVGGNetCompact: implausible last conv");
+        throw core::Error(core::ErrorCode::BAD_FILE, "SRVGGNetCompact: implausible last conv");
     const int r =
         static_cast<int>(std::lround(std::sqrt(static_cast<double>(shuffled) / c.num_out_ch)));
     if (r < 1 || static_cast<int64_t>(r) * r * c.num_out_ch != shuffled) {
-        throw Error(ErrorCode::UNSUPPORTED, "SRVGGNetCompact: last conv has " +
-                                                std::to_string(shuffled) + " channels, not " +
-                                                std::to_string(c.num_out_ch) + " x r^2");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "SRVGGNetCompact: last conv has " + std::to_string(shuffled) +
+                              " channels, not " + std::to_string(c.num_out_ch) + " x r^2");
     }
     c.upscale = r;
     const int64_t nf = c.num_feat;
@@ -90,9 +92,9 @@ std::optional<DetectedModel> detect_srvgg(StateDict& weights) {
     const size_t expected = 2 * (static_cast<size_t>(c.num_conv) + 2) + prelus.size();
     if (weights.size() != expected ||
         (!prelus.empty() && prelus.size() != static_cast<size_t>(c.num_conv) + 1)) {
-        throw Error(ErrorCode::BAD_FILE, "SRVGGNetCompact: " + std::to_string(weights.size()) +
-                                             " tensors where the layout implies " +
-                                             std::to_string(expected));
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "SRVGGNetCompact: " + std::to_string(weights.size()) +
+                              " tensors where the layout implies " + std::to_string(expected));
     }
     DetectedModel m;
     m.config = c;

@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "engine/core/half.h"
+#include "core/half.h"
 #include "weights/state_dict.h"
 
 namespace kiln::weights::detail {
@@ -52,11 +52,11 @@ inline void convert_to_f32(const uint8_t* src, size_t count, StorageDType dtype,
             break;
         case StorageDType::F16:
             for (size_t i = 0; i < count; ++i)
-                dst[i] = half_to_float(load_le<uint16_t>(src + 2 * i));
+                dst[i] = core::half_to_float(load_le<uint16_t>(src + 2 * i));
             break;
         case StorageDType::BF16:
             for (size_t i = 0; i < count; ++i)
-                dst[i] = bf16_to_float(load_le<uint16_t>(src + 2 * i));
+                dst[i] = core::bf16_to_float(load_le<uint16_t>(src + 2 * i));
             break;
     }
 }

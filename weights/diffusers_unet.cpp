@@ -7,7 +7,7 @@
 #include <sstream>
 #include <utility>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/safetensors.h"
 
 namespace kiln::weights {
@@ -22,7 +22,8 @@ constexpr const char* kLdmPrefix = "model.diffusion_model.";
 [[noreturn]] void unsupported(const std::string& origin,
                               const std::string& field,
                               const std::string& why) {
-    throw Error(ErrorCode::UNSUPPORTED, origin + ": config field '" + field + "' " + why);
+    throw core::Error(core::ErrorCode::UNSUPPORTED,
+                      origin + ": config field '" + field + "' " + why);
 }
 
 // Fields kiln implements only at one value (diffusers' default for SD 1.x/2.x UNets).
@@ -78,7 +79,8 @@ int get_int(const json& j, const char* name, int fallback, const std::string& or
     if (it == j.end() || it->is_null())
         return fallback;
     if (!it->is_number_integer())
-        throw Error(ErrorCode::BAD_FILE, origin + ": '" + name + "' must be an integer");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": '" + name + "' must be an integer");
     return it->get<int>();
 }
 
@@ -89,7 +91,7 @@ std::vector<UNetBlockKind> block_kinds(const json& j,
                                        const std::string& origin) {
     const auto it = j.find(name);
     if (it == j.end() || !it->is_array())
-        throw Error(ErrorCode::BAD_FILE, origin + ": '" + name + "' must be a list");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": '" + name + "' must be a list");
     std::vector<UNetBlockKind> kinds;
     for (const json& t : *it) {
         if (t == plain) {
@@ -115,12 +117,13 @@ std::vector<int> per_level(const json& value,
     } else if (value.is_array() && value.size() == levels) {
         for (const json& v : value) {
             if (!v.is_number_integer())
-                throw Error(ErrorCode::BAD_FILE, origin + ": '" + name + "' must hold integers");
+                throw core::Error(core::ErrorCode::BAD_FILE,
+                                  origin + ": '" + name + "' must hold integers");
             out.push_back(v.get<int>());
         }
     } else {
-        throw Error(ErrorCode::BAD_FILE,
-                    origin + ": '" + name + "' must be an integer or one per block");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": '" + name + "' must be an integer or one per block");
     }
     return out;
 }
@@ -128,10 +131,12 @@ std::vector<int> per_level(const json& value,
 void validate(const UNetConfig& c, const std::string& origin) {
     const size_t n = c.block_out_channels.size();
     if (n < 1 || n > 8)
-        throw Error(ErrorCode::BAD_FILE, origin + ": block_out_channels needs 1 to 8 entries");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": block_out_channels needs 1 to 8 entries");
     if (c.down_blocks.size() != n || c.up_blocks.size() != n) {
-        throw Error(ErrorCode::BAD_FILE,
-                    origin + ": down_block_types and up_block_types need one entry per block");
+        throw core::Error(
+            core::ErrorCode::BAD_FILE,
+            origin + ": down_block_types and up_block_types need one entry per block");
     }
     for (size_t i = 0; i < n; ++i) {
         if (c.down_blocks[i] != c.up_blocks[n - 1 - i]) {
@@ -141,7 +146,7 @@ void validate(const UNetConfig& c, const std::string& origin) {
     }
     auto positive = [&](int v, const char* name, int max) {
         if (v < 1 || v > max)
-            throw Error(ErrorCode::BAD_FILE, origin + ": '" + name + "' out of range");
+            throw core::Error(core::ErrorCode::BAD_FILE, origin + ": '" + name + "' out of range");
     };
     positive(c.in_channels, "in_channels", 64);
     positive(c.out_channels, "out_channels", 64);
@@ -151,13 +156,14 @@ void validate(const UNetConfig& c, const std::string& origin) {
     for (size_t i = 0; i < n; ++i) {
         positive(c.block_out_channels[i], "block_out_channels", 1 << 14);
         if (c.block_out_channels[i] % c.norm_num_groups != 0) {
-            throw Error(ErrorCode::BAD_FILE,
-                        origin + ": norm_num_groups must divide every block_out_channels entry");
+            throw core::Error(
+                core::ErrorCode::BAD_FILE,
+                origin + ": norm_num_groups must divide every block_out_channels entry");
         }
         positive(c.heads[i], "attention heads", 1024);
         if (c.block_out_channels[i] % c.heads[i] != 0) {
-            throw Error(ErrorCode::BAD_FILE,
-                        origin + ": the head count must divide the block's channels");
+            throw core::Error(core::ErrorCode::BAD_FILE,
+                              origin + ": the head count must divide the block's channels");
         }
     }
 }
@@ -226,12 +232,12 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 std::string read_text(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        throw Error(ErrorCode::IO, path.string() + ": cannot open");
+        throw core::Error(core::ErrorCode::IO, path.string() + ": cannot open");
     in.seekg(0, std::ios::end);
     const auto size = static_cast<std::streamoff>(in.tellg());
     constexpr std::streamoff kMaxConfig = 1 << 20;
     if (size < 0 || size > kMaxConfig)
-        throw Error(ErrorCode::BAD_FILE, path.string() + ": config larger than 1 MiB");
+        throw core::Error(core::ErrorCode::BAD_FILE, path.string() + ": config larger than 1 MiB");
     in.seekg(0);
     std::ostringstream text;
     text << in.rdbuf();
@@ -261,7 +267,7 @@ fs::path weights_file(const fs::path& dir) {
 int64_t dim(const StateDict& w, const std::string& key, size_t axis) {
     const auto it = w.find(key);
     if (it == w.end() || it->second.shape.size() <= axis)
-        throw Error(ErrorCode::BAD_FILE, "LDM checkpoint lacks '" + key + "'");
+        throw core::Error(core::ErrorCode::BAD_FILE, "LDM checkpoint lacks '" + key + "'");
     return it->second.shape[axis];
 }
 
@@ -272,10 +278,11 @@ UNetConfig parse_unet_config(const std::string& json_text, const std::string& or
     try {
         j = json::parse(json_text);
     } catch (const json::exception& e) {
-        throw Error(ErrorCode::BAD_FILE, origin + ": not valid JSON (" + e.what() + ")");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": not valid JSON (" + e.what() + ")");
     }
     if (!j.is_object())
-        throw Error(ErrorCode::BAD_FILE, origin + ": not a JSON object");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": not a JSON object");
     if (const auto it = j.find("_class_name"); it != j.end() && *it != "UNet2DConditionModel") {
         unsupported(origin, "_class_name",
                     "= " + it->dump() + " (kiln reads UNet2DConditionModel)");
@@ -292,7 +299,7 @@ UNetConfig parse_unet_config(const std::string& json_text, const std::string& or
         unsupported(origin, "layers_per_block", "must be one integer for every block");
     const auto channels = j.find("block_out_channels");
     if (channels == j.end())
-        throw Error(ErrorCode::BAD_FILE, origin + ": 'block_out_channels' is missing");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": 'block_out_channels' is missing");
     c.block_out_channels = per_level(*channels, channels->is_array() ? channels->size() : 1,
                                      "block_out_channels", origin);
     const size_t n = c.block_out_channels.size();
@@ -364,8 +371,8 @@ StateDict to_diffusers_names(StateDict weights, const UNetConfig& config) {
                 continue;  // VAE, text encoder, EMA bookkeeping
             name = ldm_key_to_diffusers(key.substr(std::string(kLdmPrefix).size()), config);
             if (name.empty()) {
-                throw Error(ErrorCode::BAD_FILE,
-                            "LDM key '" + key + "' does not fit the UNet's configuration");
+                throw core::Error(core::ErrorCode::BAD_FILE,
+                                  "LDM key '" + key + "' does not fit the UNet's configuration");
             }
         } else {
             name = starts_with(key, "unet.") ? key.substr(5) : key;
@@ -405,7 +412,8 @@ UNetConfig derive_unet_config(const StateDict& w) {
            has("input_blocks." + std::to_string(max_block + 1) + ".0.op.weight"))
         ++max_block;
     if (lpb > 8 || (max_block + 1) % (lpb + 1) != 0)
-        throw Error(ErrorCode::BAD_FILE, "LDM checkpoint: cannot tell the UNet's block layout");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "LDM checkpoint: cannot tell the UNet's block layout");
     c.layers_per_block = lpb;
     const int n = (max_block + 1) / (lpb + 1);
     c.block_out_channels.clear();
@@ -457,12 +465,12 @@ UNetFiles load_unet(const fs::path& path) {
     if (fs::is_directory(path, ec)) {
         const fs::path dir = unet_dir(path);
         if (dir.empty())
-            throw Error(ErrorCode::NOT_FOUND,
-                        path.string() + ": no config.json (or unet/config.json)");
+            throw core::Error(core::ErrorCode::NOT_FOUND,
+                              path.string() + ": no config.json (or unet/config.json)");
         const fs::path weights = weights_file(dir);
         if (weights.empty()) {
-            throw Error(ErrorCode::NOT_FOUND,
-                        dir.string() + ": no diffusion_pytorch_model.safetensors");
+            throw core::Error(core::ErrorCode::NOT_FOUND,
+                              dir.string() + ": no diffusion_pytorch_model.safetensors");
         }
         files.config =
             parse_unet_config(read_text(dir / "config.json"), (dir / "config.json").string());
@@ -471,11 +479,11 @@ UNetFiles load_unet(const fs::path& path) {
     }
     StateDict weights = load_safetensors(path);
     if (!is_ldm_state_dict(weights)) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    path.string() +
-                        ": a single-file UNet must be an LDM checkpoint "
-                        "(model.diffusion_model.* keys); give a diffusers folder "
-                        "with config.json otherwise");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          path.string() +
+                              ": a single-file UNet must be an LDM checkpoint "
+                              "(model.diffusion_model.* keys); give a diffusers folder "
+                              "with config.json otherwise");
     }
     fs::path config = path;
     config.replace_extension(".json");

@@ -41,8 +41,8 @@ struct UNetConfig {
     int levels() const { return static_cast<int>(block_out_channels.size()); }
 };
 
-// Parses a diffusers UNet2DConditionModel config.json. Error(UNSUPPORTED) names the first
-// field whose value kiln does not implement; Error(BAD_FILE) for malformed JSON or types.
+// Parses a diffusers UNet2DConditionModel config.json. core::Error(UNSUPPORTED) names the first
+// field whose value kiln does not implement; core::Error(BAD_FILE) for malformed JSON or types.
 UNetConfig parse_unet_config(const std::string& json_text, const std::string& origin);
 
 // The diffusers key of an original LDM (CompVis) key for this config, without the

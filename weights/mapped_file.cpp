@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::weights {
 
@@ -17,8 +17,8 @@ namespace {
 
 [[noreturn]] void throw_errno(const std::filesystem::path& path, const char* what) {
     const int err = errno;
-    const ErrorCode code = err == ENOENT ? ErrorCode::NOT_FOUND : ErrorCode::IO;
-    throw Error(code, path.string() + ": " + what + ": " + std::strerror(err));
+    const core::ErrorCode code = err == ENOENT ? core::ErrorCode::NOT_FOUND : core::ErrorCode::IO;
+    throw core::Error(code, path.string() + ": " + what + ": " + std::strerror(err));
 }
 
 }  // namespace
@@ -34,7 +34,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw Error(ErrorCode::IO, path.string() + ": not a regular file");
+        throw core::Error(core::ErrorCode::IO, path.string() + ": not a regular file");
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {

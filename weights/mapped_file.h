@@ -11,7 +11,8 @@ namespace kiln::weights {
 
 class MappedFile {
   public:
-    // Throws Error(NOT_FOUND) when the file is missing, Error(IO) when it cannot be mapped.
+    // Throws core::Error(NOT_FOUND) when the file is missing, core::Error(IO) when it cannot be
+    // mapped.
     explicit MappedFile(const std::filesystem::path& path);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;

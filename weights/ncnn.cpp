@@ -6,7 +6,7 @@
 #include <cmath>
 #include <set>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/mapped_file.h"
 
 namespace kiln::weights {
@@ -28,8 +28,8 @@ class ParamParser {
 
   private:
     [[noreturn]] void bad(const std::string& what) const {
-        throw Error(ErrorCode::BAD_FILE,
-                    file_ + ": line " + std::to_string(line_no_) + ": " + what);
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          file_ + ": line " + std::to_string(line_no_) + ": " + what);
     }
     bool next_line(std::vector<std::string_view>& tokens);
     int parse_int(std::string_view s, const char* what) const {
@@ -201,7 +201,8 @@ NcnnGraph load_ncnn(const std::filesystem::path& param_path,
                     const std::filesystem::path& bin_path) {
     const MappedFile param(param_path);
     if (param.size() > kMaxParamFile) {
-        throw Error(ErrorCode::BAD_FILE, param_path.string() + ": .param file larger than 64 MiB");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          param_path.string() + ": .param file larger than 64 MiB");
     }
     const auto text = param.bytes();
     NcnnGraph g =

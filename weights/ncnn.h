@@ -45,9 +45,9 @@ struct NcnnGraph {
     int blob_count = 0;
 };
 
-// Throws Error(BAD_FILE) for a malformed .param, a .bin shorter than the .param requires
+// Throws core::Error(BAD_FILE) for a malformed .param, a .bin shorter than the .param requires
 // (saying how many bytes were expected and present) or a .bin with bytes left over (a sign
-// that it belongs to another .param); Error(UNSUPPORTED) for unknown layer types and int8 or
+// that it belongs to another .param); core::Error(UNSUPPORTED) for unknown layer types and int8 or
 // quantised weights.
 NcnnGraph load_ncnn(const std::filesystem::path& param_path, const std::filesystem::path& bin_path);
 

@@ -2,7 +2,7 @@
 #include <array>
 #include <string_view>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 #include "weights/ncnn.h"
 
@@ -52,10 +52,11 @@ class BinReader {
   private:
     const uint8_t* take(const NcnnLayer& layer, uint64_t bytes) {
         if (bytes > remaining()) {
-            throw Error(ErrorCode::BAD_FILE,
-                        file_ + ": too short for the .param: layer '" + layer.name + "' needs " +
-                            std::to_string(bytes) + " bytes at offset " + std::to_string(pos_) +
-                            ", only " + std::to_string(remaining()) + " present");
+            throw core::Error(core::ErrorCode::BAD_FILE,
+                              file_ + ": too short for the .param: layer '" + layer.name +
+                                  "' needs " + std::to_string(bytes) + " bytes at offset " +
+                                  std::to_string(pos_) + ", only " + std::to_string(remaining()) +
+                                  " present");
         }
         const uint8_t* p = bin_.data() + pos_;
         pos_ += bytes;
@@ -63,8 +64,9 @@ class BinReader {
     }
     void check_count(const NcnnLayer& layer, int64_t count) const {
         if (count < 0 || count > kMaxElements) {
-            throw Error(ErrorCode::BAD_FILE, file_ + ": layer '" + layer.name + "' declares " +
-                                                 std::to_string(count) + " weights");
+            throw core::Error(core::ErrorCode::BAD_FILE, file_ + ": layer '" + layer.name +
+                                                             "' declares " + std::to_string(count) +
+                                                             " weights");
         }
     }
 
@@ -98,13 +100,13 @@ WeightTensor BinReader::tagged(const NcnnLayer& layer, int64_t count, std::vecto
         return t;
     }
     if (tag == kTagInt8) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    file_ + ": layer '" + layer.name + "' has int8 weights");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file_ + ": layer '" + layer.name + "' has int8 weights");
     }
     if (tag != 0 && tag != kTagF32Raw) {
-        throw Error(ErrorCode::UNSUPPORTED, file_ + ": layer '" + layer.name +
-                                                "' has table-quantised weights (tag " +
-                                                std::to_string(tag) + ")");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, file_ + ": layer '" + layer.name +
+                                                            "' has table-quantised weights (tag " +
+                                                            std::to_string(tag) + ")");
     }
     const uint8_t* p = take(layer, static_cast<uint64_t>(count) * 4);
     t.data.resize(static_cast<size_t>(count));
@@ -115,8 +117,8 @@ WeightTensor BinReader::tagged(const NcnnLayer& layer, int64_t count, std::vecto
 [[noreturn]] void bad_param(const std::string& file,
                             const NcnnLayer& layer,
                             const std::string& what) {
-    throw Error(ErrorCode::BAD_FILE,
-                file + ": layer '" + layer.name + "' (" + layer.type + "): " + what);
+    throw core::Error(core::ErrorCode::BAD_FILE,
+                      file + ": layer '" + layer.name + "' (" + layer.type + "): " + what);
 }
 
 // ncnn stores deconvolution weights per group as [out/g][in/g][kh][kw]; PyTorch's
@@ -142,8 +144,8 @@ void read_convolution(NcnnLayer& layer, BinReader& r, const std::string& file) {
     const int64_t size = layer.param_int(6, 0);
     const int64_t group = depthwise ? layer.param_int(7, 1) : 1;
     if (layer.param_int(8, 0) != 0) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    file + ": layer '" + layer.name + "' is int8-quantised");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file + ": layer '" + layer.name + "' is int8-quantised");
     }
     if (out <= 0 || kw <= 0 || kh <= 0 || group <= 0 || out % group != 0 || out > (1 << 20) ||
         kw > 4096 || kh > 4096 || size <= 0 || size % (out * kh * kw) != 0) {
@@ -167,8 +169,8 @@ void read_layer(NcnnLayer& layer, BinReader& r, const std::string& file) {
         const int64_t out = layer.param_int(0, 0);
         const int64_t size = layer.param_int(2, 0);
         if (layer.param_int(8, 0) != 0) {
-            throw Error(ErrorCode::UNSUPPORTED,
-                        file + ": layer '" + layer.name + "' is int8-quantised");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              file + ": layer '" + layer.name + "' is int8-quantised");
         }
         if (out <= 0 || size <= 0 || size % out != 0)
             bad_param(file, layer, "inconsistent num_output/weight_data_size");
@@ -200,8 +202,9 @@ void read_layer(NcnnLayer& layer, BinReader& r, const std::string& file) {
             if (type == w)
                 return;
         }
-        throw Error(ErrorCode::UNSUPPORTED, file + ": ncnn layer type '" + type + "' (layer '" +
-                                                layer.name + "') is not supported");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, file + ": ncnn layer type '" + type +
+                                                            "' (layer '" + layer.name +
+                                                            "') is not supported");
     }
 }
 
@@ -213,9 +216,10 @@ void read_ncnn_weights(NcnnGraph& graph, std::span<const uint8_t> bin, const std
         read_layer(layer, r, file);
     // Extra bytes mean the .bin was written for a different .param: refuse rather than guess.
     if (r.remaining() != 0) {
-        throw Error(ErrorCode::BAD_FILE,
-                    file + ": " + std::to_string(r.remaining()) +
-                        " bytes left after the last layer's weights (.bin does not match .param)");
+        throw core::Error(
+            core::ErrorCode::BAD_FILE,
+            file + ": " + std::to_string(r.remaining()) +
+                " bytes left after the last layer's weights (.bin does not match .param)");
     }
 }
 

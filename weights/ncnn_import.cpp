@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::weights {
 
@@ -18,7 +18,7 @@ const std::set<std::string> kSrvggTypes{"Input", "Split",  "Convolution", "PReLU
                                         "ReLU",  "Interp", "BinaryOp",    "PixelShuffle"};
 
 [[noreturn]] void unsupported(const std::string& what) {
-    throw Error(ErrorCode::UNSUPPORTED, "ncnn graph: " + what);
+    throw core::Error(core::ErrorCode::UNSUPPORTED, "ncnn graph: " + what);
 }
 
 bool near(float a, float b) {

@@ -8,7 +8,7 @@
 
 namespace kiln::weights {
 
-// Error(UNSUPPORTED) listing the layer-type counts for an unrecognised graph, or saying
+// core::Error(UNSUPPORTED) listing the layer-type counts for an unrecognised graph, or saying
 // which op deviates (interpolation mode, activation slope, residual scaling, ...).
 DetectedModel import_ncnn(const NcnnGraph& graph);
 

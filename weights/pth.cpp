@@ -4,7 +4,7 @@
 #include <map>
 #include <string_view>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 #include "weights/mapped_file.h"
 #include "weights/torch_pickle.h"
@@ -18,7 +18,7 @@ namespace {
 using Kind = PickleValue::Kind;
 
 [[noreturn]] void bad(const std::string& file, const std::string& what) {
-    throw Error(ErrorCode::BAD_FILE, file + ": " + what);
+    throw core::Error(core::ErrorCode::BAD_FILE, file + ": " + what);
 }
 
 // Bytes a storage must hold, or BAD_FILE when its claimed size overflows.
@@ -106,14 +106,15 @@ StateDict load_legacy(std::span<const uint8_t> bytes, const std::string& file) {
     }
     const PickleValue* version = next();
     if (version->kind != Kind::INT || version->i != 1001) {
-        throw Error(ErrorCode::UNSUPPORTED, file + ": legacy torch protocol version is not 1001");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file + ": legacy torch protocol version is not 1001");
     }
     const PickleValue* sys_info = next();
     if (sys_info->kind != Kind::DICT)
         bad(file, "legacy sys_info is not a dict");
     for (const auto& [k, v] : sys_info->dict) {
         if (k->kind == Kind::STRING && k->s == "little_endian" && v->kind == Kind::BOOL && !v->b) {
-            throw Error(ErrorCode::UNSUPPORTED, file + ": big-endian torch file");
+            throw core::Error(core::ErrorCode::UNSUPPORTED, file + ": big-endian torch file");
         }
     }
     const PickleValue* root = next();

@@ -9,8 +9,8 @@
 namespace kiln::weights {
 
 // A dict of float32/float16/bfloat16 tensors, optionally wrapped in "params_ema" (preferred)
-// or "params". A refused global or a malformed file is Error(BAD_FILE); non-contiguous or
-// non-float tensors are Error(UNSUPPORTED).
+// or "params". A refused global or a malformed file is core::Error(BAD_FILE); non-contiguous or
+// non-float tensors are core::Error(UNSUPPORTED).
 StateDict load_pth(const std::filesystem::path& path);
 
 }  // namespace kiln::weights

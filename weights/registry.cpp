@@ -1,9 +1,10 @@
 #include "weights/registry.h"
 
 #include <algorithm>
+#include <chrono>
 #include <system_error>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/diffusers_unet.h"
 #include "weights/ncnn.h"
 #include "weights/ncnn_import.h"
@@ -14,6 +15,14 @@ namespace kiln::weights {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+std::string task_of_format(const std::string& format) {
+    return format == "diffusers" ? "generate" : "upscale";
+}
+
+}  // namespace
+
 DetectedModel load_model_files(const std::string& format, const std::vector<fs::path>& paths) {
     const std::string file = paths.empty() ? std::string() : paths.front().string();
     try {
@@ -23,27 +32,65 @@ DetectedModel load_model_files(const std::string& format, const std::vector<fs::
             return detect_architecture(load_pth(paths.at(0)));
         if (format == "ncnn")
             return import_ncnn(load_ncnn(paths.at(0), paths.at(1)));
-    } catch (const Error& e) {
+    } catch (const core::Error& e) {
         // Detection errors do not know the file; add it once.
         const std::string msg = e.what();
         if (msg.find(file) != std::string::npos)
             throw;
-        throw Error(e.code(), file + ": " + msg);
+        throw core::Error(e.code(), file + ": " + msg);
     }
-    throw Error(ErrorCode::INVALID_ARGUMENT, "unknown model format '" + format + "'");
+    throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "unknown model format '" + format + "'");
 }
 
 ModelRegistry::ModelRegistry(fs::path directory) : directory_(std::move(directory)) {}
 
-std::vector<ModelRegistry::Candidate> ModelRegistry::scan() const {
+namespace {
+
+int64_t mtime_of(const fs::path& path) {
+    std::error_code ec;
+    const auto t = fs::last_write_time(path, ec);
+    return ec ? -1 : static_cast<int64_t>(t.time_since_epoch().count());
+}
+
+}  // namespace
+
+std::vector<int64_t> ModelRegistry::listing_stamp() const {
+    std::vector<int64_t> stamp{mtime_of(directory_)};
+    for (const fs::path& dir : listing_dirs_)
+        stamp.push_back(mtime_of(dir));
+    return stamp;
+}
+
+std::vector<ModelRegistry::Candidate> ModelRegistry::scan() {
+    // The directory and its subfolders (a diffusers folder gets its files after it is created)
+    // are listed again when one of their mtimes moved, or when one is within the file clock's
+    // resolution of now, where a change could keep the same mtime.
+    const std::vector<int64_t> stamp = listing_stamp();
+    const auto recent =
+        std::chrono::duration_cast<fs::file_time_type::duration>(std::chrono::seconds(2)).count();
+    const int64_t now =
+        static_cast<int64_t>(fs::file_time_type::clock::now().time_since_epoch().count());
+    const bool unsettled = std::any_of(stamp.begin(), stamp.end(),
+                                       [&](int64_t t) { return t < 0 || now - t < recent; });
+    if (listing_stamp_.empty() || stamp != listing_stamp_ || unsettled) {
+        listing_dirs_.clear();
+        listing_ = scan_directory(listing_dirs_);
+        listing_stamp_ = listing_stamp();
+    }
+    return listing_;
+}
+
+std::vector<ModelRegistry::Candidate> ModelRegistry::scan_directory(
+    std::vector<fs::path>& subdirectories) const {
     std::vector<Candidate> out;
     std::error_code ec;
     fs::directory_iterator it(directory_, ec);
     if (ec)
-        throw Error(ErrorCode::IO,
-                    directory_.string() + ": cannot list model directory: " + ec.message());
+        throw core::Error(core::ErrorCode::IO,
+                          directory_.string() + ": cannot list model directory: " + ec.message());
     for (const fs::directory_entry& e : it) {
         if (e.is_directory(ec)) {
+            subdirectories.push_back(e.path());
             if (is_unet_folder(e.path()))
                 out.push_back({e.path().filename().string(), "diffusers", {e.path()}});
             continue;
@@ -86,7 +133,7 @@ ModelInfo ModelRegistry::describe(const Candidate& c) {
     info.name = c.name;
     info.paths = c.paths;
     info.format = c.format;
-    info.task = c.format == "diffusers" ? "generate" : "upscale";
+    info.task = task_of_format(c.format);
     try {
         if (c.format == "diffusers") {
             const UNetFiles unet = load_unet(c.paths.at(0));
@@ -110,8 +157,8 @@ ModelInfo ModelRegistry::describe(const Candidate& c) {
         }
         const auto most = std::max_element(by_dtype, by_dtype + 3) - by_dtype;
         info.stored_dtype = storage_dtype_name(static_cast<StorageDType>(most));
-    } catch (const Error& e) {
-        info.error = std::string(error_code_name(e.code())) + ": " + e.what();
+    } catch (const core::Error& e) {
+        info.error = std::string(core::error_code_name(e.code())) + ": " + e.what();
     }
     return info;
 }
@@ -143,15 +190,21 @@ ModelRegistry::Candidate ModelRegistry::find(const std::string& name) {
             return c;
         names += (names.empty() ? "" : ", ") + c.name;
     }
-    throw Error(ErrorCode::NOT_FOUND, "model '" + name + "' not found in " + directory_.string() +
-                                          " (available: " + (names.empty() ? "none" : names) + ")");
+    throw core::Error(core::ErrorCode::NOT_FOUND,
+                      "model '" + name + "' not found in " + directory_.string() +
+                          " (available: " + (names.empty() ? "none" : names) + ")");
+}
+
+ModelFiles ModelRegistry::locate(const std::string& name) {
+    Candidate c = find(name);
+    return ModelFiles{std::move(c.name), c.format, task_of_format(c.format), std::move(c.paths)};
 }
 
 DetectedModel ModelRegistry::load(const std::string& name) {
     const Candidate c = find(name);
     if (c.format == "diffusers") {
-        throw Error(
-            ErrorCode::UNSUPPORTED,
+        throw core::Error(
+            core::ErrorCode::UNSUPPORTED,
             "model '" + name + "' generates images (use kiln generate); it does not upscale");
     }
     return load_model_files(c.format, c.paths);
@@ -160,8 +213,8 @@ DetectedModel ModelRegistry::load(const std::string& name) {
 fs::path ModelRegistry::generation_model_dir(const std::string& name) {
     const Candidate c = find(name);
     if (c.format != "diffusers") {
-        throw Error(
-            ErrorCode::UNSUPPORTED,
+        throw core::Error(
+            core::ErrorCode::UNSUPPORTED,
             "model '" + name + "' upscales images (use kiln upscale); it does not generate");
     }
     return c.paths.at(0);

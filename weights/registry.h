@@ -28,7 +28,15 @@ struct ModelInfo {
     std::string error;         // why the file could not be read or detected; empty when fine
 };
 
-// Reads and detects one model file set (no caching). Throws kiln::Error.
+// Where one model's files are and what kind they are, found without reading them.
+struct ModelFiles {
+    std::string name;
+    std::string format;  // as ModelInfo::format
+    std::string task;    // as ModelInfo::task
+    std::vector<std::filesystem::path> paths;
+};
+
+// Reads and detects one model file set (no caching). Throws kiln::core::Error.
 DetectedModel load_model_files(const std::string& format,
                                const std::vector<std::filesystem::path>& paths);
 
@@ -36,12 +44,16 @@ class ModelRegistry {
   public:
     explicit ModelRegistry(std::filesystem::path directory);
 
-    // Scans the directory (non-recursive) each call; sorted by name.
+    // Every model, sorted by name. The directory is listed again only when its or a
+    // subfolder's modification time changed (a file added, removed or renamed into place); a
+    // file's description is cached by its path, size and mtime.
     std::vector<ModelInfo> list();
-    // Error(NOT_FOUND) listing the available names when `name` is absent; Error(UNSUPPORTED)
-    // when `name` is a generation model.
+    // The files of `name`; core::Error(NOT_FOUND) listing the available names when absent.
+    ModelFiles locate(const std::string& name);
+    // core::Error(NOT_FOUND) listing the available names when `name` is absent;
+    // core::Error(UNSUPPORTED) when `name` is a generation model.
     DetectedModel load(const std::string& name);
-    // The folder of the generation model `name`; Error(NOT_FOUND) as load().
+    // The folder of the generation model `name`; core::Error(NOT_FOUND) as load().
     std::filesystem::path generation_model_dir(const std::string& name);
 
   private:
@@ -57,7 +69,9 @@ class ModelRegistry {
         auto operator<=>(const CacheKey&) const = default;
     };
 
-    std::vector<Candidate> scan() const;
+    std::vector<Candidate> scan();  // under mutex_
+    std::vector<Candidate> scan_directory(std::vector<std::filesystem::path>& subdirectories) const;
+    std::vector<int64_t> listing_stamp() const;  // mtimes of the directory and listing_dirs_
     Candidate find(const std::string& name);
     static CacheKey key_of(const Candidate& c);
     ModelInfo describe(const Candidate& c);
@@ -65,6 +79,10 @@ class ModelRegistry {
     std::filesystem::path directory_;
     std::mutex mutex_;
     std::map<CacheKey, ModelInfo> cache_;
+    // The last scan, reused while listing_stamp() is listing_stamp_.
+    std::vector<Candidate> listing_;
+    std::vector<std::filesystem::path> listing_dirs_;
+    std::vector<int64_t> listing_stamp_;
 };
 
 }  // namespace kiln::weights

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 #include "weights/mapped_file.h"
 
@@ -16,7 +16,7 @@ constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
 using nlohmann::json;
 
 [[noreturn]] void bad(const std::string& file, const std::string& what) {
-    throw Error(ErrorCode::BAD_FILE, file + ": " + what);
+    throw core::Error(core::ErrorCode::BAD_FILE, file + ": " + what);
 }
 
 StorageDType parse_dtype(const std::string& file, const std::string& name, const json& j) {
@@ -29,8 +29,8 @@ StorageDType parse_dtype(const std::string& file, const std::string& name, const
         return StorageDType::F16;
     if (s == "BF16")
         return StorageDType::BF16;
-    throw Error(ErrorCode::UNSUPPORTED,
-                file + ": tensor '" + name + "' has dtype " + s + " (only F32, F16, BF16)");
+    throw core::Error(core::ErrorCode::UNSUPPORTED,
+                      file + ": tensor '" + name + "' has dtype " + s + " (only F32, F16, BF16)");
 }
 
 uint64_t parse_u64(const std::string& file,

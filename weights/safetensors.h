@@ -10,8 +10,8 @@
 
 namespace kiln::weights {
 
-// F32, F16 and BF16 tensors; anything else is Error(UNSUPPORTED). A malformed, truncated or
-// inconsistent file is Error(BAD_FILE) naming the file and the problem.
+// F32, F16 and BF16 tensors; anything else is core::Error(UNSUPPORTED). A malformed, truncated or
+// inconsistent file is core::Error(BAD_FILE) naming the file and the problem.
 StateDict load_safetensors(const std::filesystem::path& path);
 
 // The header's "__metadata__" string map (empty when absent); BAD_FILE as above.

@@ -3,7 +3,7 @@
 #include <array>
 #include <string_view>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 
 namespace kiln::weights {
@@ -58,7 +58,7 @@ bool is_int(const PickleValue* v) {
 }  // namespace
 
 void TorchPickleHooks::bad(const std::string& what) const {
-    throw Error(ErrorCode::BAD_FILE, file_ + ": " + what);
+    throw core::Error(core::ErrorCode::BAD_FILE, file_ + ": " + what);
 }
 
 void TorchPickleHooks::check_global(const std::string& module, const std::string& name) {
@@ -81,7 +81,8 @@ PickleValue* TorchPickleHooks::persistent_load(PickleArena& arena, const PickleV
         bad("persistent id is not a ('storage', type, key, location, numel) tuple");
     }
     if (pid.items.size() > 6 || (pid.items.size() == 6 && pid.items[5]->kind != Kind::NONE)) {
-        throw Error(ErrorCode::UNSUPPORTED, file_ + ": legacy storage views are not supported");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file_ + ": legacy storage views are not supported");
     }
     const StorageType* type = find_storage_type(pid.items[1]->s);
     if (type == nullptr)
@@ -153,7 +154,8 @@ void TorchPickleHooks::build(PickleValue& object, const PickleValue& /*state*/) 
 std::vector<std::pair<std::string, size_t>> torch_state_dict_entries(const PickleValue* root,
                                                                      const std::string& file) {
     if (root->kind != Kind::DICT) {
-        throw Error(ErrorCode::UNSUPPORTED, file + ": the pickled object is not a dict of tensors");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file + ": the pickled object is not a dict of tensors");
     }
     auto lookup = [](const PickleValue* d, std::string_view key) -> const PickleValue* {
         const PickleValue* found = nullptr;
@@ -180,8 +182,8 @@ std::vector<std::pair<std::string, size_t>> torch_state_dict_entries(const Pickl
             out.emplace_back(k->s, static_cast<size_t>(v->i));
     }
     if (out.empty()) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    file + ": no tensors in the state dict (keys: " + keys + ")");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file + ": no tensors in the state dict (keys: " + keys + ")");
     }
     return out;
 }
@@ -192,28 +194,29 @@ WeightTensor torch_materialize(const TorchTensorRef& tensor,
                                const std::string& name,
                                const std::string& file) {
     if (!storage.dtype) {
-        throw Error(ErrorCode::UNSUPPORTED, file + ": tensor '" + name + "' is stored as " +
-                                                storage.type_name +
-                                                " (only float32/float16/bfloat16)");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, file + ": tensor '" + name +
+                                                            "' is stored as " + storage.type_name +
+                                                            " (only float32/float16/bfloat16)");
     }
     const auto numel = detail::checked_numel(tensor.size);
     if (!numel || tensor.offset < 0) {
-        throw Error(ErrorCode::BAD_FILE,
-                    file + ": tensor '" + name + "' has an invalid size or offset");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          file + ": tensor '" + name + "' has an invalid size or offset");
     }
     // Row-major contiguity; dims of size 1 may carry any stride. expected never exceeds numel.
     int64_t expected = 1;
     for (size_t d = tensor.size.size(); *numel > 0 && d-- > 0;) {
         if (tensor.size[d] != 1 && tensor.stride[d] != expected) {
-            throw Error(ErrorCode::UNSUPPORTED, file + ": tensor '" + name + "' is not contiguous");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              file + ": tensor '" + name + "' is not contiguous");
         }
         expected *= tensor.size[d];
     }
     if (*numel > 0 && (tensor.offset > storage.numel || *numel > storage.numel - tensor.offset)) {
-        throw Error(ErrorCode::BAD_FILE,
-                    file + ": tensor '" + name + "' (" + std::to_string(*numel) +
-                        " elements at offset " + std::to_string(tensor.offset) +
-                        ") exceeds its storage of " + std::to_string(storage.numel));
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          file + ": tensor '" + name + "' (" + std::to_string(*numel) +
+                              " elements at offset " + std::to_string(tensor.offset) +
+                              ") exceeds its storage of " + std::to_string(storage.numel));
     }
     WeightTensor t;
     t.stored_as = *storage.dtype;

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 
 namespace kiln::weights {
@@ -38,8 +38,8 @@ class Machine {
 
   private:
     [[noreturn]] void bad(const std::string& what) const {
-        throw Error(ErrorCode::BAD_FILE,
-                    where_ + ": pickle at byte " + std::to_string(op_pos_) + ": " + what);
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          where_ + ": pickle at byte " + std::to_string(op_pos_) + ": " + what);
     }
     const uint8_t* take(uint64_t n) {
         if (n > in_.size() - pos_)

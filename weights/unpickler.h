@@ -64,7 +64,7 @@ struct UnpickleResult {
 };
 
 // Runs one pickle from the start of `bytes`. `where` names the file (and entry) in errors,
-// which are Error(BAD_FILE) for malformed or refused input.
+// which are core::Error(BAD_FILE) for malformed or refused input.
 UnpickleResult unpickle(std::span<const uint8_t> bytes,
                         PickleArena& arena,
                         PickleHooks& hooks,

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/byte_io.h"
 
 namespace kiln::weights {
@@ -37,7 +37,7 @@ ZipReader::ZipReader(std::span<const uint8_t> archive, std::string file_name)
 
 void ZipReader::parse_central_directory() {
     auto bad = [&](const std::string& what) {
-        throw Error(ErrorCode::BAD_FILE, file_ + ": zip archive: " + what);
+        throw core::Error(core::ErrorCode::BAD_FILE, file_ + ": zip archive: " + what);
     };
     const size_t n = archive_.size();
     if (n < kEndSize)
@@ -140,7 +140,8 @@ const ZipEntry* ZipReader::find(std::string_view name) const {
 std::span<const uint8_t> ZipReader::read(const ZipEntry& entry,
                                          std::vector<uint8_t>& scratch) const {
     auto bad = [&](const std::string& what) {
-        throw Error(ErrorCode::BAD_FILE, file_ + ": zip entry '" + entry.name + "': " + what);
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          file_ + ": zip entry '" + entry.name + "': " + what);
     };
     const size_t n = archive_.size();
     const uint64_t h = entry.local_header_offset;
@@ -192,9 +193,9 @@ std::span<const uint8_t> ZipReader::read(const ZipEntry& entry,
         }
         out = std::span<const uint8_t>(scratch);
     } else {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    file_ + ": zip entry '" + entry.name + "' uses compression method " +
-                        std::to_string(entry.method) + " (only stored, deflate)");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          file_ + ": zip entry '" + entry.name + "' uses compression method " +
+                              std::to_string(entry.method) + " (only stored, deflate)");
     }
     uLong crc = crc32(0L, Z_NULL, 0);
     for (size_t off = 0; off < out.size(); off += UINT_MAX) {

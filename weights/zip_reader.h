@@ -22,7 +22,7 @@ struct ZipEntry {
 class ZipReader {
   public:
     // `archive` must outlive the reader; `file_name` is used in error messages.
-    // Throws Error(BAD_FILE) when the central directory is missing or inconsistent.
+    // Throws core::Error(BAD_FILE) when the central directory is missing or inconsistent.
     ZipReader(std::span<const uint8_t> archive, std::string file_name);
 
     const std::vector<ZipEntry>& entries() const { return entries_; }

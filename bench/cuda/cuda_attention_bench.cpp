@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
-#include "engine/core/half.h"
+#include "core/error.h"
+#include "core/half.h"
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
 
@@ -25,7 +25,7 @@ uint16_t* upload_random(size_t n, uint32_t seed) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     for (uint16_t& h : host)
-        h = kiln::float_to_half(dist(rng));
+        h = kiln::core::float_to_half(dist(rng));
     void* p = nullptr;
     KILN_CUDA_CHECK(cudaMalloc(&p, n * sizeof(uint16_t)));
     KILN_CUDA_CHECK(cudaMemcpy(p, host.data(), n * sizeof(uint16_t), cudaMemcpyHostToDevice));
@@ -80,7 +80,7 @@ void bench_attention(benchmark::State& state, int queries, int keys, int c, int 
         cudaStreamDestroy(stream);
         for (uint16_t* p : {q, k, v, o})
             cudaFree(p);
-    } catch (const kiln::Error& e) {
+    } catch (const kiln::core::Error& e) {
         state.SkipWithError(e.what());
     }
 }

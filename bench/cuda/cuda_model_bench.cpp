@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/models/model.h"
 #include "weights/registry.h"
@@ -61,7 +61,7 @@ void bench_model(benchmark::State& state, const std::string& model_name, int h, 
         state.counters["peak_TFLOP/s"] = fp16_peak(props) * 1e-12;
         state.counters["peak_MiB"] = static_cast<double>(plan->peak_bytes()) / (1 << 20);
         state.SetLabel(std::string(props.name));
-    } catch (const kiln::Error& e) {
+    } catch (const kiln::core::Error& e) {
         state.SkipWithError(e.what());
     }
 }

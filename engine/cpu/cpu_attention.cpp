@@ -7,7 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_math.h"
 
 namespace kiln::engine::cpu {
@@ -215,7 +215,8 @@ AttentionOp::AttentionOp(const CpuView& q,
     if (heads_ < 1 || channels_ % heads_ != 0 || k.layout.c != channels_ ||
         v.layout.c != channels_ || v.layout.pixels() != keys_ || dst.layout.c != channels_ ||
         dst.layout.pixels() != queries_) {
-        throw Error(ErrorCode::INTERNAL, "attention: q, k, v and output shapes do not fit");
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "attention: q, k, v and output shapes do not fit");
     }
 }
 
@@ -355,8 +356,8 @@ void AttentionOp::run(void* scratch) const {
         }
     }
     if (failed.load() != 0) {
-        throw Error(ErrorCode::INTERNAL, "oneDNN sgemm failed in attention (status " +
-                                             std::to_string(failed.load()) + ")");
+        throw core::Error(core::ErrorCode::INTERNAL, "oneDNN sgemm failed in attention (status " +
+                                                         std::to_string(failed.load()) + ")");
     }
     zero_padding(dst_, threads_);
 }

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_attention.h"
 #include "engine/cpu/cpu_unet_ops.h"
 #include "engine/cpu/host_pool.h"
@@ -261,7 +261,7 @@ class CpuPlan final : public Plan {
         }
         // The output op writes the caller's array; everything else lives in the arena.
         if (graph.ops().back().kind != OpKind::OUTPUT) {
-            throw Error(ErrorCode::INTERNAL, "graph has no output");
+            throw core::Error(core::ErrorCode::INTERNAL, "graph has no output");
         }
         inputs_.assign(input_floats_.size(), nullptr);
         scratch_ = PoolBlock(context.pool(), scratch);
@@ -278,9 +278,9 @@ class CpuPlan final : public Plan {
                    int batch,
                    const RunControl& control) override {
         if (inputs.size() != input_floats_.size()) {
-            throw Error(ErrorCode::INVALID_ARGUMENT,
-                        "plan takes " + std::to_string(input_floats_.size()) + " inputs, given " +
-                            std::to_string(inputs.size()));
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "plan takes " + std::to_string(input_floats_.size()) +
+                                  " inputs, given " + std::to_string(inputs.size()));
         }
         const int threads = context_.threads();
         omp_set_num_threads(threads);
@@ -308,7 +308,7 @@ class CpuPlan final : public Plan {
         const int count = static_cast<int>(steps_.size());
         for (int i = 0; i < count; ++i) {
             if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
-                throw Error(ErrorCode::CANCELLED, "cancelled");
+                throw core::Error(core::ErrorCode::CANCELLED, "cancelled");
             }
             const auto start = std::chrono::steady_clock::now();
             steps_[static_cast<size_t>(i)].run(stream_, threads);
@@ -358,7 +358,7 @@ class CpuBackend final : public Backend {
     std::unique_ptr<Plan> compile(const Graph& graph, ExecutionContext& context) override {
         auto* cpu = dynamic_cast<CpuContext*>(&context);
         if (!cpu)
-            throw Error(ErrorCode::INTERNAL, "CPU backend given a non-CPU context");
+            throw core::Error(core::ErrorCode::INTERNAL, "CPU backend given a non-CPU context");
         return std::make_unique<CpuPlan>(graph, *cpu, options_);
     }
 

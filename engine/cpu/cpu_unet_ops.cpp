@@ -7,7 +7,7 @@
 #include <cstring>
 #include <thread>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_math.h"
 
 namespace kiln::engine::cpu {
@@ -337,7 +337,7 @@ CpuView sub_view(const CpuView& v, int c0, int c) {
 ActivationOp::ActivationOp(const CpuView& s, const CpuView& d, Activation a)
     : src(s), dst(d), act(a), runs(channel_runs({&src, &dst}, dst.layout.c)) {
     if (act != Activation::RELU && act != Activation::SILU && act != Activation::GELU)
-        throw Error(ErrorCode::UNSUPPORTED, "activation op: RELU, SILU or GELU");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "activation op: RELU, SILU or GELU");
 }
 
 void ActivationOp::run(int threads) const {
@@ -424,7 +424,7 @@ GroupNormOp::GroupNormOp(const CpuView& s, const CpuView& d, const NormParams& p
       runs(channel_runs({&src, &dst}, s.layout.c)),
       threads(plan_threads) {
     if (params.act != Activation::NONE && params.act != Activation::SILU)
-        throw Error(ErrorCode::UNSUPPORTED, "group norm: activation NONE or SILU");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "group norm: activation NONE or SILU");
 }
 
 size_t GroupNormOp::scratch_bytes_for(int c, int threads) {
@@ -516,7 +516,7 @@ LayerNormOp::LayerNormOp(const CpuView& s, const CpuView& d, const NormParams& p
       dst_runs(channel_runs({&dst}, d.layout.c)),
       threads(plan_threads) {
     if (params.act != Activation::NONE && params.act != Activation::SILU)
-        throw Error(ErrorCode::UNSUPPORTED, "layer norm: activation NONE or SILU");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "layer norm: activation NONE or SILU");
 }
 
 size_t LayerNormOp::scratch_bytes_for(int c, int threads) {

@@ -5,7 +5,7 @@
 #include <new>
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine::cpu {
 
@@ -28,8 +28,8 @@ void* HostPool::allocate(size_t bytes) {
     const size_t rounded = (bytes + 63) / 64 * 64;
     void* ptr = std::aligned_alloc(64, rounded);
     if (!ptr) {
-        throw Error(ErrorCode::OUT_OF_MEMORY,
-                    "host allocation of " + std::to_string(bytes) + " bytes failed");
+        throw core::Error(core::ErrorCode::OUT_OF_MEMORY,
+                          "host allocation of " + std::to_string(bytes) + " bytes failed");
     }
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);

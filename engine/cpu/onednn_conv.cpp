@@ -2,7 +2,7 @@
 
 #include <omp.h>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine::cpu {
 
@@ -93,7 +93,7 @@ OnednnConv::OnednnConv(const dnnl::engine& engine, const ConvSetup& setup)
         }
     }
     if (!found && !try_create(setup, dnnl::algorithm::convolution_direct, true)) {
-        throw Error(ErrorCode::UNSUPPORTED, "oneDNN has no convolution for this shape");
+        throw core::Error(core::ErrorCode::UNSUPPORTED, "oneDNN has no convolution for this shape");
     }
 
     primitive_ = dnnl::convolution_forward(pd_);
@@ -236,8 +236,8 @@ void OnednnConv::execute(dnnl::stream& stream, int threads) {
     const dnnl_status_t status = dnnl_primitive_execute(
         primitive_.get(), stream.get(), static_cast<int>(c_args_.size()), c_args_.data());
     if (status != dnnl_success) {
-        throw Error(ErrorCode::INTERNAL,
-                    "oneDNN convolution failed (status " + std::to_string(status) + ")");
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "oneDNN convolution failed (status " + std::to_string(status) + ")");
     }
     if (!pass_.adds.empty() || pass_.act != Activation::NONE)
         op_epilogue(dst_, pass_, threads);

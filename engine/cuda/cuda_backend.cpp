@@ -8,7 +8,7 @@
 #include <functional>
 #include <sstream>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cuda/arch_check.h"
 #include "engine/cuda/conv_routing.h"
 #include "engine/cuda/cudnn_check.h"
@@ -174,9 +174,9 @@ class CudaPlan final : public Plan {
         : context_(context) {
         KILN_CUDA_CHECK(cudaSetDevice(context.device()));
         if (graph.ops().empty() || graph.ops().back().kind != OpKind::OUTPUT)
-            throw Error(ErrorCode::INTERNAL, "graph has no output");
+            throw core::Error(core::ErrorCode::INTERNAL, "graph has no output");
         if (graph.input_values().empty())
-            throw Error(ErrorCode::INTERNAL, "graph has no input");
+            throw core::Error(core::ErrorCode::INTERNAL, "graph has no input");
         const cudaStream_t stream = context.stream();
         const MemoryPlan memory = plan_memory(buffer_lifetimes(graph), buffer_sizes(graph), kAlign);
         arena_ = DeviceBlock(context.pool(), memory.arena_bytes);
@@ -249,7 +249,8 @@ class CudaPlan final : public Plan {
                     const auto index = static_cast<size_t>(
                         std::find(ids.begin(), ids.end(), op.output) - ids.begin());
                     if (index >= inputs_.size())
-                        throw Error(ErrorCode::INTERNAL, "input op of no declared input");
+                        throw core::Error(core::ErrorCode::INTERNAL,
+                                          "input op of no declared input");
                     const float* dev_in = inputs_[index].device;
                     const kernels::DeviceView dst = view(op.output);
                     steps_.push_back({op.name, [dev_in, dst](cudaStream_t s) {
@@ -351,7 +352,8 @@ class CudaPlan final : public Plan {
                         reinterpret_cast<const float*>(params + norm_offsets[norm_index].second);
                     ++norm_index;
                     if (op.norm.act != Activation::NONE && op.norm.act != Activation::SILU)
-                        throw Error(ErrorCode::UNSUPPORTED, op.name + ": norm activation");
+                        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                                          op.name + ": norm activation");
                     args.silu = op.norm.act == Activation::SILU;
                     if (op.kind == OpKind::GROUP_NORM) {
                         steps_.push_back({op.name, [x, y, args, op_scratch_ptr](cudaStream_t s) {
@@ -370,7 +372,8 @@ class CudaPlan final : public Plan {
                     kernels::EpilogueArgs args;
                     args.act = static_cast<kernels::Act>(op.act);
                     if (op.act == Activation::PRELU)
-                        throw Error(ErrorCode::UNSUPPORTED, "PReLU as a graph activation");
+                        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                                          "PReLU as a graph activation");
                     steps_.push_back({op.name, [x, y, args](cudaStream_t s) {
                                           kernels::epilogue(x, y, args, s);
                                       }});
@@ -390,9 +393,9 @@ class CudaPlan final : public Plan {
                     const kernels::DeviceView o = view(op.output);
                     const kernels::AttentionArgs args{op.attention.heads, op.attention.scale};
                     if (q.desc.c / args.heads > kernels::kMaxAttentionHeadDim) {
-                        throw Error(ErrorCode::UNSUPPORTED,
-                                    op.name + ": attention head dimension above " +
-                                        std::to_string(kernels::kMaxAttentionHeadDim));
+                        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                                          op.name + ": attention head dimension above " +
+                                              std::to_string(kernels::kMaxAttentionHeadDim));
                     }
                     steps_.push_back({op.name, [q, k, v, o, args](cudaStream_t s) {
                                           kernels::attention(q, k, v, o, args, s);
@@ -456,12 +459,12 @@ class CudaPlan final : public Plan {
                    int batch,
                    const RunControl& control) override {
         if (inputs.size() != inputs_.size()) {
-            throw Error(ErrorCode::INVALID_ARGUMENT,
-                        "this plan takes " + std::to_string(inputs_.size()) + " inputs, " +
-                            std::to_string(inputs.size()) + " given");
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "this plan takes " + std::to_string(inputs_.size()) + " inputs, " +
+                                  std::to_string(inputs.size()) + " given");
         }
         if (batch < 0)
-            throw Error(ErrorCode::INVALID_ARGUMENT, "negative batch");
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "negative batch");
         const size_t out_floats = output_bytes_ / sizeof(float);
         // One sample after another through the same staging areas (and the same CUDA graph).
         for (int n = 0; n < batch; ++n) {
@@ -489,7 +492,7 @@ class CudaPlan final : public Plan {
             // One launch for every op: cancellation is checked before it, progress after.
             if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
                 KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-                throw Error(ErrorCode::CANCELLED, "cancelled");
+                throw core::Error(core::ErrorCode::CANCELLED, "cancelled");
             }
             {
                 KILN_NVTX_RANGE("kiln plan graph");
@@ -503,7 +506,7 @@ class CudaPlan final : public Plan {
         for (int i = 0; i < total; ++i) {
             if (control.cancel && control.cancel->load(std::memory_order_relaxed)) {
                 KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-                throw Error(ErrorCode::CANCELLED, "cancelled");
+                throw core::Error(core::ErrorCode::CANCELLED, "cancelled");
             }
             const Step& step = steps_[static_cast<size_t>(i)];
             if (timed)
@@ -562,7 +565,7 @@ class CudaPlan final : public Plan {
         std::unique_ptr<kernels::CublasLtLinear> linear;
         try {
             linear = std::make_unique<kernels::CublasLtLinear>(setup);
-        } catch (const Error& err) {
+        } catch (const core::Error& err) {
             cudaGetLastError();  // a refused trial launch leaves nothing behind
             *why = err.what();
             return false;
@@ -577,7 +580,8 @@ class CudaPlan final : public Plan {
             args.prelu_slope =
                 off.has_prelu ? reinterpret_cast<const float*>(params + off.prelu) : nullptr;
             if (e.adds.size() > static_cast<size_t>(kernels::kMaxResidualAdds))
-                throw Error(ErrorCode::UNSUPPORTED, "more than 4 residual adds in one epilogue");
+                throw core::Error(core::ErrorCode::UNSUPPORTED,
+                                  "more than 4 residual adds in one epilogue");
             args.num_adds = static_cast<int>(e.adds.size());
             for (size_t k = 0; k < e.adds.size(); ++k) {
                 args.residual[k] = view(e.adds[k].residual);
@@ -622,7 +626,7 @@ class CudaPlan final : public Plan {
         try {
             for (const Step& step : steps_)
                 step.run(stream);
-        } catch (const Error& e) {
+        } catch (const core::Error& e) {
             failure = e.what();
         }
         const cudaError_t end = cudaStreamEndCapture(stream, &graph);
@@ -674,9 +678,9 @@ class CudaBackend final : public Backend {
         int count = 0;
         KILN_CUDA_CHECK(cudaGetDeviceCount(&count));
         if (options.device < 0 || options.device >= count) {
-            throw Error(ErrorCode::INVALID_ARGUMENT,
-                        "CUDA device " + std::to_string(options.device) + " does not exist (" +
-                            std::to_string(count) + " found)");
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "CUDA device " + std::to_string(options.device) +
+                                  " does not exist (" + std::to_string(count) + " found)");
         }
         check_architecture();
     }
@@ -690,7 +694,7 @@ class CudaBackend final : public Backend {
     std::unique_ptr<Plan> compile(const Graph& graph, ExecutionContext& context) override {
         auto* cuda = dynamic_cast<CudaContext*>(&context);
         if (!cuda)
-            throw Error(ErrorCode::INTERNAL, "CUDA backend given a non-CUDA context");
+            throw core::Error(core::ErrorCode::INTERNAL, "CUDA backend given a non-CUDA context");
         return std::make_unique<CudaPlan>(graph, *cuda, options_);
     }
 
@@ -743,18 +747,18 @@ class CudaBackend final : public Backend {
             check_cuda_arch(cc_major_, minor, KILN_CUDA_ARCHS,
                             std::to_string(options_.device) + " (" + props.name + ")");
         if (!verdict.runs)
-            throw Error(ErrorCode::UNSUPPORTED, verdict.message);
+            throw core::Error(core::ErrorCode::UNSUPPORTED, verdict.message);
         const cudaError_t image = kernels::kernel_image_status();
         if (image == cudaErrorNoKernelImageForDevice || image == cudaErrorInvalidDeviceFunction) {
-            throw Error(ErrorCode::UNSUPPORTED, verdict.message +
-                                                    "; the CUDA runtime finds no "
-                                                    "kernel image for it (" +
-                                                    cudaGetErrorString(image) + ")");
+            throw core::Error(core::ErrorCode::UNSUPPORTED, verdict.message +
+                                                                "; the CUDA runtime finds no "
+                                                                "kernel image for it (" +
+                                                                cudaGetErrorString(image) + ")");
         }
         if (image != cudaSuccess) {
-            throw Error(ErrorCode::INTERNAL,
-                        std::string("cudaFuncGetAttributes on a kiln kernel: ") +
-                            cudaGetErrorString(image));
+            throw core::Error(core::ErrorCode::INTERNAL,
+                              std::string("cudaFuncGetAttributes on a kiln kernel: ") +
+                                  cudaGetErrorString(image));
         }
     }
 

@@ -41,9 +41,9 @@ struct CudaBackendOptions {
     ConvViewChoice conv_views = ConvViewChoice::CHOOSE;
 };
 
-// Throws Error(UNSUPPORTED) in a build without CUDA or without code for the device's
+// Throws core::Error(UNSUPPORTED) in a build without CUDA or without code for the device's
 // architecture (the message names the device's sm_XY and the binary's architectures),
-// Error(INTERNAL) when the device or cuDNN cannot be initialised.
+// core::Error(INTERNAL) when the device or cuDNN cannot be initialised.
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
 
 }  // namespace kiln::engine::cuda

@@ -1,12 +1,12 @@
 // cuDNN member of the check-macro family (kernels/cuda_check.h): statement, function, file
-// and line; ALLOC_FAILED becomes Error(OUT_OF_MEMORY).
+// and line; ALLOC_FAILED becomes core::Error(OUT_OF_MEMORY).
 #pragma once
 
 #include <cudnn.h>
 
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine::cuda {
 
@@ -15,10 +15,12 @@ namespace kiln::engine::cuda {
                                            const char* function,
                                            const char* file,
                                            int line) {
-    const ErrorCode code =
-        status == CUDNN_STATUS_ALLOC_FAILED ? ErrorCode::OUT_OF_MEMORY : ErrorCode::INTERNAL;
-    throw Error(code, std::string("cuDNN error ") + cudnnGetErrorString(status) + " in " +
-                          statement + " at " + function + " " + file + ":" + std::to_string(line));
+    const core::ErrorCode code = status == CUDNN_STATUS_ALLOC_FAILED
+                                     ? core::ErrorCode::OUT_OF_MEMORY
+                                     : core::ErrorCode::INTERNAL;
+    throw core::Error(code, std::string("cuDNN error ") + cudnnGetErrorString(status) + " in " +
+                                statement + " at " + function + " " + file + ":" +
+                                std::to_string(line));
 }
 
 }  // namespace kiln::engine::cuda

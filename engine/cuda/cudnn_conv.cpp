@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/core/error.h"
-#include "engine/core/half.h"
+#include "core/error.h"
+#include "core/half.h"
 #include "engine/cuda/conv_routing.h"
 #include "engine/cuda/cudnn_check.h"
 #include "engine/cuda/device_pool.h"
@@ -50,7 +50,7 @@ struct EventPair {
         KILN_CUDA_CHECK(cudaEventCreate(&start));
         if (cudaEventCreate(&stop) != cudaSuccess) {
             cudaEventDestroy(start);
-            throw Error(ErrorCode::INTERNAL, "cudaEventCreate failed");
+            throw core::Error(core::ErrorCode::INTERNAL, "cudaEventCreate failed");
         }
     }
     ~EventPair() {
@@ -77,7 +77,7 @@ std::vector<uint16_t> to_krsc_half(const ConvWeights& weights) {
                 for (int x = 0; x < k; ++x) {
                     const size_t src = ((static_cast<size_t>(oc) * i + ic) * k + y) * k + x;
                     const size_t dst = ((static_cast<size_t>(oc) * k + y) * k + x) * i + ic;
-                    out[dst] = float_to_half(w[src]);
+                    out[dst] = core::float_to_half(w[src]);
                 }
     return out;
 }
@@ -93,13 +93,14 @@ ConvParamOffsets pack_conv_params(const ConvWeights& weights,
         const std::vector<float>& b = *weights.bias;
         std::vector<uint16_t> bh(b.size());
         for (size_t k = 0; k < b.size(); ++k)
-            bh[k] = float_to_half(b[k]);
+            bh[k] = core::float_to_half(b[k]);
         off.bias_half = append(blob, bh.data(), bh.size() * sizeof(uint16_t));
         off.bias_float = append(blob, b.data(), b.size() * sizeof(float));
     }
     if (epilogue.act == Activation::PRELU) {
         if (epilogue.prelu_slope.size() != static_cast<size_t>(weights.out_channels))
-            throw Error(ErrorCode::INVALID_ARGUMENT, "PReLU slopes do not match the channels");
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "PReLU slopes do not match the channels");
         off.has_prelu = true;
         off.prelu =
             append(blob, epilogue.prelu_slope.data(), epilogue.prelu_slope.size() * sizeof(float));
@@ -110,9 +111,10 @@ ConvParamOffsets pack_conv_params(const ConvWeights& weights,
 CudnnConv::CudnnConv(const ConvSetup& setup) : setup_(setup) {
     const Epilogue& e = *setup.epilogue;
     if (e.adds.size() > static_cast<size_t>(kernels::kMaxResidualAdds))
-        throw Error(ErrorCode::UNSUPPORTED, "more than 4 residual adds in one epilogue");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "more than 4 residual adds in one epilogue");
     if (setup.residuals.size() != e.adds.size())
-        throw Error(ErrorCode::INTERNAL, "residual views do not match the epilogue");
+        throw core::Error(core::ErrorCode::INTERNAL, "residual views do not match the epilogue");
     try {
         configure();
     } catch (...) {
@@ -149,11 +151,11 @@ void CudnnConv::configure() {
     const CudnnViewDims src_packed = cudnn_view_dims(setup.src.desc, true);
     const CudnnViewDims dst_packed = cudnn_view_dims(setup.dst.desc, true);
     if (!cudnn_view_fits(src_packed))
-        throw Error(ErrorCode::TOO_LARGE,
-                    cudnn_view_limit_message("convolution input", src_packed));
+        throw core::Error(core::ErrorCode::TOO_LARGE,
+                          cudnn_view_limit_message("convolution input", src_packed));
     if (!cudnn_view_fits(dst_packed))
-        throw Error(ErrorCode::TOO_LARGE,
-                    cudnn_view_limit_message("convolution output", dst_packed));
+        throw core::Error(core::ErrorCode::TOO_LARGE,
+                          cudnn_view_limit_message("convolution output", dst_packed));
     const bool strided_fits = cudnn_view_fits(cudnn_view_dims(setup.src.desc, false)) &&
                               cudnn_view_fits(cudnn_view_dims(setup.dst.desc, false));
     set_descriptors(true);
@@ -163,11 +165,12 @@ void CudnnConv::configure() {
     KILN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv_desc_, x_desc_[1], w_desc_, &n, &c,
                                                            &out_h, &out_w));
     if (out_h != setup.dst.desc.h || out_w != setup.dst.desc.w || c != setup.dst.desc.c) {
-        throw Error(ErrorCode::INTERNAL,
-                    "convolution output " + std::to_string(out_h) + "x" + std::to_string(out_w) +
-                        "x" + std::to_string(c) + " does not match the graph's " +
-                        std::to_string(setup.dst.desc.h) + "x" + std::to_string(setup.dst.desc.w) +
-                        "x" + std::to_string(setup.dst.desc.c));
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "convolution output " + std::to_string(out_h) + "x" +
+                              std::to_string(out_w) + "x" + std::to_string(c) +
+                              " does not match the graph's " + std::to_string(setup.dst.desc.h) +
+                              "x" + std::to_string(setup.dst.desc.w) + "x" +
+                              std::to_string(setup.dst.desc.c));
     }
     KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv_desc_, CUDNN_TENSOR_OP_MATH));
     KILN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc_, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, 1,
@@ -192,10 +195,10 @@ void CudnnConv::configure() {
             have_strided = choose_algorithm(false, want_fused, &strided);
     }
     if (!have_strided && !have_packed) {
-        throw Error(ErrorCode::UNSUPPORTED, "cuDNN has no forward algorithm for convolution " +
-                                                std::to_string(w.in_channels) + "->" +
-                                                std::to_string(w.out_channels) + " k" +
-                                                std::to_string(w.kernel));
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "cuDNN has no forward algorithm for convolution " +
+                              std::to_string(w.in_channels) + "->" +
+                              std::to_string(w.out_channels) + " k" + std::to_string(w.kernel));
     }
     ConvViewPath path = have_strided ? ConvViewPath::STRIDED : ConvViewPath::PACKED;
     if (have_strided && have_packed && plan.time_both) {
@@ -259,7 +262,7 @@ float CudnnConv::time_variant(const Variant& v) {
         float ms = 0.0f;
         KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, events.start, events.stop));
         return ms / kReps;
-    } catch (const Error&) {
+    } catch (const core::Error&) {
         cudaGetLastError();  // this path does not run: the other one is kept
         return -1.0f;
     }
@@ -312,8 +315,8 @@ bool CudnnConv::candidates(bool packed,
                 return true;
             }
             *note = std::string("timed search failed (") + cudnnGetErrorString(st) + "), heuristic";
-        } catch (const Error& e) {
-            if (e.code() != ErrorCode::OUT_OF_MEMORY)
+        } catch (const core::Error& e) {
+            if (e.code() != core::ErrorCode::OUT_OF_MEMORY)
                 throw;
             *note = "no memory for the timed search's workspace, heuristic";
         }

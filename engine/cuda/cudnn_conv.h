@@ -11,7 +11,7 @@
 // is forced, both are timed at plan time, whole op, and the faster is kept; describe() names
 // the path and both times.
 // Views are described with 64-bit math (engine/cuda/tensor_dims.h); one that cuDNN's 32-bit
-// descriptors cannot address is refused with Error(TOO_LARGE) when the plan is built.
+// descriptors cannot address is refused with core::Error(TOO_LARGE) when the plan is built.
 #pragma once
 
 #include <cudnn.h>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cuda/pool_policy.h"
 #include "kernels/cuda_check.h"
 
@@ -56,7 +56,7 @@ DevicePool::~DevicePool() {
 cudaError_t DevicePool::try_allocate(void** ptr, size_t bytes) {
     const cudaError_t err = cudaMallocFromPoolAsync(ptr, bytes, pool_, stream_);
     if (err != cudaSuccess)
-        cudaGetLastError();  // clear it: the next attempt or the Error reports it
+        cudaGetLastError();  // clear it: the next attempt or the core::Error reports it
     return err;
 }
 
@@ -120,10 +120,10 @@ void* DevicePool::allocate(size_t bytes) {
     if (err != cudaSuccess) {
         const std::string tried =
             done.own_trimmed || done.device_trimmed ? ", after releasing cached blocks" : "";
-        throw Error(ErrorCode::OUT_OF_MEMORY, "device allocation of " + std::to_string(bytes) +
-                                                  " bytes failed (" + cudaGetErrorString(err) +
-                                                  tried + ", " + std::to_string(in_use_.load()) +
-                                                  " bytes in use by this context)");
+        throw core::Error(core::ErrorCode::OUT_OF_MEMORY,
+                          "device allocation of " + std::to_string(bytes) + " bytes failed (" +
+                              cudaGetErrorString(err) + tried + ", " +
+                              std::to_string(in_use_.load()) + " bytes in use by this context)");
     }
     const size_t now = in_use_ += bytes;
     size_t peak = peak_.load();
@@ -157,9 +157,9 @@ PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
     if (err != cudaSuccess) {
         cudaGetLastError();
         ptr_ = nullptr;
-        throw Error(ErrorCode::OUT_OF_MEMORY, "pinned host allocation of " + std::to_string(bytes) +
-                                                  " bytes failed (" + cudaGetErrorString(err) +
-                                                  ")");
+        throw core::Error(core::ErrorCode::OUT_OF_MEMORY,
+                          "pinned host allocation of " + std::to_string(bytes) + " bytes failed (" +
+                              cudaGetErrorString(err) + ")");
     }
 }
 

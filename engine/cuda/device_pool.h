@@ -2,7 +2,7 @@
 // freed blocks for the context's stream, and pinned host staging buffers. An allocation that
 // finds the device full first releases cached blocks (this pool's, then every pool's of the
 // device: engine/cuda/pool_policy.h decides) and retries; when that fails it throws
-// Error(OUT_OF_MEMORY) so the scheduler can retry with smaller tiles.
+// core::Error(OUT_OF_MEMORY) so the scheduler can retry with smaller tiles.
 #pragma once
 
 #include <cuda_runtime_api.h>

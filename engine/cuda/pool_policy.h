@@ -25,7 +25,7 @@ inline constexpr uint64_t kPoolTrimKeepBytes = 0;
 enum class PoolOomStep {
     TRIM_OWN,     // synchronise the context's stream, trim its pool, retry
     TRIM_DEVICE,  // trim every other pool of the device (no synchronisation), retry
-    GIVE_UP,      // throw Error(OUT_OF_MEMORY)
+    GIVE_UP,      // throw core::Error(OUT_OF_MEMORY)
 };
 
 struct PoolPressure {

@@ -3,10 +3,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/diffusers_unet.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 namespace fs = std::filesystem;
 
@@ -15,11 +15,11 @@ namespace {
 std::string read_small_text(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        throw Error(ErrorCode::IO, path.string() + ": cannot open");
+        throw core::Error(core::ErrorCode::IO, path.string() + ": cannot open");
     std::ostringstream text;
     text << in.rdbuf();
     if (text.str().size() > (1u << 20))
-        throw Error(ErrorCode::BAD_FILE, path.string() + ": larger than 1 MiB");
+        throw core::Error(core::ErrorCode::BAD_FILE, path.string() + ": larger than 1 MiB");
     return text.str();
 }
 
@@ -31,21 +31,22 @@ std::unique_ptr<DiffusionModel> load_diffusion_model(const fs::path& dir) {
     const fs::path table = dir / "class_embeddings.safetensors";
     if (!fs::is_regular_file(table, ec)) {
         if (fs::is_directory(dir / "text_encoder", ec)) {
-            throw Error(ErrorCode::UNSUPPORTED,
-                        dir.string() +
-                            ": a text-encoder pipeline; kiln does not run the CLIP "
-                            "text encoder and VAE yet (class-table models only)");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              dir.string() +
+                                  ": a text-encoder pipeline; kiln does not run the CLIP "
+                                  "text encoder and VAE yet (class-table models only)");
         }
-        throw Error(ErrorCode::NOT_FOUND, dir.string() + ": no class_embeddings.safetensors");
+        throw core::Error(core::ErrorCode::NOT_FOUND,
+                          dir.string() + ": no class_embeddings.safetensors");
     }
     model->encoder = std::make_unique<ClassTableEncoder>(table);
     weights::UNetFiles files = weights::load_unet(dir);
     if (files.config.cross_attention_dim != model->encoder->width()) {
-        throw Error(ErrorCode::BAD_FILE, dir.string() + ": the prompt table's width (" +
-                                             std::to_string(model->encoder->width()) +
-                                             ") differs from the UNet's cross_attention_dim (" +
-                                             std::to_string(files.config.cross_attention_dim) +
-                                             ")");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          dir.string() + ": the prompt table's width (" +
+                              std::to_string(model->encoder->width()) +
+                              ") differs from the UNet's cross_attention_dim (" +
+                              std::to_string(files.config.cross_attention_dim) + ")");
     }
     model->unet = std::make_unique<engine::UNet2DCondition>(std::move(files.config),
                                                             std::move(files.weights));
@@ -59,4 +60,4 @@ std::unique_ptr<DiffusionModel> load_diffusion_model(const fs::path& dir) {
     return model;
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

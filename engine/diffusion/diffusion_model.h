@@ -17,7 +17,7 @@
 #include "engine/diffusion/sampler.h"
 #include "engine/models/unet2d_condition.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 struct DiffusionModel {
     std::unique_ptr<engine::UNet2DCondition> unet;
@@ -25,7 +25,7 @@ struct DiffusionModel {
     ScheduleConfig schedule;
 };
 
-// Throws kiln::Error (NOT_FOUND, BAD_FILE, UNSUPPORTED) naming the file and the problem.
+// Throws kiln::core::Error (NOT_FOUND, BAD_FILE, UNSUPPORTED) naming the file and the problem.
 std::unique_ptr<DiffusionModel> load_diffusion_model(const std::filesystem::path& dir);
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

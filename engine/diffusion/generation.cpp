@@ -5,16 +5,16 @@
 #include <exception>
 #include <thread>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/diffusion/philox_noise.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 namespace {
 
 void require(bool ok, const std::string& what) {
     if (!ok)
-        throw Error(ErrorCode::INVALID_ARGUMENT, what);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, what);
 }
 
 }  // namespace
@@ -138,7 +138,7 @@ Latents run_sampler(UNetRunner& runner,
     control.trace = hooks.trace;
     for (int i = 0; i < total; ++i) {
         if (hooks.cancel && hooks.cancel->load(std::memory_order_relaxed))
-            throw Error(ErrorCode::CANCELLED, "cancelled");
+            throw core::Error(core::ErrorCode::CANCELLED, "cancelled");
         engine::TraceRange range(hooks.trace, "step " + std::to_string(i + 1), "step");
         const float divisor = sampler.input_divisor(i);
         for (size_t k = 0; k < x.data.size(); ++k) {
@@ -213,4 +213,4 @@ std::vector<uint8_t> to_uint8(const float* v, size_t n) {
     return out;
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

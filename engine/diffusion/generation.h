@@ -15,7 +15,7 @@
 #include "engine/models/unet2d_condition.h"
 #include "engine/trace.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 struct GenerateParams {
     SamplerKind sampler = SamplerKind::DDIM;
@@ -26,7 +26,7 @@ struct GenerateParams {
     int height = 0, width = 0;  // 0: the UNet's sample_size
 };
 
-// Error(INVALID_ARGUMENT) naming the first parameter out of range (steps 1..1000, guidance
+// core::Error(INVALID_ARGUMENT) naming the first parameter out of range (steps 1..1000, guidance
 // 0..50, count 1..64, sizes multiples of the UNet's size multiple up to 256).
 void validate(const GenerateParams& params, const engine::UNet2DCondition& unet);
 
@@ -84,7 +84,7 @@ class UNetRunner {
 
 // Runs `sampler` from x (count images, already scaled by init_noise_sigma) with the prompt
 // encodings cond (one [tokens, width] per image) and uncond (one, shared). Throws
-// Error(CANCELLED) between steps when hooks.cancel becomes true.
+// core::Error(CANCELLED) between steps when hooks.cancel becomes true.
 Latents run_sampler(UNetRunner& runner,
                     const Sampler& sampler,
                     Latents x,
@@ -106,4 +106,4 @@ Latents generate(const DiffusionModel& model,
 // diffusers' postprocessing: round(clamp(v / 2 + 0.5, 0, 1) * 255), ties to even.
 std::vector<uint8_t> to_uint8(const float* v, size_t n);
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

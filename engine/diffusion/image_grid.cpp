@@ -2,18 +2,19 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 namespace {
 
 void require_pixels(const Latents& l) {
     if (l.c != 1 && l.c != 3) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    "the model makes " + std::to_string(l.c) +
-                        "-channel latents; decoding them needs a VAE, which kiln does not run "
-                        "yet (write them with --npy)");
+        throw core::Error(
+            core::ErrorCode::UNSUPPORTED,
+            "the model makes " + std::to_string(l.c) +
+                "-channel latents; decoding them needs a VAE, which kiln does not run "
+                "yet (write them with --npy)");
     }
 }
 
@@ -22,7 +23,7 @@ void require_pixels(const Latents& l) {
 image::Image latents_to_image(const Latents& latents, int index) {
     require_pixels(latents);
     if (index < 0 || index >= latents.count)
-        throw Error(ErrorCode::INVALID_ARGUMENT, "no image " + std::to_string(index));
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "no image " + std::to_string(index));
     image::Image out;
     out.width = latents.w;
     out.height = latents.h;
@@ -57,4 +58,4 @@ image::Image latents_to_grid(const Latents& latents, int columns, int gap) {
     return grid;
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -3,13 +3,13 @@
 #pragma once
 
 #include "engine/diffusion/generation.h"
-#include "engine/image/image.h"
+#include "image/image.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
-// Error(UNSUPPORTED) for latents that are not gray or RGB pixels.
+// core::Error(UNSUPPORTED) for latents that are not gray or RGB pixels.
 image::Image latents_to_image(const Latents& latents, int index);
 // `columns` images per row (0: up to 10), `gap` pixels of black between them.
 image::Image latents_to_grid(const Latents& latents, int columns, int gap);
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -19,7 +19,7 @@
 #define KILN_PHILOX_HD
 #endif
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 struct PhiloxBlock {
     uint32_t v[4];
@@ -71,4 +71,4 @@ KILN_PHILOX_HD inline float philox_normal(uint64_t seed,
     return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2));
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

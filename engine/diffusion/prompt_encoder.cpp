@@ -4,10 +4,10 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/safetensors.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 namespace {
 
@@ -31,27 +31,28 @@ ClassTableEncoder::ClassTableEncoder(const std::filesystem::path& file) {
     const auto meta = weights::load_safetensors_metadata(file);
     const auto it = weights.find("class_embeddings");
     if (it == weights.end() || it->second.shape.size() != 3)
-        throw Error(ErrorCode::BAD_FILE, origin +
-                                             ": needs a [classes, tokens, width] "
-                                             "tensor 'class_embeddings'");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin +
+                                                         ": needs a [classes, tokens, width] "
+                                                         "tensor 'class_embeddings'");
     const auto& shape = it->second.shape;
     const auto names = meta.find("class_names");
     const auto empty = meta.find("empty_index");
     if (names == meta.end() || empty == meta.end())
-        throw Error(ErrorCode::BAD_FILE,
-                    origin + ": metadata needs 'class_names' and 'empty_index'");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": metadata needs 'class_names' and 'empty_index'");
     try {
         const auto list = nlohmann::json::parse(names->second);
         for (const auto& n : list)
             names_.push_back(normalise(n.get<std::string>()));
         empty_ = std::stoi(empty->second);
     } catch (const std::exception& e) {
-        throw Error(ErrorCode::BAD_FILE, origin + ": bad class metadata (" + e.what() + ")");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": bad class metadata (" + e.what() + ")");
     }
     if (static_cast<int64_t>(names_.size()) != shape[0] || empty_ < 0 ||
         empty_ >= static_cast<int>(shape[0])) {
-        throw Error(ErrorCode::BAD_FILE,
-                    origin + ": class_names and empty_index do not match the table");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": class_names and empty_index do not match the table");
     }
     tokens_ = static_cast<int>(shape[1]);
     width_ = static_cast<int>(shape[2]);
@@ -73,8 +74,8 @@ std::vector<float> ClassTableEncoder::encode(const std::string& prompt) const {
         std::string known;
         for (const std::string& n : vocabulary())
             known += (known.empty() ? "" : ", ") + ("'" + n + "'");
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    "this model knows only the prompts " + known + " (or an empty prompt)");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "this model knows only the prompts " + known + " (or an empty prompt)");
     }
     const size_t size = static_cast<size_t>(tokens_) * static_cast<size_t>(width_);
     const auto begin =
@@ -91,4 +92,4 @@ std::vector<std::string> ClassTableEncoder::vocabulary() const {
     return out;
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

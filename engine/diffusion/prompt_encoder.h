@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 class PromptEncoder {
   public:
@@ -15,7 +15,7 @@ class PromptEncoder {
     virtual int tokens() const = 0;  // rows of one encoding
     virtual int width() const = 0;   // features per row (the UNet's cross_attention_dim)
     // [tokens, width]; the empty prompt gives the unconditional encoding (for guidance).
-    // Error(INVALID_ARGUMENT) naming what is accepted when the prompt cannot be encoded.
+    // core::Error(INVALID_ARGUMENT) naming what is accepted when the prompt cannot be encoded.
     virtual std::vector<float> encode(const std::string& prompt) const = 0;
     // Prompts the encoder knows, when it knows a closed set (class names); else empty.
     virtual std::vector<std::string> vocabulary() const = 0;
@@ -40,4 +40,4 @@ class ClassTableEncoder final : public PromptEncoder {
     int width_ = 0;
 };
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

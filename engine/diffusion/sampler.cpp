@@ -4,9 +4,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 using nlohmann::json;
 
@@ -40,8 +40,9 @@ std::vector<float> linspace(float start, float end, int n) {
 }
 
 [[noreturn]] void unsupported(const std::string& origin, const char* field, const json& value) {
-    throw Error(ErrorCode::UNSUPPORTED, origin + ": scheduler field '" + field +
-                                            "' = " + value.dump() + " is not implemented");
+    throw core::Error(
+        core::ErrorCode::UNSUPPORTED,
+        origin + ": scheduler field '" + field + "' = " + value.dump() + " is not implemented");
 }
 
 // diffusers' EulerDiscreteScheduler._sigma_to_t: the (fractional) timestep whose
@@ -68,10 +69,11 @@ ScheduleConfig parse_schedule_config(const std::string& json_text, const std::st
     try {
         j = json::parse(json_text);
     } catch (const json::exception& e) {
-        throw Error(ErrorCode::BAD_FILE, origin + ": not valid JSON (" + e.what() + ")");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          origin + ": not valid JSON (" + e.what() + ")");
     }
     if (!j.is_object())
-        throw Error(ErrorCode::BAD_FILE, origin + ": not a JSON object");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": not a JSON object");
     ScheduleConfig c;
     try {
         c.num_train_timesteps = j.value("num_train_timesteps", c.num_train_timesteps);
@@ -82,14 +84,14 @@ ScheduleConfig parse_schedule_config(const std::string& json_text, const std::st
         c.set_alpha_to_one = j.value("set_alpha_to_one", c.set_alpha_to_one);
         c.clip_sample = j.value("clip_sample", c.clip_sample);
     } catch (const json::exception& e) {
-        throw Error(ErrorCode::BAD_FILE, origin + ": " + e.what());
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": " + e.what());
     }
     if (c.beta_schedule != "linear" && c.beta_schedule != "scaled_linear")
         unsupported(origin, "beta_schedule", c.beta_schedule);
     if (c.num_train_timesteps < 2 || c.num_train_timesteps > 100000)
-        throw Error(ErrorCode::BAD_FILE, origin + ": num_train_timesteps out of range");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": num_train_timesteps out of range");
     if (c.steps_offset < 0 || c.steps_offset >= c.num_train_timesteps)
-        throw Error(ErrorCode::BAD_FILE, origin + ": steps_offset out of range");
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": steps_offset out of range");
     const std::pair<const char*, json> fixed[] = {
         {"prediction_type", "epsilon"},    {"timestep_spacing", "leading"},
         {"trained_betas", nullptr},        {"thresholding", false},
@@ -132,8 +134,8 @@ SamplerKind parse_sampler(const std::string& name) {
         return SamplerKind::EULER;
     if (name == "euler_karras")
         return SamplerKind::EULER_KARRAS;
-    throw Error(ErrorCode::INVALID_ARGUMENT,
-                "unknown sampler '" + name + "' (ddpm, ddim, euler, euler_karras)");
+    throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                      "unknown sampler '" + name + "' (ddpm, ddim, euler, euler_karras)");
 }
 
 const char* sampler_name(SamplerKind kind) {
@@ -154,8 +156,8 @@ Sampler::Sampler(SamplerKind kind, const ScheduleConfig& config, int steps)
     : kind_(kind), config_(config), alphas_cumprod_(alphas_cumprod(config)) {
     const int T = config.num_train_timesteps;
     if (steps < 1 || steps > T) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    "steps must be between 1 and " + std::to_string(T));
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "steps must be between 1 and " + std::to_string(T));
     }
     // "leading" spacing: t_i = (n - 1 - i) * (T / n) + steps_offset.
     step_ratio_ = T / steps;
@@ -274,4 +276,4 @@ void apply_guidance(float* eps_uncond, const float* eps_cond, int64_t n, float g
         eps_uncond[k] = eps_uncond[k] + guidance * (eps_cond[k] - eps_uncond[k]);
 }
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 
 // scheduler_config.json's fields that kiln reads (others must have their SD defaults).
 struct ScheduleConfig {
@@ -21,7 +21,7 @@ struct ScheduleConfig {
     bool clip_sample = false;
 };
 
-// Parses a diffusers scheduler_config.json; Error(UNSUPPORTED) names a field whose value
+// Parses a diffusers scheduler_config.json; core::Error(UNSUPPORTED) names a field whose value
 // kiln does not implement (prediction_type other than epsilon, spacing other than leading).
 ScheduleConfig parse_schedule_config(const std::string& json_text, const std::string& origin);
 
@@ -31,7 +31,7 @@ std::vector<float> alphas_cumprod(const ScheduleConfig& config);
 
 enum class SamplerKind { DDPM, DDIM, EULER, EULER_KARRAS };
 
-// "ddpm", "ddim", "euler", "euler_karras"; Error(INVALID_ARGUMENT) listing them otherwise.
+// "ddpm", "ddim", "euler", "euler_karras"; core::Error(INVALID_ARGUMENT) listing them otherwise.
 SamplerKind parse_sampler(const std::string& name);
 const char* sampler_name(SamplerKind kind);
 
@@ -70,4 +70,4 @@ class Sampler {
 // Classifier-free guidance: eps = eps_u + g * (eps_c - eps_u), n floats, into eps_u.
 void apply_guidance(float* eps_uncond, const float* eps_cond, int64_t n, float guidance);
 
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

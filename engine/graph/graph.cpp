@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
@@ -10,7 +10,7 @@ namespace {
 
 void require(bool ok, const std::string& what) {
     if (!ok)
-        throw Error(ErrorCode::INTERNAL, "graph: " + what);
+        throw core::Error(core::ErrorCode::INTERNAL, "graph: " + what);
 }
 
 }  // namespace

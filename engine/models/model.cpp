@@ -1,6 +1,6 @@
 #include "engine/models/model.h"
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/models/rrdbnet.h"
 #include "engine/models/srvgg.h"
 
@@ -20,14 +20,15 @@ std::unique_ptr<Model> Model::create(weights::DetectedModel detected) {
                                                  std::move(detected.weights));
     }
     if (detected.output_resize != 1.0f) {
-        throw Error(ErrorCode::UNSUPPORTED, detected.arch_name + " with an output resize of " +
-                                                std::to_string(detected.output_resize) +
-                                                " is not implemented");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          detected.arch_name + " with an output resize of " +
+                              std::to_string(detected.output_resize) + " is not implemented");
     }
     if (auto* rrdb = std::get_if<weights::RRDBNetConfig>(&detected.config)) {
         return std::make_unique<RRDBNet>(*rrdb, std::move(detected.weights));
     }
-    throw Error(ErrorCode::UNSUPPORTED, "no engine model for architecture " + detected.arch_name);
+    throw core::Error(core::ErrorCode::UNSUPPORTED,
+                      "no engine model for architecture " + detected.arch_name);
 }
 
 int64_t Model::parameter_count() const {
@@ -39,9 +40,9 @@ int64_t Model::parameter_count() const {
 
 Graph Model::build_graph(int h, int w) const {
     if (h <= 0 || w <= 0 || h % size_multiple() != 0 || w % size_multiple() != 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    arch_ + ": input " + std::to_string(w) + "x" + std::to_string(h) +
-                        " must be positive multiples of " + std::to_string(size_multiple()));
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          arch_ + ": input " + std::to_string(w) + "x" + std::to_string(h) +
+                              " must be positive multiples of " + std::to_string(size_multiple()));
     }
     Graph g;
     const ValueId x = g.input(h, w, in_channels());
@@ -53,7 +54,7 @@ std::shared_ptr<const std::vector<float>> Model::tensor(const std::string& key,
                                                         std::vector<int64_t>* shape) const {
     auto it = tensors_.find(key);
     if (it == tensors_.end()) {
-        throw Error(ErrorCode::BAD_FILE, arch_ + ": weights lack tensor '" + key + "'");
+        throw core::Error(core::ErrorCode::BAD_FILE, arch_ + ": weights lack tensor '" + key + "'");
     }
     if (shape)
         *shape = it->second.shape;
@@ -65,7 +66,8 @@ ConvWeights Model::conv(const std::string& prefix) const {
     std::vector<int64_t> shape;
     c.weight = tensor(prefix + ".weight", &shape);
     if (shape.size() != 4 || shape[2] != shape[3]) {
-        throw Error(ErrorCode::BAD_FILE, arch_ + ": '" + prefix + ".weight' is not a square conv");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          arch_ + ": '" + prefix + ".weight' is not a square conv");
     }
     c.out_channels = static_cast<int>(shape[0]);
     c.in_channels = static_cast<int>(shape[1]);

@@ -15,7 +15,7 @@ class Model {
   public:
     virtual ~Model() = default;
 
-    // Takes ownership of the weights; throws Error(BAD_FILE) when a tensor is missing.
+    // Takes ownership of the weights; throws core::Error(BAD_FILE) when a tensor is missing.
     static std::unique_ptr<Model> create(weights::DetectedModel detected);
 
     const std::string& arch() const { return arch_; }

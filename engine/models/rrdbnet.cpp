@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
@@ -25,12 +25,12 @@ RRDBNet::RRDBNet(const weights::RRDBNetConfig& config, weights::StateDict weight
     } else if (config.num_in_ch == channels_in * 16) {
         unshuffle_ = 4;
     } else if (config.num_in_ch != channels_in) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    "RRDBNet with " + std::to_string(config.num_in_ch) + " input channels");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "RRDBNet with " + std::to_string(config.num_in_ch) + " input channels");
     }
     if (config.num_out_ch != 3) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    "RRDBNet with " + std::to_string(config.num_out_ch) + " output channels");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "RRDBNet with " + std::to_string(config.num_out_ch) + " output channels");
     }
 }
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <utility>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
@@ -77,11 +77,11 @@ int64_t UNet2DCondition::parameter_count() const {
 const UNet2DCondition::Tensor& UNet2DCondition::tensor(const std::string& key, size_t rank) const {
     const auto it = tensors_.find(key);
     if (it == tensors_.end())
-        throw Error(ErrorCode::BAD_FILE, "UNet weights lack tensor '" + key + "'");
+        throw core::Error(core::ErrorCode::BAD_FILE, "UNet weights lack tensor '" + key + "'");
     if (rank && it->second.shape.size() != rank) {
-        throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + key + "' has shape " +
-                                             dims_text(it->second.shape) + ", expected " +
-                                             std::to_string(rank) + " dimensions");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "UNet tensor '" + key + "' has shape " + dims_text(it->second.shape) +
+                              ", expected " + std::to_string(rank) + " dimensions");
     }
     return it->second;
 }
@@ -92,15 +92,16 @@ std::shared_ptr<const std::vector<float>> UNet2DCondition::bias(const std::strin
         return nullptr;
     const Tensor& b = tensor(prefix + ".bias", 1);
     if (b.shape[0] != out_channels)
-        throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + prefix + ".bias' has the wrong size");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "UNet tensor '" + prefix + ".bias' has the wrong size");
     return b.data;
 }
 
 ConvWeights UNet2DCondition::conv(const std::string& prefix, int stride) const {
     const Tensor& w = tensor(prefix + ".weight", 4);
     if (w.shape[2] != w.shape[3] || w.shape[2] % 2 == 0) {
-        throw Error(ErrorCode::BAD_FILE,
-                    "UNet tensor '" + prefix + ".weight' is not an odd square kernel");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "UNet tensor '" + prefix + ".weight' is not an odd square kernel");
     }
     ConvWeights c;
     c.weight = w.data;
@@ -116,8 +117,9 @@ ConvWeights UNet2DCondition::linear(const std::string& prefix) const {
     const Tensor& w = tensor(prefix + ".weight", 0);
     const bool as_conv = w.shape.size() == 4 && w.shape[2] == 1 && w.shape[3] == 1;
     if (w.shape.size() != 2 && !as_conv) {
-        throw Error(ErrorCode::BAD_FILE, "UNet tensor '" + prefix + ".weight' has shape " +
-                                             dims_text(w.shape) + ", expected a Linear layer");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          "UNet tensor '" + prefix + ".weight' has shape " + dims_text(w.shape) +
+                              ", expected a Linear layer");
     }
     ConvWeights c;
     c.weight = w.data;
@@ -192,7 +194,8 @@ ValueId UNet2DCondition::attention(Graph& g,
     const ConvWeights v = linear(p + "to_v");
     const int inner = q.out_channels;
     if (k.out_channels != inner || v.out_channels != inner || inner % heads != 0)
-        throw Error(ErrorCode::BAD_FILE, p + ": q, k and v widths do not fit the heads");
+        throw core::Error(core::ErrorCode::BAD_FILE,
+                          p + ": q, k and v widths do not fit the heads");
     AttentionParams params;
     params.heads = heads;
     params.scale = 1.0f / std::sqrt(static_cast<float>(inner / heads));
@@ -236,12 +239,13 @@ ValueId UNet2DCondition::transformer(Graph& g,
 Graph UNet2DCondition::build_graph(int h, int w, int context_tokens) const {
     const int m = size_multiple();
     if (h <= 0 || w <= 0 || h % m != 0 || w % m != 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    "UNet: sample " + std::to_string(w) + "x" + std::to_string(h) +
-                        " must be positive multiples of " + std::to_string(m));
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "UNet: sample " + std::to_string(w) + "x" + std::to_string(h) +
+                              " must be positive multiples of " + std::to_string(m));
     }
     if (context_tokens <= 0)
-        throw Error(ErrorCode::INVALID_ARGUMENT, "UNet: the context needs at least one token");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "UNet: the context needs at least one token");
     const weights::UNetConfig& c = config_;
     const int n = c.levels();
     const int lpb = c.layers_per_block;

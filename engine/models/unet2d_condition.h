@@ -24,7 +24,7 @@ namespace kiln::engine {
 class UNet2DCondition {
   public:
     // Takes the weights in diffusers names (weights::load_unet gives them); throws
-    // Error(BAD_FILE) naming a missing or misshapen tensor.
+    // core::Error(BAD_FILE) naming a missing or misshapen tensor.
     UNet2DCondition(weights::UNetConfig config, weights::StateDict weights);
 
     const weights::UNetConfig& config() const { return config_; }

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/pipeline/tiling.h"
 
 namespace kiln::engine {
@@ -21,7 +21,7 @@ FloatImage reflect_pad(const FloatImage& in, int top, int bottom, int left, int 
 
 FloatImage crop(const FloatImage& in, int y0, int x0, int h, int w) {
     if (y0 < 0 || x0 < 0 || h < 0 || w < 0 || y0 + h > in.h || x0 + w > in.w) {
-        throw Error(ErrorCode::INTERNAL, "crop outside the image");
+        throw core::Error(core::ErrorCode::INTERNAL, "crop outside the image");
     }
     FloatImage out(h, w, in.c);
     for (int y = 0; y < h; ++y) {

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
 std::vector<TileSpan> plan_tiles(int length, int tile, int pad, int multiple) {
     if (length <= 0 || multiple <= 0 || length % multiple != 0 || pad < 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "plan_tiles: bad geometry");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "plan_tiles: bad geometry");
     }
     if (tile <= 0 || tile >= length)
         return {{0, length, 0, length}};

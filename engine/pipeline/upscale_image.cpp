@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::engine {
 
@@ -45,7 +45,7 @@ FloatImage image_rgb(const image::Image& img) {
 
 FloatImage image_alpha_rgb(const image::Image& img) {
     if (!img.has_alpha())
-        throw Error(ErrorCode::INTERNAL, "image has no alpha");
+        throw core::Error(core::ErrorCode::INTERNAL, "image has no alpha");
     FloatImage out(img.height, img.width, 3);
     const float inv = 1.0f / static_cast<float>(img.max_value());
     const size_t pixels = static_cast<size_t>(img.width) * static_cast<size_t>(img.height);

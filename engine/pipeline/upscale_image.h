@@ -3,8 +3,8 @@
 // model too (as a gray image) and re-attached; 16-bit stays 16-bit.
 #pragma once
 
-#include "engine/image/image.h"
 #include "engine/pipeline/upscaler.h"
+#include "image/image.h"
 
 namespace kiln::engine {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/pipeline/tiling.h"
 
 namespace kiln::engine {
@@ -15,6 +15,42 @@ int round_up(int v, int m) {
 
 }  // namespace
 
+int choose_tile(const Model& model,
+                const Backend& backend,
+                int h,
+                int w,
+                const UpscaleOptions& options) {
+    if (options.tile >= 0)
+        return options.tile;
+    const auto fits = [&](const WindowShape& window) {
+        return backend.estimate_peak_bytes(model.build_graph(window.height, window.width)) <=
+               options.memory_budget;
+    };
+    if (fits(largest_window(model, h, w, 0, options)))
+        return 0;
+    for (int core : {512, 384, 256, 192, 128, 96, 64, 48, 32}) {
+        if (fits(largest_window(model, h, w, core, options)))
+            return core;
+    }
+    throw core::Error(core::ErrorCode::TOO_LARGE,
+                      model.arch() + ": no tile size fits the memory budget of " +
+                          std::to_string(options.memory_budget >> 20) + " MiB");
+}
+
+WindowShape largest_window(const Model& model,
+                           int h,
+                           int w,
+                           int tile,
+                           const UpscaleOptions& options) {
+    const int m = model.size_multiple();
+    const int ph = round_up(h + 2 * options.prepad, m);
+    const int pw = round_up(w + 2 * options.prepad, m);
+    if (tile == 0)
+        return {ph, pw};
+    const int window = round_up(tile + 2 * options.tile_pad, m);
+    return {std::min(ph, window), std::min(pw, window)};
+}
+
 Upscaler::Upscaler(const Model& model, Backend& backend, ExecutionContext& context)
     : model_(model), backend_(backend), context_(context) {}
 
@@ -23,21 +59,7 @@ size_t Upscaler::estimate_peak_bytes(int h, int w) const {
 }
 
 int Upscaler::choose_tile(int h, int w, const UpscaleOptions& options) const {
-    if (options.tile >= 0)
-        return options.tile;
-    const int m = model_.size_multiple();
-    const int ph = round_up(h + 2 * options.prepad, m);
-    const int pw = round_up(w + 2 * options.prepad, m);
-    if (estimate_peak_bytes(ph, pw) <= options.memory_budget)
-        return 0;
-    for (int core : {512, 384, 256, 192, 128, 96, 64, 48, 32}) {
-        const int window_h = std::min(ph, round_up(core + 2 * options.tile_pad, m));
-        const int window_w = std::min(pw, round_up(core + 2 * options.tile_pad, m));
-        if (estimate_peak_bytes(window_h, window_w) <= options.memory_budget)
-            return core;
-    }
-    throw Error(ErrorCode::TOO_LARGE, model_.arch() + ": no tile size fits the memory budget of " +
-                                          std::to_string(options.memory_budget >> 20) + " MiB");
+    return engine::choose_tile(model_, backend_, h, w, options);
 }
 
 Plan& Upscaler::plan_for(int h, int w) {
@@ -52,7 +74,8 @@ FloatImage Upscaler::run(const FloatImage& rgb,
                          const UpscaleOptions& options,
                          const UpscaleHooks& hooks) {
     if (rgb.c != model_.in_channels() || rgb.h <= 0 || rgb.w <= 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "upscale: expected a non-empty RGB image");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "upscale: expected a non-empty RGB image");
     }
     const int s = model_.scale();
     const int m = model_.size_multiple();

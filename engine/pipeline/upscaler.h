@@ -27,6 +27,25 @@ struct UpscaleHooks {
     std::function<void(int tiles_done, int tiles_total)> on_tile;
 };
 
+// The tile core size for an h x w image (0: the whole image in one tile): options.tile when
+// given, else the largest that fits options.memory_budget. core::Error(TOO_LARGE) when none fits.
+int choose_tile(const Model& model,
+                const Backend& backend,
+                int h,
+                int w,
+                const UpscaleOptions& options);
+
+// The largest model window a run over an h x w image with tile core `tile` compiles a plan
+// for: one core plus its context, or the whole padded image (tile 0).
+struct WindowShape {
+    int height = 0, width = 0;
+};
+WindowShape largest_window(const Model& model,
+                           int h,
+                           int w,
+                           int tile,
+                           const UpscaleOptions& options);
+
 class Upscaler {
   public:
     Upscaler(const Model& model, Backend& backend, ExecutionContext& context);

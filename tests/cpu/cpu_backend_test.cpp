@@ -4,7 +4,7 @@
 
 #include <functional>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "tests/cpu/graph_cases.h"
 #include "tests/cpu/reference_graph.h"
@@ -162,8 +162,8 @@ TEST(CpuBackend, CancelStopsBetweenOps) {
     try {
         plan->run(in.data(), out.data(), control);
         FAIL() << "a cancelled run returned";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::CANCELLED);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::CANCELLED);
     }
 }
 

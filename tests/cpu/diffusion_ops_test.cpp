@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <functional>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_math.h"
 #include "tests/cpu/graph_cases.h"
@@ -515,7 +515,7 @@ TEST(DiffusionOps, RunBatchEqualsSingleRuns) {
     }
     // The wrong number of inputs is refused.
     const float* one[1] = {inputs[0].data()};
-    EXPECT_THROW(plan->run_batch(one, batched.data(), 1, {}), Error);
+    EXPECT_THROW(plan->run_batch(one, batched.data(), 1, {}), core::Error);
 }
 
 TEST(DiffusionOps, TokenLinearLayersUseOnednnJitKernels) {

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/core/half.h"
+#include "core/half.h"
 
-namespace kiln {
+namespace kiln::core {
 namespace {
 
 TEST(Half, EveryHalfRoundTripsThroughFloat) {
@@ -44,4 +44,4 @@ TEST(Half, Bfloat16) {
 }
 
 }  // namespace
-}  // namespace kiln
+}  // namespace kiln::core

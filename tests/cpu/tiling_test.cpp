@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/pipeline/float_image.h"
 #include "engine/pipeline/tiling.h"
 
@@ -38,8 +38,8 @@ TEST(Tiling, CoresPartitionWindowsCoverWithContext) {
 }
 
 TEST(Tiling, RejectsBadGeometry) {
-    EXPECT_THROW(plan_tiles(0, 16, 4, 1), Error);
-    EXPECT_THROW(plan_tiles(10, 16, 4, 4), Error);  // length not a multiple
+    EXPECT_THROW(plan_tiles(0, 16, 4, 1), core::Error);
+    EXPECT_THROW(plan_tiles(10, 16, 4, 4), core::Error);  // length not a multiple
 }
 
 TEST(Tiling, ReflectIndexMatchesNumpyReflect) {

@@ -1,5 +1,5 @@
 // Every op and convolution epilogue on the CUDA backend against the CPU backend, on the same
-// engine::Graph. Error metric per case: normalised MSE (sum (a-b)^2 / sum b^2) and max abs
+// engine::Graph. core::Error metric per case: normalised MSE (sum (a-b)^2 / sum b^2) and max abs
 // error. fp16 bounds: storage rounds each value to 2^-11 relative, so single ops on data in
 // [-1, 1] stay within NMSE 1e-6 and max abs 2e-3; convolutions (fp16 weights and
 // activations, fp32 accumulation) within NMSE 2e-5 per layer and max abs 2e-2.
@@ -8,7 +8,7 @@
 #include <cctype>
 #include <functional>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "tests/cpu/graph_cases.h"
@@ -276,8 +276,8 @@ TEST(CudaBackend, PoolReportsOutOfMemoryAsAnError) {
     try {
         ctx->pool().allocate(size_t{1} << 50);  // 1 PiB
         FAIL() << "allocation of 1 PiB succeeded";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::OUT_OF_MEMORY) << e.what();
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::OUT_OF_MEMORY) << e.what();
     }
     // The context stays usable.
     void* p = ctx->pool().allocate(1024);
@@ -301,8 +301,8 @@ TEST(CudaBackend, CancelStopsBetweenOps) {
     try {
         plan->run(in.data(), out.data(), control);
         FAIL() << "not cancelled";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::CANCELLED);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::CANCELLED);
     }
     cancel = false;
     plan->run(in.data(), out.data(), control);

@@ -46,7 +46,7 @@ TEST(ImageIo, RgbaRoundTripThroughAChannelSlice) {
                 for (int c = 0; c < 3; ++c) {
                     const uint8_t b = img[static_cast<size_t>(y * stride + x * ch + c)];
                     ASSERT_EQ(buf[static_cast<size_t>(desc.offset(y, x, c))],
-                              float_to_half(u8_to_value(b, scale, offset)));
+                              core::float_to_half(u8_to_value(b, scale, offset)));
                 }
         half_to_u8(view, {d_back.ptr, h, w, ch, stride}, scale, offset, nullptr);
         std::vector<uint8_t> back(img.size());

@@ -31,9 +31,9 @@ TEST_P(GroupNormTest, MatchesDoubleReference) {
     std::normal_distribution<float> dist(0.5f, 2.0f);
     std::vector<uint16_t> xh(xn), rh(yn);
     for (auto& v : xh)
-        v = float_to_half(dist(rng));
+        v = core::float_to_half(dist(rng));
     for (auto& v : rh)
-        v = float_to_half(dist(rng) * 0.1f);
+        v = core::float_to_half(dist(rng) * 0.1f);
     std::vector<float> gamma(static_cast<size_t>(tc.c)), beta(gamma.size());
     for (size_t i = 0; i < gamma.size(); ++i) {
         gamma[i] = 0.5f + 0.01f * static_cast<float>(i);
@@ -78,26 +78,27 @@ TEST_P(GroupNormTest, MatchesDoubleReference) {
         const double n = static_cast<double>(xd.pixels() * cpg);
         for (int64_t p = 0; p < xd.pixels(); ++p)
             for (int ch = g * cpg; ch < (g + 1) * cpg; ++ch)
-                mean += half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]);
+                mean += core::half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]);
         mean /= n;
         for (int64_t p = 0; p < xd.pixels(); ++p)
             for (int ch = g * cpg; ch < (g + 1) * cpg; ++ch) {
                 const double d =
-                    half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]) - mean;
+                    core::half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]) - mean;
                 var += d * d;
             }
         var /= n;
         for (int64_t p = 0; p < xd.pixels(); ++p)
             for (int ch = g * cpg; ch < (g + 1) * cpg; ++ch) {
-                const double x = half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]);
+                const double x =
+                    core::half_to_float(xh[static_cast<size_t>(xd.pixel_offset(p, ch))]);
                 double t = (x - mean) / std::sqrt(var + 1e-5) * gamma[static_cast<size_t>(ch)] +
                            beta[static_cast<size_t>(ch)];
                 if (tc.silu)
                     t = t / (1.0 + std::exp(-t));
                 const auto yi = static_cast<size_t>(yd.pixel_offset(p, ch));
                 if (tc.residual)
-                    t = t * 0.7 + half_to_float(rh[yi]);
-                const double got = half_to_float(yh[yi]);
+                    t = t * 0.7 + core::half_to_float(rh[yi]);
+                const double got = core::half_to_float(yh[yi]);
                 num += (got - t) * (got - t);
                 den += t * t;
                 max_abs = std::max(max_abs, std::abs(got - t));

@@ -16,7 +16,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cudnn_conv.h"
@@ -237,8 +237,8 @@ TEST(PlanChoices, ViewsOverCudnnLimitsAreRefused) {
     try {
         engine::cuda::CudnnConv conv(setup);
         ADD_FAILURE() << "a 2^31-element view was accepted";
-    } catch (const Error& err) {
-        EXPECT_EQ(err.code(), ErrorCode::TOO_LARGE) << err.what();
+    } catch (const core::Error& err) {
+        EXPECT_EQ(err.code(), core::ErrorCode::TOO_LARGE) << err.what();
         EXPECT_NE(std::string(err.what()).find("32-bit"), std::string::npos) << err.what();
     }
     cudnnDestroy(handle);

@@ -1,5 +1,5 @@
 // The trained diffusion UNet and whole generations on the CUDA backend against the CPU
-// backend (skipped without a device). Error metrics: one UNet evaluation, fp16 storage with
+// backend (skipped without a device). core::Error metrics: one UNet evaluation, fp16 storage with
 // fp32 accumulation through ~200 ops: NMSE <= 1e-4 and max abs <= 5e-2 of outputs of unit
 // scale; a 10-step DDIM generation with guidance (errors feed back through the steps): pixels
 // after diffusers' 8-bit rounding differ by at most 8 levels, NMSE of the floats <= 1e-3.
@@ -42,17 +42,17 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(CudaUNet, EvaluationMatchesTheCpuBackend) {
     KILN_REQUIRE_CUDA();
-    const auto model = diffusion::load_diffusion_model(kModel);
+    const auto model = engine::diffusion::load_diffusion_model(kModel);
     auto cpu = engine::cpu::make_cpu_backend();
     auto cpu_context = cpu->create_context({1});
     auto cuda = engine::cuda::make_cuda_backend();
     auto cuda_context = cuda->create_context({1});
-    diffusion::UNetRunner on_cpu(*model->unet, *cpu, *cpu_context, 32, 32, 4);
-    diffusion::UNetRunner on_gpu(*model->unet, *cuda, *cuda_context, 32, 32, 4);
+    engine::diffusion::UNetRunner on_cpu(*model->unet, *cpu, *cpu_context, 32, 32, 4);
+    engine::diffusion::UNetRunner on_gpu(*model->unet, *cuda, *cuda_context, 32, 32, 4);
     const int batch = 3;
     std::vector<float> x(32 * 32 * batch), ctx;
     for (size_t j = 0; j < x.size(); ++j)
-        x[j] = diffusion::philox_normal(5, 0, 0, j);
+        x[j] = engine::diffusion::philox_normal(5, 0, 0, j);
     for (const char* prompt : {"bag", "", "dress"}) {
         const auto e = model->encoder->encode(prompt);
         ctx.insert(ctx.end(), e.begin(), e.end());
@@ -71,20 +71,20 @@ TEST(CudaUNet, EvaluationMatchesTheCpuBackend) {
 
 TEST(CudaUNet, GenerationMatchesTheCpuBackend) {
     KILN_REQUIRE_CUDA();
-    const auto model = diffusion::load_diffusion_model(kModel);
+    const auto model = engine::diffusion::load_diffusion_model(kModel);
     auto cpu = engine::cpu::make_cpu_backend();
     auto cpu_context = cpu->create_context({1});
     auto cuda = engine::cuda::make_cuda_backend();
     auto cuda_context = cuda->create_context({1});
-    diffusion::GenerateParams p;
+    engine::diffusion::GenerateParams p;
     p.steps = 10;
     p.count = 2;
     p.seed = 9;
-    const auto want = diffusion::generate(*model, *cpu, *cpu_context, "sneaker", p, {});
-    const auto got = diffusion::generate(*model, *cuda, *cuda_context, "sneaker", p, {});
+    const auto want = engine::diffusion::generate(*model, *cpu, *cpu_context, "sneaker", p, {});
+    const auto got = engine::diffusion::generate(*model, *cuda, *cuda_context, "sneaker", p, {});
     EXPECT_LE(nmse(got.data, want.data), 1e-3);
-    const auto a = diffusion::to_uint8(got.data.data(), got.data.size());
-    const auto b = diffusion::to_uint8(want.data.data(), want.data.size());
+    const auto a = engine::diffusion::to_uint8(got.data.data(), got.data.size());
+    const auto b = engine::diffusion::to_uint8(want.data.data(), want.data.size());
     int worst = 0;
     for (size_t i = 0; i < a.size(); ++i)
         worst = std::max(worst, std::abs(int{a[i]} - int{b[i]}));

@@ -4,7 +4,7 @@
 // dims 8..160, key counts around the 32-key tile), strided convolutions, linear layers on
 // token sequences (cuBLASLt), and run_batch.
 //
-// Error metric per case: NMSE (sum (a-b)^2 / sum b^2) and max |a-b| over the whole output,
+// core::Error metric per case: NMSE (sum (a-b)^2 / sum b^2) and max |a-b| over the whole output,
 // inputs uniform in [-1, 1]. Bounds (fp16 storage, fp32 math):
 //   elementwise (activation, GEGLU, concat, broadcast add): NMSE <= 1e-6, max abs <= 2e-3;
 //   GroupNorm / LayerNorm (outputs of unit variance, up to ~3):  NMSE <= 1e-5, max abs <= 1e-2;
@@ -18,7 +18,7 @@
 #include <functional>
 #include <memory>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "tests/cpu/graph_cases.h"
@@ -384,7 +384,7 @@ TEST(UnetOpsCases, WrongInputCountIsRejected) {
     auto plan = cuda->compile(g, *ctx);
     std::vector<float> in(32), out(64);
     const float* one[1] = {in.data()};
-    EXPECT_THROW(plan->run_batch(one, out.data(), 1, {}), Error);
+    EXPECT_THROW(plan->run_batch(one, out.data(), 1, {}), core::Error);
 }
 
 }  // namespace

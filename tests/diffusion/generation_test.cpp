@@ -2,13 +2,13 @@
 // progress per step, cancellation between steps, parameter validation.
 #include <gtest/gtest.h>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/diffusion/generation.h"
 #include "engine/diffusion/philox_noise.h"
 #include "tests/diffusion/test_data.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 namespace {
 
 class Generation : public testing::Test {
@@ -64,8 +64,8 @@ TEST_F(Generation, ReportsEveryStepAndStopsWhenCancelled) {
     try {
         run("bag", p, hooks);
         FAIL() << "not cancelled";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::CANCELLED);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::CANCELLED);
     }
     EXPECT_EQ(seen, (std::vector<int>{1, 2}));
 }
@@ -73,19 +73,19 @@ TEST_F(Generation, ReportsEveryStepAndStopsWhenCancelled) {
 TEST_F(Generation, RefusesBadParametersAndPrompts) {
     GenerateParams p;
     p.steps = 0;
-    EXPECT_THROW(run("bag", p), Error);
+    EXPECT_THROW(run("bag", p), core::Error);
     p = {};
     p.count = 1000;
-    EXPECT_THROW(run("bag", p), Error);
+    EXPECT_THROW(run("bag", p), core::Error);
     p = {};
     p.height = 30;  // not a multiple of 4
-    EXPECT_THROW(run("bag", p), Error);
+    EXPECT_THROW(run("bag", p), core::Error);
     p = {};
     try {
         run("a photo of a cat", p);
         FAIL() << "unknown prompt accepted";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::INVALID_ARGUMENT);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::INVALID_ARGUMENT);
         EXPECT_NE(std::string(e.what()).find("ankle boot"), std::string::npos) << e.what();
     }
 }
@@ -133,7 +133,8 @@ TEST_F(Generation, SamplesInParallelLanesEqualOneThread) {
     std::atomic<bool> cancel{true};
     engine::RunControl control;
     control.cancel = &cancel;
-    EXPECT_THROW(lanes.predict(x.data(), batch, 321.0f, ctx.data(), a.data(), control), Error);
+    EXPECT_THROW(lanes.predict(x.data(), batch, 321.0f, ctx.data(), a.data(), control),
+                 core::Error);
 }
 
 TEST(Postprocess, RoundsLikeDiffusers) {
@@ -142,4 +143,4 @@ TEST(Postprocess, RoundsLikeDiffusers) {
 }
 
 }  // namespace
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -6,7 +6,7 @@
 
 #include "engine/diffusion/philox_noise.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 namespace {
 
 void expect_block(PhiloxBlock in, uint32_t k0, uint32_t k1, PhiloxBlock want) {
@@ -60,4 +60,4 @@ TEST(PhiloxNoise, StandardNormalMoments) {
 }
 
 }  // namespace
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

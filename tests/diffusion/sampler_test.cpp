@@ -4,11 +4,11 @@
 
 #include <cmath>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/diffusion/sampler.h"
 #include "tests/diffusion/test_data.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 namespace {
 
 using test::diffusion_data;
@@ -109,18 +109,18 @@ TEST(Sampler, GuidanceCombinesUncondAndCond) {
 }
 
 TEST(Sampler, RefusesWhatItDoesNotImplement) {
-    EXPECT_THROW(parse_sampler("heun"), Error);
-    EXPECT_THROW(Sampler(SamplerKind::DDIM, ScheduleConfig{}, 0), Error);
+    EXPECT_THROW(parse_sampler("heun"), core::Error);
+    EXPECT_THROW(Sampler(SamplerKind::DDIM, ScheduleConfig{}, 0), core::Error);
     try {
         parse_schedule_config(R"({"prediction_type": "v_prediction"})", "s.json");
         FAIL() << "v_prediction accepted";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::UNSUPPORTED);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::UNSUPPORTED);
         EXPECT_NE(std::string(e.what()).find("prediction_type"), std::string::npos);
     }
     EXPECT_THROW(parse_schedule_config(R"({"beta_schedule": "squaredcos_cap_v2"})", "s.json"),
-                 Error);
-    EXPECT_THROW(parse_schedule_config("{", "s.json"), Error);
+                 core::Error);
+    EXPECT_THROW(parse_schedule_config("{", "s.json"), core::Error);
 }
 
 TEST(Sampler, ScaledLinearIsTheSquareOfALinspaceOfRoots) {
@@ -133,4 +133,4 @@ TEST(Sampler, ScaledLinearIsTheSquareOfALinspaceOfRoots) {
 }
 
 }  // namespace
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/image/npy.h"
+#include "image/npy.h"
 
 namespace kiln::test {
 

@@ -3,7 +3,7 @@
 // name the field.
 #include <gtest/gtest.h>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "tests/diffusion/test_data.h"
 #include "weights/diffusers_unet.h"
 #include "weights/safetensors.h"
@@ -61,16 +61,16 @@ TEST(UNetLoader, RefusesUnimplementedFieldsByName) {
         try {
             parse_unet_config(j.dump(), "config.json");
             ADD_FAILURE() << field << " accepted";
-        } catch (const Error& e) {
-            EXPECT_EQ(e.code(), ErrorCode::UNSUPPORTED) << field;
+        } catch (const core::Error& e) {
+            EXPECT_EQ(e.code(), core::ErrorCode::UNSUPPORTED) << field;
             EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
         }
     }
     auto bad = base;
     bad["norm_num_groups"] = 5;  // does not divide 32
-    EXPECT_THROW(parse_unet_config(bad.dump(), "c"), Error);
-    EXPECT_THROW(parse_unet_config("[1, 2]", "c"), Error);
-    EXPECT_THROW(parse_unet_config("{\"block_out_channels\": \"wide\"}", "c"), Error);
+    EXPECT_THROW(parse_unet_config(bad.dump(), "c"), core::Error);
+    EXPECT_THROW(parse_unet_config("[1, 2]", "c"), core::Error);
+    EXPECT_THROW(parse_unet_config("{\"block_out_channels\": \"wide\"}", "c"), core::Error);
 }
 
 class LdmNaming : public testing::TestWithParam<std::string> {};
@@ -131,7 +131,7 @@ TEST(UNetLoader, LoadsAFolderAndRefusesOneWithout) {
     EXPECT_TRUE(f.weights.count("down_blocks.1.attentions.0.proj_in.weight"));
     EXPECT_TRUE(is_unet_folder(diffusion_data() / "fashion-unet"));
     EXPECT_FALSE(is_unet_folder(diffusion_data() / "classifier"));
-    EXPECT_THROW(load_unet(diffusion_data() / "classifier"), Error);
+    EXPECT_THROW(load_unet(diffusion_data() / "classifier"), core::Error);
 }
 
 }  // namespace

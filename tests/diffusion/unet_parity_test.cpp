@@ -12,7 +12,7 @@
 #include "weights/diffusers_unet.h"
 #include "weights/safetensors.h"
 
-namespace kiln::diffusion {
+namespace kiln::engine::diffusion {
 namespace {
 
 using test::diffusion_data;
@@ -165,4 +165,4 @@ TEST_P(Trajectory, MatchesPyTorchAtEveryStep) {
 INSTANTIATE_TEST_SUITE_P(Samplers, Trajectory, testing::Values("ddim", "euler"));
 
 }  // namespace
-}  // namespace kiln::diffusion
+}  // namespace kiln::engine::diffusion

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "engine/image/image.h"
-#include "engine/image/npy.h"
+#include "image/image.h"
+#include "image/npy.h"
 #include "tests/image/test_support.h"
 
 namespace kiln::image {
@@ -105,8 +105,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures,
 
 TEST(DecodeJpeg, CmykIsUnsupported) {
     const std::vector<uint8_t> bytes = test::fixture_bytes("cmyk.jpg");
-    EXPECT_EQ(test::error_code_of([&] { decode_image(bytes); }), ErrorCode::UNSUPPORTED);
-    EXPECT_EQ(test::error_code_of([&] { read_header(bytes); }), ErrorCode::UNSUPPORTED);
+    EXPECT_EQ(test::error_code_of([&] { decode_image(bytes); }), core::ErrorCode::UNSUPPORTED);
+    EXPECT_EQ(test::error_code_of([&] { read_header(bytes); }), core::ErrorCode::UNSUPPORTED);
     EXPECT_NE(test::error_message_of([&] { decode_image(bytes); }).find("CMYK"), std::string::npos);
 }
 
@@ -118,11 +118,11 @@ TEST(DecodeLimitsTest, AppliedToPngAndJpeg) {
         EXPECT_NO_THROW(decode_image(bytes, {.max_pixels = pixels, .max_side = header.width}));
         EXPECT_EQ(test::error_code_of(
                       [&] { decode_image(bytes, {.max_pixels = pixels - 1, .max_side = 1000}); }),
-                  ErrorCode::TOO_LARGE)
+                  core::ErrorCode::TOO_LARGE)
             << file;
         EXPECT_EQ(test::error_code_of(
                       [&] { decode_image(bytes, {.max_pixels = 1000000, .max_side = 10}); }),
-                  ErrorCode::TOO_LARGE)
+                  core::ErrorCode::TOO_LARGE)
             << file;
     }
 }

@@ -1,12 +1,12 @@
 // Hostile input: oversized headers, truncation, garbage, and a bounded mutation fuzz loop.
-// Every failure must be a kiln::Error with the right code; nothing may crash.
+// Every failure must be a kiln::core::Error with the right code; nothing may crash.
 #include <zlib.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <random>
 
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "tests/image/test_support.h"
 
 namespace kiln::image {
@@ -69,7 +69,7 @@ TEST(Hostile, HugeIhdrFailsFastAsTooLarge) {
     const auto start = std::chrono::steady_clock::now();
     const std::string message = error_message_of([&] { decode_image(bytes); });
     const auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), ErrorCode::TOO_LARGE);
+    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), core::ErrorCode::TOO_LARGE);
     EXPECT_NE(message.find("100000x100000"), std::string::npos) << message;
     EXPECT_NE(message.find("32768"), std::string::npos) << message;
     // Allocating 30 GB of pixels would fail or take far longer than this.
@@ -80,24 +80,25 @@ TEST(Hostile, IhdrOverThePixelLimitOnly) {
     // Each side under max_side, the product over max_pixels.
     const std::vector<uint8_t> bytes = png_with_ihdr(32768, 32768);
     const std::string message = error_message_of([&] { decode_image(bytes); });
-    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), ErrorCode::TOO_LARGE);
+    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), core::ErrorCode::TOO_LARGE);
     EXPECT_NE(message.find(std::to_string(64LL << 20)), std::string::npos) << message;
 }
 
 TEST(Hostile, IhdrAtThePngMaximumIsTooLargeNotBadFile) {
     const std::vector<uint8_t> bytes = png_with_ihdr(0x7fffffff, 1);
-    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), ErrorCode::TOO_LARGE);
+    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), core::ErrorCode::TOO_LARGE);
 }
 
 TEST(Hostile, IhdrWithZeroWidthIsBadFile) {
-    EXPECT_EQ(error_code_of([&] { decode_image(png_with_ihdr(0, 10)); }), ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([&] { decode_image(png_with_ihdr(0, 10)); }),
+              core::ErrorCode::BAD_FILE);
 }
 
 TEST(Hostile, IhdrWithBadCrcIsBadFile) {
     std::vector<uint8_t> bytes = png_with_ihdr(16, 16);
     bytes[8 + 8 + 13] ^= 0xff;  // first CRC byte of IHDR
     const std::string message = error_message_of([&] { decode_image(bytes); });
-    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), core::ErrorCode::BAD_FILE);
     EXPECT_NE(message.find("CRC"), std::string::npos) << message;
 }
 
@@ -107,7 +108,7 @@ TEST(Hostile, TruncatedPngIsBadFile) {
         const std::vector<uint8_t> bytes = fixture_bytes(file);
         for (size_t length = 8; length < bytes.size(); ++length) {
             const std::span<const uint8_t> cut(bytes.data(), length);
-            ASSERT_EQ(error_code_of([&] { decode_image(cut); }), ErrorCode::BAD_FILE)
+            ASSERT_EQ(error_code_of([&] { decode_image(cut); }), core::ErrorCode::BAD_FILE)
                 << file << " cut at " << length;
         }
     }
@@ -122,7 +123,7 @@ TEST(Hostile, TruncatedJpegIsBadFile) {
         const std::vector<uint8_t> bytes = fixture_bytes(file);
         for (size_t length = 3; length < bytes.size(); ++length) {
             const std::span<const uint8_t> cut(bytes.data(), length);
-            ASSERT_EQ(error_code_of([&] { decode_image(cut); }), ErrorCode::BAD_FILE)
+            ASSERT_EQ(error_code_of([&] { decode_image(cut); }), core::ErrorCode::BAD_FILE)
                 << file << " cut at " << length;
         }
     }
@@ -148,22 +149,22 @@ TEST(Hostile, RandomBytesAreUnsupported) {
         b = static_cast<uint8_t>(rng());
     }
     bytes[0] = 0x42;
-    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), ErrorCode::UNSUPPORTED);
-    EXPECT_EQ(error_code_of([&] { read_header(bytes); }), ErrorCode::UNSUPPORTED);
+    EXPECT_EQ(error_code_of([&] { decode_image(bytes); }), core::ErrorCode::UNSUPPORTED);
+    EXPECT_EQ(error_code_of([&] { read_header(bytes); }), core::ErrorCode::UNSUPPORTED);
 }
 
 TEST(Hostile, EmptyAndMagicOnly) {
-    EXPECT_EQ(error_code_of([] { decode_image({}); }), ErrorCode::BAD_FILE);
-    EXPECT_EQ(error_code_of([] { read_header({}); }), ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([] { decode_image({}); }), core::ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([] { read_header({}); }), core::ErrorCode::BAD_FILE);
     const std::vector<uint8_t> png_magic = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     const std::vector<uint8_t> jpeg_magic = {0xff, 0xd8, 0xff};
-    EXPECT_EQ(error_code_of([&] { decode_image(png_magic); }), ErrorCode::BAD_FILE);
-    EXPECT_EQ(error_code_of([&] { decode_image(jpeg_magic); }), ErrorCode::BAD_FILE);
-    EXPECT_EQ(error_code_of([&] { read_header(jpeg_magic); }), ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([&] { decode_image(png_magic); }), core::ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([&] { decode_image(jpeg_magic); }), core::ErrorCode::BAD_FILE);
+    EXPECT_EQ(error_code_of([&] { read_header(jpeg_magic); }), core::ErrorCode::BAD_FILE);
 }
 
 // Random byte flips, truncations and both, over every fixture; PNG CRCs are repaired half of
-// the time so that the damage reaches zlib and the unfilterer. Only kiln::Error may escape.
+// the time so that the damage reaches zlib and the unfilterer. Only kiln::core::Error may escape.
 // KILN_FUZZ_ITERATIONS=N runs a longer soak (e.g. under a sanitizer build).
 TEST(Hostile, MutationFuzzOnlyThrowsKilnErrors) {
     const std::vector<std::string> files = {"palette4_trns.png",
@@ -211,13 +212,13 @@ TEST(Hostile, MutationFuzzOnlyThrowsKilnErrors) {
         }
         try {
             read_header(bytes);
-        } catch (const Error&) {
+        } catch (const core::Error&) {
         }
         try {
             const Image image = decode_image(bytes, limits);
             EXPECT_EQ(image.samples.size(), image.sample_count());
             ++decoded;
-        } catch (const Error&) {
+        } catch (const core::Error&) {
             ++rejected;
         } catch (const std::exception& error) {
             FAIL() << "iteration " << iteration << " on " << files[which] << ": non-kiln exception "

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "tests/image/test_support.h"
 
 namespace kiln::image {
@@ -49,19 +49,20 @@ TEST_F(ImageFile, FailedEncodeLeavesTheOldFile) {
     write_png_file(path, small_image());
     Image bad = small_image();
     bad.samples.pop_back();
-    EXPECT_EQ(test::error_code_of([&] { write_png_file(path, bad); }), ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(test::error_code_of([&] { write_png_file(path, bad); }),
+              core::ErrorCode::INVALID_ARGUMENT);
     EXPECT_EQ(read_image_file(path).samples, small_image().samples);
 }
 
 TEST_F(ImageFile, Errors) {
     EXPECT_EQ(test::error_code_of([&] { read_image_file(dir_ / "missing.png"); }),
-              ErrorCode::NOT_FOUND);
-    EXPECT_EQ(test::error_code_of([&] { read_image_file(dir_); }), ErrorCode::IO);
+              core::ErrorCode::NOT_FOUND);
+    EXPECT_EQ(test::error_code_of([&] { read_image_file(dir_); }), core::ErrorCode::IO);
     EXPECT_EQ(test::error_code_of([&] { write_png_file(dir_ / "no" / "such.png", small_image()); }),
-              ErrorCode::NOT_FOUND);
+              core::ErrorCode::NOT_FOUND);
     const fs::path fixture = test::fixture_path("baseline.jpg");
     EXPECT_EQ(test::error_code_of([&] { read_image_file(fixture, {.max_file_bytes = 100}); }),
-              ErrorCode::TOO_LARGE);
+              core::ErrorCode::TOO_LARGE);
 }
 
 TEST_F(ImageFile, DecodeErrorsNameTheFile) {
@@ -73,7 +74,7 @@ TEST_F(ImageFile, DecodeErrorsNameTheFile) {
     }
     const std::string message = test::error_message_of([&] { read_image_file(path); });
     EXPECT_NE(message.find("junk.png"), std::string::npos) << message;
-    EXPECT_EQ(test::error_code_of([&] { read_image_file(path); }), ErrorCode::BAD_FILE);
+    EXPECT_EQ(test::error_code_of([&] { read_image_file(path); }), core::ErrorCode::BAD_FILE);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "engine/image/npy.h"
+#include "image/npy.h"
 #include "tests/image/test_support.h"
 
 namespace kiln::image {
@@ -68,16 +68,16 @@ TEST(Npy, MatchesNumpyByteForByte) {
 
 TEST(Npy, TypedAccessorsCheckTheDtype) {
     const NpyArray u8 = NpyArray::from_u8({2}, std::vector<uint8_t>{1, 2});
-    EXPECT_EQ(error_code_of([&] { u8.as_f32(); }), ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(error_code_of([&] { u8.as_f32(); }), core::ErrorCode::INVALID_ARGUMENT);
     EXPECT_EQ(error_code_of([] {
                   NpyArray::from_f32({2, 2}, std::vector<float>(3));
               }),
-              ErrorCode::INVALID_ARGUMENT);
+              core::ErrorCode::INVALID_ARGUMENT);
     EXPECT_EQ(error_code_of([] { NpyArray::from_f32({-1}, std::vector<float>(1)); }),
-              ErrorCode::INVALID_ARGUMENT);
+              core::ErrorCode::INVALID_ARGUMENT);
     NpyArray bad = u8;
     bad.bytes.push_back(0);
-    EXPECT_EQ(error_code_of([&] { npy_serialize(bad); }), ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(error_code_of([&] { npy_serialize(bad); }), core::ErrorCode::INVALID_ARGUMENT);
 }
 
 TEST(Npy, AcceptsVersion2AndSpacingVariants) {
@@ -128,7 +128,7 @@ TEST(Npy, MalformedHeadersAreBadFile) {
         {"trailing junk", npy_bytes(1, "{'descr': '<f4', " + good_tail + "x", 24)},
     };
     for (const auto& [name, bytes] : cases) {
-        EXPECT_EQ(error_code_of([&] { npy_parse(bytes); }), ErrorCode::BAD_FILE) << name;
+        EXPECT_EQ(error_code_of([&] { npy_parse(bytes); }), core::ErrorCode::BAD_FILE) << name;
     }
 }
 
@@ -137,15 +137,15 @@ TEST(Npy, WellFormedButUnsupported) {
     EXPECT_EQ(error_code_of([&] {
                   npy_parse(npy_bytes(1, "{'descr': '<f8', 'fortran_order': False, " + tail, 16));
               }),
-              ErrorCode::UNSUPPORTED);
+              core::ErrorCode::UNSUPPORTED);
     EXPECT_EQ(error_code_of([&] {
                   npy_parse(npy_bytes(1, "{'descr': '<f4', 'fortran_order': True, " + tail, 8));
               }),
-              ErrorCode::UNSUPPORTED);
+              core::ErrorCode::UNSUPPORTED);
     EXPECT_EQ(error_code_of([&] {
                   npy_parse(npy_bytes(3, "{'descr': '<f4', 'fortran_order': False, " + tail, 8));
               }),
-              ErrorCode::UNSUPPORTED);
+              core::ErrorCode::UNSUPPORTED);
 }
 
 }  // namespace

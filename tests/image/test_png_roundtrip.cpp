@@ -1,7 +1,7 @@
 // encode_png -> decode_image is lossless for every layout kiln writes.
 #include <random>
 
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "tests/image/test_support.h"
 
 namespace kiln::image {
@@ -103,13 +103,13 @@ TEST(PngEncode, RejectsInconsistentImages) {
         change(image);
         return error_code_of([&] { encode_png(image); });
     };
-    EXPECT_EQ(with([](Image& i) { i.width = 0; }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(with([](Image& i) { i.channels = 5; }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(with([](Image& i) { i.bit_depth = 12; }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(with([](Image& i) { i.samples.pop_back(); }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(with([](Image& i) { i.samples[5] = 256; }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(error_code_of([&] { encode_png(good, 10); }), ErrorCode::INVALID_ARGUMENT);
-    EXPECT_EQ(error_code_of([&] { encode_png(good, -1); }), ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(with([](Image& i) { i.width = 0; }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(with([](Image& i) { i.channels = 5; }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(with([](Image& i) { i.bit_depth = 12; }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(with([](Image& i) { i.samples.pop_back(); }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(with([](Image& i) { i.samples[5] = 256; }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(error_code_of([&] { encode_png(good, 10); }), core::ErrorCode::INVALID_ARGUMENT);
+    EXPECT_EQ(error_code_of([&] { encode_png(good, -1); }), core::ErrorCode::INVALID_ARGUMENT);
 }
 
 TEST(ImageStruct, Helpers) {

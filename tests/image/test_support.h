@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
-#include "engine/image/image.h"
+#include "core/error.h"
+#include "image/image.h"
 
 namespace kiln::image::test {
 
@@ -26,27 +26,27 @@ inline std::vector<uint8_t> fixture_bytes(const std::string& name) {
     return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-// The ErrorCode that `fn` throws; fails the test when it throws anything else or nothing.
-inline ErrorCode error_code_of(const std::function<void()>& fn) {
+// The core::ErrorCode that `fn` throws; fails the test when it throws anything else or nothing.
+inline core::ErrorCode error_code_of(const std::function<void()>& fn) {
     try {
         fn();
-    } catch (const Error& error) {
+    } catch (const core::Error& error) {
         return error.code();
     } catch (const std::exception& error) {
         ADD_FAILURE() << "threw a non-kiln exception: " << error.what();
-        return ErrorCode::INTERNAL;
+        return core::ErrorCode::INTERNAL;
     }
     ADD_FAILURE() << "did not throw";
-    return ErrorCode::INTERNAL;
+    return core::ErrorCode::INTERNAL;
 }
 
 inline std::string error_message_of(const std::function<void()>& fn) {
     try {
         fn();
-    } catch (const Error& error) {
+    } catch (const core::Error& error) {
         return error.what();
     }
-    ADD_FAILURE() << "did not throw a kiln::Error";
+    ADD_FAILURE() << "did not throw a kiln::core::Error";
     return {};
 }
 

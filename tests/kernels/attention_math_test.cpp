@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/core/half.h"
+#include "core/half.h"
 #include "kernels/attention_math.h"
 
 namespace kiln::kernels {
@@ -18,7 +18,7 @@ std::vector<float> random_halves(size_t n, uint32_t seed, float scale) {
     std::uniform_real_distribution<float> dist(-scale, scale);
     std::vector<float> v(n);
     for (float& x : v)
-        x = half_to_float(float_to_half(dist(rng)));  // what the kernel loads
+        x = core::half_to_float(core::float_to_half(dist(rng)));  // what the kernel loads
     return v;
 }
 

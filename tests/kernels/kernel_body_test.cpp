@@ -31,7 +31,7 @@ struct HostBuffer {
         std::mt19937 rng(seed);
         std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
         for (size_t i = 0; i < n; ++i)
-            data[i] = float_to_half(dist(rng));
+            data[i] = core::float_to_half(dist(rng));
     }
     // A copy owns its values (data points into its own storage).
     HostBuffer(const HostBuffer& o)
@@ -45,7 +45,7 @@ struct HostBuffer {
     DeviceView view(int c, int c_offset) { return {data, {h, w, c, c_total, c_offset}}; }
     size_t size() const { return static_cast<size_t>(h) * w * c_total; }
     float at(const DeviceView& v, int y, int x, int ch) const {
-        return half_to_float(data[v.desc.offset(y, x, ch)]);
+        return core::half_to_float(data[v.desc.offset(y, x, ch)]);
     }
 };
 
@@ -112,7 +112,7 @@ TEST(KernelBody, EpilogueMatchesReferenceOnEveryLayout) {
                                                    : v * s;
                             v = v * 0.2f + r0.at(args.residual[0], y, x, ch);
                             v = v * 0.5f + r1.at(args.residual[1], y, x, ch);
-                            ASSERT_EQ(out.data[dv.desc.offset(y, x, ch)], float_to_half(v))
+                            ASSERT_EQ(out.data[dv.desc.offset(y, x, ch)], core::float_to_half(v))
                                 << l.name << " act " << static_cast<int>(act) << " " << y << ","
                                 << x << "," << ch;
                         }
@@ -140,7 +140,7 @@ TEST(KernelBody, AddAndCopyMatchReferenceOnEveryLayout) {
             for (int x = 0; x < w; ++x)
                 for (int ch = 0; ch < l.c; ++ch)
                     ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
-                              float_to_half(a.at(av, y, x, ch) * 0.25f + b.at(bv, y, x, ch)))
+                              core::float_to_half(a.at(av, y, x, ch) * 0.25f + b.at(bv, y, x, ch)))
                         << l.name;
         for (size_t i = 0; i < d.size(); ++i) {
             if (!in_view(dv.desc, i)) {
@@ -175,7 +175,7 @@ TEST(KernelBody, BroadcastAddMatchesReferenceOnEveryLayout) {
             for (int x = 0; x < w; ++x)
                 for (int ch = 0; ch < l.c; ++ch)
                     ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
-                              float_to_half(a.at(av, y, x, ch) * 0.5f + b.at(bv, 0, 0, ch)))
+                              core::float_to_half(a.at(av, y, x, ch) * 0.5f + b.at(bv, 0, 0, ch)))
                         << l.name;
         for (size_t i = 0; i < d.size(); ++i) {
             if (!in_view(dv.desc, i)) {
@@ -206,7 +206,7 @@ TEST(KernelBody, GegluMatchesReferenceOnEveryLayout) {
                 for (int ch = 0; ch < l.c; ++ch) {
                     const double a = x.at(xv, y, xx, ch), g = x.at(xv, y, xx, ch + l.c);
                     const double want = a * 0.5 * g * (1.0 + std::erf(g / std::sqrt(2.0)));
-                    ASSERT_NEAR(half_to_float(d.data[dv.desc.offset(y, xx, ch)]), want,
+                    ASSERT_NEAR(core::half_to_float(d.data[dv.desc.offset(y, xx, ch)]), want,
                                 std::abs(want) * 1e-3 + 1e-6)
                         << l.name;
                 }
@@ -225,10 +225,10 @@ TEST(KernelBody, EpilogueSiluAndGelu) {
         args.act = act;
         epilogue_host(make_epilogue_params(src.view(8, 0), dst.view(8, 0), args));
         for (size_t i = 0; i < src.size(); ++i) {
-            const double x = half_to_float(src.data[i]);
+            const double x = core::half_to_float(src.data[i]);
             const double want = act == Act::SILU ? x / (1.0 + std::exp(-x))
                                                  : 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-            ASSERT_NEAR(half_to_float(dst.data[i]), want, std::abs(want) * 1e-3 + 1e-6);
+            ASSERT_NEAR(core::half_to_float(dst.data[i]), want, std::abs(want) * 1e-3 + 1e-6);
         }
     }
 }

@@ -177,7 +177,7 @@ struct HostImage {
         : desc{height, width, c, c_total ? c_total : c, c_offset}, half(is_half) {
         const size_t n = static_cast<size_t>(height) * width * desc.c_total;
         if (half)
-            h.assign(n, float_to_half(kNaN));
+            h.assign(n, core::float_to_half(kNaN));
         else
             f.assign(n, kNaN);
     }
@@ -192,12 +192,12 @@ struct HostImage {
     }
     float at(int y, int x, int ch) const {
         const int64_t o = desc.offset(y, x, ch);
-        return half ? half_to_float(h[static_cast<size_t>(o)]) : f[static_cast<size_t>(o)];
+        return half ? core::half_to_float(h[static_cast<size_t>(o)]) : f[static_cast<size_t>(o)];
     }
     void set(int y, int x, int ch, float v) {
         const int64_t o = desc.offset(y, x, ch);
         if (half)
-            h[static_cast<size_t>(o)] = float_to_half(v);
+            h[static_cast<size_t>(o)] = core::float_to_half(v);
         else
             f[static_cast<size_t>(o)] = v;
     }
@@ -341,7 +341,7 @@ TEST(TileBody, GatherClampsAndWindowsLargerThanTheImage) {
         for (int x = 0; x < 6; ++x)
             for (int ch = 0; ch < 2; ++ch)
                 ASSERT_EQ(tile.at(y, x, ch),
-                          half_to_float(float_to_half(
+                          core::half_to_float(core::float_to_half(
                               img.at(std::clamp(y - 2, 0, 2), std::clamp(x - 3, 0, 1), ch))));
 }
 
@@ -356,9 +356,9 @@ TEST(TileBody, IdentityTilesReproduceTheImage) {
                 for (int ch = 0; ch < t.c; ++ch) {
                     float expect = img.at(y / t.scale, x / t.scale, ch);
                     if (t.tile_half)
-                        expect = half_to_float(float_to_half(expect));
+                        expect = core::half_to_float(core::float_to_half(expect));
                     if (t.blend == 0 && t.out_half)
-                        expect = half_to_float(float_to_half(expect));
+                        expect = core::half_to_float(core::float_to_half(expect));
                     const float got = out.at(y, x, ch);
                     if (t.blend == 0)
                         ASSERT_EQ(got, expect) << y << " " << x;  // exact copy, every pixel
@@ -378,7 +378,8 @@ TEST(TileBody, BlendingConstantTilesGivesTheConstant) {
         one.fill(0.7f);
         const HostImage out = run_tiles(one, t, false);
         for (float v : out.f)
-            ASSERT_NEAR(v, t.tile_half ? half_to_float(float_to_half(0.7f)) : 0.7f, 3e-7f);
+            ASSERT_NEAR(v, t.tile_half ? core::half_to_float(core::float_to_half(0.7f)) : 0.7f,
+                        3e-7f);
         // Tiles of different constants: every pixel is a convex combination of them.
         std::vector<float> ks;
         const HostImage mixed = run_tiles(img, t, true, &ks);

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/image/npy.h"
 #include "engine/models/model.h"
 #include "engine/pipeline/upscaler.h"
+#include "image/npy.h"
 #include "weights/arch.h"
 #include "weights/pth.h"
 

@@ -3,7 +3,7 @@
 
 #include <limits>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/pipeline/upscale_image.h"
 #include "weights/arch.h"
@@ -104,8 +104,8 @@ TEST(UpscaleImage, ProgressCountsBothPassesAndCancelStops) {
     try {
         engine::upscale_image(f.upscaler, pattern(20, 20, 3, 8), tiled, cancelled);
         FAIL() << "cancelled upscale returned";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::CANCELLED);
+    } catch (const core::Error& e) {
+        EXPECT_EQ(e.code(), core::ErrorCode::CANCELLED);
     }
 }
 
@@ -119,7 +119,7 @@ TEST(UpscaleImage, MemoryBudgetChoosesTilesOrRefuses) {
     const int tile = f.upscaler.choose_tile(300, 200, o);
     EXPECT_GT(tile, 0);
     o.memory_budget = 1024;  // nothing fits
-    EXPECT_THROW(f.upscaler.choose_tile(300, 200, o), Error);
+    EXPECT_THROW(f.upscaler.choose_tile(300, 200, o), core::Error);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "scheduler/ids.h"
 #include "scheduler/job_runner.h"
 #include "scheduler/local_result_store.h"
@@ -35,11 +35,8 @@ class PlanCacheTest : public ::testing::Test {
 
     // Runs one job on `name` the way a worker does; returns the pool growth it accounted.
     int64_t run(ModelCache& cache, const std::string& name, engine::ExecutionContext& context) {
-        const auto model = cache.acquire(name);
-        const auto upscaler = cache.upscaler(name, model, *backend_, context);
         const auto before = static_cast<int64_t>(context.pool().bytes_in_use());
-        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
-                        {});
+        test::run_on_worker(cache, name, *backend_, context, test::test_png(12, 10, 1), budget);
         const int64_t grown = static_cast<int64_t>(context.pool().bytes_in_use()) - before;
         cache.account_plans(name, context, grown, budget);
         return grown;
@@ -110,10 +107,9 @@ TEST_F(PlanCacheTest, AnUpscalerOverItsCapIsDropped) {
     weights::ModelRegistry registry(dir_.path() / "models");
     ModelCache cache(registry, budget);
     {
-        const auto model = cache.acquire("srvgg_x4");
-        const auto upscaler = cache.upscaler("srvgg_x4", model, *backend_, *context_);
-        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
-                        {});
+        const auto model = cache.acquire("srvgg_x4");  // held: the cap drops plans, not models
+        test::run_on_worker(cache, "srvgg_x4", *backend_, *context_, test::test_png(12, 10, 1),
+                            budget);
         cache.account_plans("srvgg_x4", *context_,
                             static_cast<int64_t>(context_->pool().bytes_in_use()), 1);
         EXPECT_EQ(cache.loaded()[0].plan_contexts, 0u);
@@ -152,7 +148,7 @@ Timing run_jobs(const std::filesystem::path& dir,
             SubmitRequest request;
             request.session_id = session;
             request.model = model;
-            request.image = test::test_png(side, side, submitted++);
+            request.input.image = test::test_png(side, side, submitted++);
             scheduler.submit(std::move(request));
         }
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);

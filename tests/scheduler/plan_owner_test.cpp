@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/image/image.h"
+#include "image/image.h"
 #include "scheduler/ids.h"
 #include "scheduler/job_runner.h"
 #include "scheduler/local_result_store.h"
@@ -164,11 +164,9 @@ TEST_F(PlanOwnerTest, EvictionLeavesPlansToTheirWorker) {
     std::unique_ptr<engine::ExecutionContext> context;
     worker.call([&] {
         context = backend_.create_context(engine::ContextOptions{1});
-        const auto model = cache.acquire("srvgg_x4");
-        const auto upscaler = cache.upscaler("srvgg_x4", model, backend_, *context);
         const auto before = static_cast<int64_t>(context->pool().bytes_in_use());
-        run_upscale_job(*upscaler, test::test_png(12, 10, 1), -1, budget, image::DecodeLimits{},
-                        {});
+        test::run_on_worker(cache, "srvgg_x4", backend_, *context, test::test_png(12, 10, 1),
+                            budget);
         cache.account_plans("srvgg_x4", *context,
                             static_cast<int64_t>(context->pool().bytes_in_use()) - before, budget);
     });
@@ -213,7 +211,7 @@ TEST_F(PlanOwnerTest, SchedulerWorkersDestroyTheirOwnPlans) {
             SubmitRequest request;
             request.session_id = session;
             request.model = model;
-            request.image = test::test_png(12, 12, submitted++);
+            request.input.image = test::test_png(12, 12, submitted++);
             scheduler.submit(std::move(request));
             // One job at a time, so each submit's eviction meets the previous job's plans.
             const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "scheduler/ids.h"
 #include "scheduler/local_result_store.h"
@@ -102,7 +102,7 @@ TEST_F(SchedulerTest, RestartRequeuesQueuedAndRerunsOrFailsRunning) {
 TEST_F(SchedulerTest, ModelCacheLoadsOnceForConcurrentUsers) {
     weights::ModelRegistry registry(dir_.path() / "models");
     ModelCache cache(registry, size_t{1} << 30);
-    std::vector<std::shared_ptr<const engine::Model>> got(4);
+    std::vector<std::shared_ptr<const TaskModel>> got(4);
     std::vector<std::thread> threads;
     for (size_t i = 0; i < got.size(); ++i)
         threads.emplace_back([&, i] { got[i] = cache.acquire("srvgg_x4"); });
@@ -111,7 +111,7 @@ TEST_F(SchedulerTest, ModelCacheLoadsOnceForConcurrentUsers) {
     for (const auto& m : got)
         EXPECT_EQ(m.get(), got[0].get());
     EXPECT_EQ(cache.loaded().size(), 1u);
-    EXPECT_THROW(cache.acquire("nope"), Error);
+    EXPECT_THROW(cache.acquire("nope"), core::Error);
 }
 
 TEST_F(SchedulerTest, ModelCacheEvictsLeastRecentlyUsedButNotInUse) {

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "scheduler/ids.h"
 #include "scheduler/local_result_store.h"
 #include "scheduler/sqlite_job_store.h"
@@ -136,8 +136,8 @@ TEST(LocalResultStore, AtomicWritesScopedBySession) {
     EXPECT_FALSE(store.get(random_id(), j, "output-0.png"));
     for (const auto& entry : std::filesystem::directory_iterator(dir.path() / s / j))
         EXPECT_EQ(entry.path().filename(), "output-0.png");  // no temporary left behind
-    EXPECT_THROW(store.put("../x", j, "a", {}), Error);
-    EXPECT_THROW(store.get(s, "..", "a"), Error);
+    EXPECT_THROW(store.put("../x", j, "a", {}), core::Error);
+    EXPECT_THROW(store.get(s, "..", "a"), core::Error);
     store.remove_job(s, j);
     EXPECT_FALSE(store.get(s, j, "output-0.png"));
 }

@@ -1,14 +1,17 @@
-// Inputs the scheduler tests share: a small synthetic PNG, and a models folder holding the
-// committed SRVGGNetCompact x4 weights under the names a test asks for.
+// Inputs the scheduler tests share: a small synthetic PNG, a models folder holding the
+// committed SRVGGNetCompact x4 weights under the names a test asks for, and one job run the
+// way a worker runs it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
-#include "engine/image/image.h"
+#include "image/image.h"
+#include "scheduler/model_cache.h"
 
 namespace kiln::test {
 
@@ -32,6 +35,20 @@ inline void add_srvgg_models(const std::filesystem::path& models,
         std::filesystem::copy_file(std::filesystem::path(KILN_TEST_DATA) / "weights/srvgg_x4.pth",
                                    models / name);
     }
+}
+
+// Runs an upscale job of `png` (tile from `memory_budget`) with the plans `context`'s worker
+// keeps for `name` in `cache`, as Scheduler::run_job does.
+inline void run_on_worker(scheduler::ModelCache& cache,
+                          const std::string& name,
+                          engine::Backend& backend,
+                          engine::ExecutionContext& context,
+                          const std::vector<uint8_t>& png,
+                          size_t memory_budget) {
+    const auto model = cache.acquire(name);
+    const auto plans = cache.plans(name, model, backend, context);
+    model->run(scheduler::Job{}, png, plans.get(), backend, context,
+               scheduler::TaskLimits{memory_budget, {}}, {});
 }
 
 }  // namespace kiln::test

@@ -64,15 +64,15 @@ TEST_F(GenerateJobs, MakesTheSameImagesAsTheEngine) {
     EXPECT_EQ(done["progress"]["total"], 4);
     EXPECT_EQ(done["params"]["seed"], 5);
 
-    const auto model = diffusion::load_diffusion_model(kModel);
+    const auto model = engine::diffusion::load_diffusion_model(kModel);
     auto backend = engine::cpu::make_cpu_backend();
     auto context = backend->create_context(engine::ContextOptions{1});
-    diffusion::GenerateParams p;
+    engine::diffusion::GenerateParams p;
     p.steps = 4;
     p.count = 2;
     p.seed = 5;
-    const diffusion::Latents want =
-        diffusion::generate(*model, *backend, *context, "trouser", p, {});
+    const engine::diffusion::Latents want =
+        engine::diffusion::generate(*model, *backend, *context, "trouser", p, {});
     for (int k = 0; k < 2; ++k) {
         auto res =
             h.client().Get("/v1/jobs/" + id + "/outputs/" + std::to_string(k), h.auth(token));
@@ -80,7 +80,8 @@ TEST_F(GenerateJobs, MakesTheSameImagesAsTheEngine) {
         EXPECT_EQ(res->get_header_value("Content-Type"), "image/png");
         const image::Image got = image::decode_image(
             std::span(reinterpret_cast<const uint8_t*>(res->body.data()), res->body.size()));
-        EXPECT_EQ(got.samples, diffusion::latents_to_image(want, k).samples) << "image " << k;
+        EXPECT_EQ(got.samples, engine::diffusion::latents_to_image(want, k).samples)
+            << "image " << k;
     }
     // Both images are in this session's gallery, and only there.
     const json gallery = json::parse(h.client().Get("/v1/gallery", h.auth(token))->body);

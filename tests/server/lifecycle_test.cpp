@@ -230,14 +230,14 @@ TEST(Lifecycle, RetentionRemovesOldOutputsAndExpiredSessions) {
     h.stop();
 
     // A second service on the same data, sweeping often with a tiny output TTL.
-    server::ServiceOptions options;
+    app::ServiceOptions options;
     options.models_dir = h.dir.path() / "models";
     options.data_dir = data.path();
     options.scheduler = Harness::default_scheduler();
     options.server.port = 0;
     options.output_ttl = std::chrono::milliseconds(1);
     options.sweep_interval = std::chrono::milliseconds(20);
-    server::Service service(options);
+    app::Service service(options);
     service.start();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool gone = false;

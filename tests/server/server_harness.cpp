@@ -129,13 +129,13 @@ Harness::~Harness() {
 }
 
 void Harness::start() {
-    server::ServiceOptions options;
+    app::ServiceOptions options;
     options.models_dir = dir.path() / "models";
     options.data_dir = data_dir;
     options.scheduler = scheduler_options;
     options.server = server_options;
     auto events = log;
-    service = std::make_unique<server::Service>(
+    service = std::make_unique<app::Service>(
         options, [events](const scheduler::SchedulerEvent& e) { events->record(e); });
     port = service->start();
 }

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/image/image.h"
-#include "server/service.h"
+#include "app/service.h"
+#include "image/image.h"
 #include "tests/scheduler/temp_dir.h"
 
 namespace kiln::test {
@@ -68,7 +68,7 @@ struct Harness {
     scheduler::SchedulerOptions scheduler_options;
     server::ServerOptions server_options;
     std::shared_ptr<EventLog> log = std::make_shared<EventLog>();
-    std::unique_ptr<server::Service> service;
+    std::unique_ptr<app::Service> service;
     int port = 0;
 };
 

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "scheduler/ids.h"
-#include "scheduler/service_error.h"
 #include "scheduler/sqlite_job_store.h"
+#include "server/api_error.h"
 #include "server/auth.h"
 #include "tests/server/server_harness.h"
 
@@ -51,7 +51,7 @@ TEST_F(SessionExpiryTest, ExpiredSessionIsRefusedAndNotRevived) {
     NewSession created = make_session(3600);
     created.session.expires_at = now_ms() - 1;
     store_.create_session(created.session);
-    EXPECT_THROW(authenticate(store_, bearer_request(created.token)), scheduler::ServiceError);
+    EXPECT_THROW(authenticate(store_, bearer_request(created.token)), ApiError);
     EXPECT_LT(store_.find_session(created.session.id)->expires_at, now_ms());
     EXPECT_FALSE(store_.touch_session(created.session.id, now_ms(), now_ms() + hour_ms));
     EXPECT_EQ(store_.expired_sessions(now_ms()), std::vector<std::string>{created.session.id});

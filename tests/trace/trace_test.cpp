@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/trace.h"
 #include "tests/cpu/graph_cases.h"
@@ -128,7 +128,7 @@ TEST(Trace, WritesAFileThatParses) {
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].name, "name with \"quotes\" and \\ slash");
     std::remove(path.c_str());
-    EXPECT_THROW(trace.write_file("/nonexistent-dir/x.json"), Error);
+    EXPECT_THROW(trace.write_file("/nonexistent-dir/x.json"), core::Error);
 }
 
 }  // namespace

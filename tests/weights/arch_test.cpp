@@ -99,28 +99,28 @@ TEST(Arch, SRVGGWithoutPReLUAssumesLeakyReLU) {
 TEST(Arch, WrongShapeNamesKeyAndShapes) {
     StateDict sd = load_pth(fixture("rrdb_x4_basicsr.pth"));
     sd["body.0.rdb2.conv3.weight"].shape = {2, 7, 3, 3};
-    expect_error([&] { detect_architecture(sd); }, ErrorCode::BAD_FILE,
+    expect_error([&] { detect_architecture(sd); }, core::ErrorCode::BAD_FILE,
                  {"body.0.rdb2.conv3.weight", "[2, 7, 3, 3]", "expected [2, 8, 3, 3]"});
     sd = load_pth(fixture("rrdb_x4_basicsr.pth"));
     sd.erase("conv_hr.bias");
-    expect_error([&] { detect_architecture(sd); }, ErrorCode::BAD_FILE,
+    expect_error([&] { detect_architecture(sd); }, core::ErrorCode::BAD_FILE,
                  {"conv_hr.bias", "missing"});
     StateDict vgg = load_pth(fixture("srvgg_x4.pth"));
     vgg["body.3.weight"].shape = {5};
-    expect_error([&] { detect_architecture(vgg); }, ErrorCode::BAD_FILE,
+    expect_error([&] { detect_architecture(vgg); }, core::ErrorCode::BAD_FILE,
                  {"body.3.weight", "[5]", "expected [4]"});
 }
 
 TEST(Arch, ExtraTensorIsUnsupportedVariant) {
     StateDict sd = load_pth(fixture("rrdb_x4_basicsr.pth"));
     sd["body.0.rdb1.conv1x1.weight"] = sd["conv_body.bias"];
-    expect_error([&] { detect_architecture(sd); }, ErrorCode::UNSUPPORTED,
+    expect_error([&] { detect_architecture(sd); }, core::ErrorCode::UNSUPPORTED,
                  {"RRDBNet", "unexpected tensors"});
 }
 
 TEST(Arch, UnknownArchitecture) {
     StateDict sd = load_pth(fixture("views.pth"));
-    expect_error([&] { detect_architecture(sd); }, ErrorCode::UNSUPPORTED,
+    expect_error([&] { detect_architecture(sd); }, core::ErrorCode::UNSUPPORTED,
                  {"unknown architecture: 3 tensors", "first keys: all [40]"});
 }
 
@@ -165,25 +165,26 @@ TEST(NcnnImport, DeviatingOpsAreRefused) {
         if (l.type == "Eltwise")
             l.params[1].array = {0.5f, 1.0f};
     }
-    expect_error([&] { import_ncnn(g); }, ErrorCode::UNSUPPORTED, {"residual scaling"});
+    expect_error([&] { import_ncnn(g); }, core::ErrorCode::UNSUPPORTED, {"residual scaling"});
     g = good;
     for (NcnnLayer& l : g.layers) {
         if (l.type == "Interp")
             l.params[0].i = 2;
     }
-    expect_error([&] { import_ncnn(g); }, ErrorCode::UNSUPPORTED, {"not nearest x2"});
+    expect_error([&] { import_ncnn(g); }, core::ErrorCode::UNSUPPORTED, {"not nearest x2"});
     g = good;
     for (NcnnLayer& l : g.layers) {
         if (l.name == "conv_up1")
             l.params[10].array = {0.1f};
     }
-    expect_error([&] { import_ncnn(g); }, ErrorCode::UNSUPPORTED, {"conv_up1", "LeakyReLU 0.2"});
+    expect_error([&] { import_ncnn(g); }, core::ErrorCode::UNSUPPORTED,
+                 {"conv_up1", "LeakyReLU 0.2"});
 }
 
 TEST(NcnnImport, UnknownGraphListsLayerCounts) {
     NcnnGraph g =
         parse_ncnn_param("7767517\n2 2\nInput in 0 1 data\nReLU r 1 1 data out\n", "x.param");
-    expect_error([&] { import_ncnn(g); }, ErrorCode::UNSUPPORTED, {"Input x1", "ReLU x1"});
+    expect_error([&] { import_ncnn(g); }, core::ErrorCode::UNSUPPORTED, {"Input x1", "ReLU x1"});
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Bounded mutation loop: random byte flips and truncations of small good files must only
-// ever end in kiln::Error (or load), never another exception or a crash.
+// ever end in kiln::core::Error (or load), never another exception or a crash.
 #include <fstream>
 #include <random>
 
@@ -50,7 +50,7 @@ void fuzz(const std::string& original,
         write_all(target, mutate(original, rng));
         try {
             load();
-        } catch (const Error&) {
+        } catch (const core::Error&) {
             ++errors;
         } catch (const std::exception& e) {
             ADD_FAILURE() << "iteration " << i << ": non-kiln exception: " << e.what();

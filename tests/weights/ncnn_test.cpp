@@ -49,34 +49,35 @@ TEST(Ncnn, ParsesArrayParams) {
 }
 
 TEST(Ncnn, ShortBinSaysExpectedAndPresent) {
-    expect_error([] { load_fixture("ncnn_short"); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_fixture("ncnn_short"); }, core::ErrorCode::BAD_FILE,
                  {"ncnn_short.bin", "too short for the .param", "needs", "only", "present"});
 }
 
 TEST(Ncnn, TrailingBytesAreRefused) {
-    expect_error([] { load_fixture("ncnn_trailing"); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_fixture("ncnn_trailing"); }, core::ErrorCode::BAD_FILE,
                  {"4 bytes left after the last layer"});
 }
 
 TEST(Ncnn, Int8WeightsAreUnsupported) {
-    expect_error([] { load_fixture("ncnn_int8"); }, ErrorCode::UNSUPPORTED, {"conv_0", "int8"});
+    expect_error([] { load_fixture("ncnn_int8"); }, core::ErrorCode::UNSUPPORTED,
+                 {"conv_0", "int8"});
 }
 
 TEST(Ncnn, GarbageParamIsBad) {
-    expect_error([] { load_fixture("ncnn_garbage"); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_fixture("ncnn_garbage"); }, core::ErrorCode::BAD_FILE,
                  {"ncnn_garbage.param", "line 4", "'abc'"});
-    expect_error([] { parse_ncnn_param("hello\n", "x.param"); }, ErrorCode::BAD_FILE,
+    expect_error([] { parse_ncnn_param("hello\n", "x.param"); }, core::ErrorCode::BAD_FILE,
                  {"x.param", "magic"});
     expect_error([] { parse_ncnn_param("7767517\n2 2\nInput in 0 1 a\n", "x.param"); },
-                 ErrorCode::BAD_FILE, {"ends after 1 of 2 layers"});
+                 core::ErrorCode::BAD_FILE, {"ends after 1 of 2 layers"});
     expect_error([] { parse_ncnn_param("7767517\n1 1\nReLU r 1 1 nowhere out\n", "x.param"); },
-                 ErrorCode::BAD_FILE, {"reads blob 'nowhere' before it is produced"});
+                 core::ErrorCode::BAD_FILE, {"reads blob 'nowhere' before it is produced"});
     expect_error([] { parse_ncnn_param("7767517\n1 1\nInput in 0 1 a -23301=3,1.0\n", "x.param"); },
-                 ErrorCode::BAD_FILE, {"declares 3 values but holds 1"});
+                 core::ErrorCode::BAD_FILE, {"declares 3 values but holds 1"});
 }
 
 TEST(Ncnn, UnknownLayerTypeIsUnsupported) {
-    expect_error([] { load_fixture("ncnn_unknown_layer"); }, ErrorCode::UNSUPPORTED,
+    expect_error([] { load_fixture("ncnn_unknown_layer"); }, core::ErrorCode::UNSUPPORTED,
                  {"'MysteryOp'"});
 }
 

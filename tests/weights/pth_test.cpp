@@ -42,38 +42,38 @@ TEST(Pth, StorageOffsetsAndSharedStorage) {
 }
 
 TEST(Pth, NonContiguousAndNonFloatAreUnsupported) {
-    expect_error([] { load_pth(fixture("noncontiguous.pth")); }, ErrorCode::UNSUPPORTED,
+    expect_error([] { load_pth(fixture("noncontiguous.pth")); }, core::ErrorCode::UNSUPPORTED,
                  {"'t'", "not contiguous"});
-    expect_error([] { load_pth(fixture("int64_tensor.pth")); }, ErrorCode::UNSUPPORTED,
+    expect_error([] { load_pth(fixture("int64_tensor.pth")); }, core::ErrorCode::UNSUPPORTED,
                  {"'n'", "LongStorage"});
 }
 
 TEST(Pth, RefusesCodeExecutionGlobals) {
-    expect_error([] { load_pth(fixture("evil_system.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("evil_system.pth")); }, core::ErrorCode::BAD_FILE,
                  {"evil_system.pth", "refused global 'posix.system'"});
-    expect_error([] { load_pth(fixture("evil_eval.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("evil_eval.pth")); }, core::ErrorCode::BAD_FILE,
                  {"refused global 'builtins.eval'"});
-    expect_error([] { load_pth(fixture("evil_builtin.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("evil_builtin.pth")); }, core::ErrorCode::BAD_FILE,
                  {"refused global '__builtin__.getattr'"});
 }
 
 TEST(Pth, RefusesUnknownOpcodesAndBrokenPickles) {
-    expect_error([] { load_pth(fixture("evil_opcode.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("evil_opcode.pth")); }, core::ErrorCode::BAD_FILE,
                  {"unsupported opcode 0x69"});
-    expect_error([] { load_pth(fixture("evil_memo.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("evil_memo.pth")); }, core::ErrorCode::BAD_FILE,
                  {"memo key 7 missing"});
 }
 
 TEST(Pth, TruncatedAndCorruptArchives) {
-    expect_error([] { load_pth(fixture("trunc.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("trunc.pth")); }, core::ErrorCode::BAD_FILE,
                  {"trunc.pth", "end-of-central-directory"});
-    expect_error([] { load_pth(fixture("bad_central_dir.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("bad_central_dir.pth")); }, core::ErrorCode::BAD_FILE,
                  {"bad_central_dir.pth", "bad central directory entry"});
-    expect_error([] { load_pth(fixture("storage_too_short.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("storage_too_short.pth")); }, core::ErrorCode::BAD_FILE,
                  {"data/0", "holds 8 bytes, storage needs 432"});
-    expect_error([] { load_pth(fixture("trunc_legacy.pth")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("trunc_legacy.pth")); }, core::ErrorCode::BAD_FILE,
                  {"trunc_legacy.pth", "truncated"});
-    expect_error([] { load_pth(fixture("srvgg_x4.safetensors")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_pth(fixture("srvgg_x4.safetensors")); }, core::ErrorCode::BAD_FILE,
                  {"not a PyTorch file"});
 }
 

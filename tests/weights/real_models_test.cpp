@@ -91,7 +91,7 @@ TEST(RealModels, WtpDescreentonIsCleanlyUnsupported) {
     const StateDict sd = load_pth(real_model("4x_WTP_descreenton.pth"));
     EXPECT_EQ(sd.size(), 316u);
     EXPECT_EQ(param_count(sd), 805376);
-    test::expect_error([&] { detect_architecture(sd); }, ErrorCode::UNSUPPORTED,
+    test::expect_error([&] { detect_architecture(sd); }, core::ErrorCode::UNSUPPORTED,
                        {"unknown architecture: 316 tensors"});
 }
 

@@ -64,9 +64,9 @@ TEST_F(RegistryTest, ListsEveryModelWithDetails) {
 TEST_F(RegistryTest, LoadByNameAndNotFound) {
     ModelRegistry reg(dir_);
     EXPECT_EQ(reg.load("rrdb").arch_name, "RRDBNet");
-    test::expect_error([&] { reg.load("nope"); }, ErrorCode::NOT_FOUND,
+    test::expect_error([&] { reg.load("nope"); }, core::ErrorCode::NOT_FOUND,
                        {"'nope'", "anime, evil, rrdb, vgg"});
-    test::expect_error([&] { reg.load("evil"); }, ErrorCode::BAD_FILE,
+    test::expect_error([&] { reg.load("evil"); }, core::ErrorCode::BAD_FILE,
                        {"evil.pth", "posix.system"});
 }
 
@@ -96,7 +96,7 @@ TEST_F(RegistryTest, ConcurrentListIsSafe) {
 
 TEST(Registry, MissingDirectoryIsIoError) {
     ModelRegistry reg("/nonexistent/kiln/models");
-    test::expect_error([&] { reg.list(); }, ErrorCode::IO, {"/nonexistent/kiln/models"});
+    test::expect_error([&] { reg.list(); }, core::ErrorCode::IO, {"/nonexistent/kiln/models"});
 }
 
 }  // namespace

@@ -28,42 +28,42 @@ TEST(Safetensors, LoadsF16AndBF16) {
 
 TEST(Safetensors, HugeHeaderLengthIsRefusedBeforeAllocating) {
     expect_error([] { load_safetensors(fixture("evil_header_len.safetensors")); },
-                 ErrorCode::BAD_FILE,
+                 core::ErrorCode::BAD_FILE,
                  {"evil_header_len.safetensors", "header length 1152921504606846976", "exceeds"});
 }
 
 TEST(Safetensors, TensorClaimingMoreThanTheFileIsRefused) {
     expect_error([] { load_safetensors(fixture("evil_huge_tensor.safetensors")); },
-                 ErrorCode::BAD_FILE, {"tensor 'w'", "outside the 16-byte data section"});
+                 core::ErrorCode::BAD_FILE, {"tensor 'w'", "outside the 16-byte data section"});
 }
 
 TEST(Safetensors, OverflowingShapeIsRefused) {
     expect_error([] { load_safetensors(fixture("evil_overflow.safetensors")); },
-                 ErrorCode::BAD_FILE, {"tensor 'w'", "overflows"});
+                 core::ErrorCode::BAD_FILE, {"tensor 'w'", "overflows"});
 }
 
 TEST(Safetensors, OffsetsDisagreeingWithShapeAreRefused) {
     expect_error([] { load_safetensors(fixture("evil_size_mismatch.safetensors")); },
-                 ErrorCode::BAD_FILE, {"span 12 bytes", "need 16"});
+                 core::ErrorCode::BAD_FILE, {"span 12 bytes", "need 16"});
 }
 
 TEST(Safetensors, OtherDtypesAreUnsupported) {
     expect_error([] { load_safetensors(fixture("unsupported_dtype.safetensors")); },
-                 ErrorCode::UNSUPPORTED, {"tensor 'w'", "I64"});
+                 core::ErrorCode::UNSUPPORTED, {"tensor 'w'", "I64"});
 }
 
 TEST(Safetensors, MalformedAndTruncatedFilesAreBad) {
-    expect_error([] { load_safetensors(fixture("evil_json.safetensors")); }, ErrorCode::BAD_FILE,
-                 {"evil_json.safetensors", "not valid JSON"});
-    expect_error([] { load_safetensors(fixture("trunc.safetensors")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_safetensors(fixture("evil_json.safetensors")); },
+                 core::ErrorCode::BAD_FILE, {"evil_json.safetensors", "not valid JSON"});
+    expect_error([] { load_safetensors(fixture("trunc.safetensors")); }, core::ErrorCode::BAD_FILE,
                  {"trunc.safetensors", "outside"});
-    expect_error([] { load_safetensors(fixture("ncnn_garbage.bin")); }, ErrorCode::BAD_FILE,
+    expect_error([] { load_safetensors(fixture("ncnn_garbage.bin")); }, core::ErrorCode::BAD_FILE,
                  {"too short"});
 }
 
 TEST(Safetensors, MissingFileIsNotFound) {
     expect_error([] { load_safetensors(fixture("no_such_file.safetensors")); },
-                 ErrorCode::NOT_FOUND, {"no_such_file.safetensors"});
+                 core::ErrorCode::NOT_FOUND, {"no_such_file.safetensors"});
 }
 
 }  // namespace

@@ -43,12 +43,12 @@ void expect_matches_fixture(const StateDict& sd,
 }
 
 void expect_error(const std::function<void()>& fn,
-                  ErrorCode code,
+                  core::ErrorCode code,
                   std::initializer_list<std::string> parts) {
     try {
         fn();
-        ADD_FAILURE() << "no kiln::Error thrown";
-    } catch (const Error& e) {
+        ADD_FAILURE() << "no kiln::core::Error thrown";
+    } catch (const core::Error& e) {
         EXPECT_EQ(e.code(), code) << e.what();
         for (const std::string& p : parts)
             EXPECT_NE(std::string(e.what()).find(p), std::string::npos)

@@ -9,7 +9,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 #include "weights/state_dict.h"
 
 namespace kiln::weights::test {
@@ -23,9 +23,9 @@ void expect_matches_fixture(const StateDict& sd,
                             const std::string& key,
                             const std::function<std::string(const std::string&)>& rename = {});
 
-// Runs `fn`, which must throw kiln::Error with `code` and a message containing every part.
+// Runs `fn`, which must throw kiln::core::Error with `code` and a message containing every part.
 void expect_error(const std::function<void()>& fn,
-                  ErrorCode code,
+                  core::ErrorCode code,
                   std::initializer_list<std::string> parts);
 
 }  // namespace kiln::weights::test

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace kiln {
+namespace kiln::core {
 
 enum class ErrorCode {
     INVALID_ARGUMENT,  // the caller asked for something impossible
@@ -31,4 +31,4 @@ class Error : public std::runtime_error {
     ErrorCode code_;
 };
 
-}  // namespace kiln
+}  // namespace kiln::core

@@ -2,7 +2,7 @@
 //
 // Every decoder checks the image size against DecodeLimits from the header, before any pixel
 // memory is allocated, so an admission check and the decoder agree on what is too large.
-// Errors are kiln::Error: BAD_FILE (corrupt, truncated), UNSUPPORTED (unknown format or
+// Errors are kiln::core::Error: BAD_FILE (corrupt, truncated), UNSUPPORTED (unknown format or
 // variant), TOO_LARGE (over a limit), OUT_OF_MEMORY, IO / NOT_FOUND (files).
 #pragma once
 

@@ -1,5 +1,5 @@
 // .npy reading and writing: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
-#include "engine/image/npy.h"
+#include "image/npy.h"
 
 #include <bit>
 #include <cstring>
@@ -7,8 +7,8 @@
 #include <optional>
 #include <string_view>
 
-#include "engine/core/error.h"
-#include "engine/image/file_io.h"
+#include "core/error.h"
+#include "image/file_io.h"
 
 namespace kiln::image {
 
@@ -22,7 +22,7 @@ constexpr size_t kMaxHeaderBytes = 1 << 16;  // numpy itself refuses more than 1
 constexpr int64_t kMaxFileBytes = int64_t{1} << 34;
 
 [[noreturn]] void npy_bad(const std::string& what) {
-    throw Error(ErrorCode::BAD_FILE, "malformed .npy: " + what);
+    throw core::Error(core::ErrorCode::BAD_FILE, "malformed .npy: " + what);
 }
 
 int64_t npy_item_size(const std::string& dtype) {
@@ -67,7 +67,8 @@ class NpyHeaderParser {
                 have_descr = true;
             } else if (key == "fortran_order" && !have_order) {
                 if (parse_bool()) {
-                    throw Error(ErrorCode::UNSUPPORTED, ".npy in Fortran order is not supported");
+                    throw core::Error(core::ErrorCode::UNSUPPORTED,
+                                      ".npy in Fortran order is not supported");
                 }
                 have_order = true;
             } else if (key == "shape" && !have_shape) {
@@ -191,9 +192,9 @@ template <typename T>
 NpyArray npy_from(std::vector<int64_t> shape, std::span<const T> data, const char* dtype) {
     const std::optional<int64_t> count = npy_checked_count(shape);
     if (!count || static_cast<uint64_t>(*count) != data.size()) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "npy shape " + npy_shape_text(shape) +
-                                                     " does not hold " +
-                                                     std::to_string(data.size()) + " elements");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "npy shape " + npy_shape_text(shape) + " does not hold " +
+                              std::to_string(data.size()) + " elements");
     }
     NpyArray array{.shape = std::move(shape), .dtype = dtype, .bytes = {}};
     array.bytes.resize(data.size_bytes());
@@ -206,8 +207,8 @@ NpyArray npy_from(std::vector<int64_t> shape, std::span<const T> data, const cha
 template <typename T>
 std::vector<T> npy_as(const NpyArray& array, const char* dtype) {
     if (array.dtype != dtype) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    "npy array has dtype " + array.dtype + ", not " + dtype);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "npy array has dtype " + array.dtype + ", not " + dtype);
     }
     std::vector<T> values(array.bytes.size() / sizeof(T));
     if (!values.empty()) {
@@ -246,8 +247,9 @@ NpyArray npy_parse(std::span<const uint8_t> bytes) {
     const uint8_t major = bytes[kMagic.size()];
     const uint8_t minor = bytes[kMagic.size() + 1];
     if ((major != 1 && major != 2) || minor != 0) {
-        throw Error(ErrorCode::UNSUPPORTED, ".npy format version " + std::to_string(major) + "." +
-                                                std::to_string(minor) + " is not supported");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          ".npy format version " + std::to_string(major) + "." +
+                              std::to_string(minor) + " is not supported");
     }
     const size_t length_width = major == 1 ? 2 : 4;
     const size_t prefix = kMagic.size() + 2 + length_width;
@@ -272,8 +274,8 @@ NpyArray npy_parse(std::span<const uint8_t> bytes) {
     }
     const int64_t item_size = npy_item_size(array.dtype);
     if (item_size == 0) {
-        throw Error(ErrorCode::UNSUPPORTED,
-                    ".npy dtype '" + array.dtype + "' is not supported (only <f4 and |u1)");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          ".npy dtype '" + array.dtype + "' is not supported (only <f4 and |u1)");
     }
     const std::optional<int64_t> count = npy_checked_count(array.shape);
     const uint64_t data_size = bytes.size() - prefix - header_length;
@@ -290,13 +292,14 @@ std::vector<uint8_t> npy_serialize(const NpyArray& array) {
     const int64_t item_size = npy_item_size(array.dtype);
     const std::optional<int64_t> count = npy_checked_count(array.shape);
     if (item_size == 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "cannot write npy dtype '" + array.dtype + "'");
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "cannot write npy dtype '" + array.dtype + "'");
     }
     if (!count || static_cast<uint64_t>(*count) != array.bytes.size() / item_size ||
         array.bytes.size() % static_cast<size_t>(item_size) != 0) {
-        throw Error(ErrorCode::INVALID_ARGUMENT,
-                    "npy shape " + npy_shape_text(array.shape) + " does not match " +
-                        std::to_string(array.bytes.size()) + " bytes of " + array.dtype);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "npy shape " + npy_shape_text(array.shape) + " does not match " +
+                              std::to_string(array.bytes.size()) + " bytes of " + array.dtype);
     }
     std::string header = "{'descr': '" + array.dtype +
                          "', 'fortran_order': False, 'shape': " + npy_shape_text(array.shape) +
@@ -326,8 +329,8 @@ NpyArray read_npy(const std::filesystem::path& path) {
     const std::vector<uint8_t> bytes = file_read_bytes(path, kMaxFileBytes);
     try {
         return npy_parse(bytes);
-    } catch (const Error& error) {
-        throw Error(error.code(), path.string() + ": " + error.what());
+    } catch (const core::Error& error) {
+        throw core::Error(error.code(), path.string() + ": " + error.what());
     }
 }
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
-#include "engine/image/image.h"
+#include "core/error.h"
+#include "image/image.h"
 
 namespace kiln::image {
 namespace {
@@ -55,7 +55,7 @@ class PngWriter {
         }
         if (png_ == nullptr || info_ == nullptr) {
             png_destroy_write_struct(&png_, &info_);
-            throw Error(ErrorCode::OUT_OF_MEMORY, "cannot create a libpng writer");
+            throw core::Error(core::ErrorCode::OUT_OF_MEMORY, "cannot create a libpng writer");
         }
     }
     ~PngWriter() { png_destroy_write_struct(&png_, &info_); }
@@ -115,7 +115,7 @@ bool png_step_write(png_structp png, png_infop info, PngWriteState* state, const
 
 void png_check_encodable(const Image& image, int compression_level) {
     auto invalid = [](const std::string& what) {
-        throw Error(ErrorCode::INVALID_ARGUMENT, "cannot encode PNG: " + what);
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "cannot encode PNG: " + what);
     };
     if (image.width <= 0 || image.height <= 0) {
         invalid("empty image (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
@@ -174,8 +174,9 @@ std::vector<uint8_t> encode_png(const Image& image, int compression_level) {
     };
     PngWriter writer(&state);
     if (!png_step_write(writer.png(), writer.info(), &state, &job)) {
-        throw Error(state.out_of_memory ? ErrorCode::OUT_OF_MEMORY : ErrorCode::INTERNAL,
-                    std::string("PNG encode failed: ") + state.message);
+        throw core::Error(
+            state.out_of_memory ? core::ErrorCode::OUT_OF_MEMORY : core::ErrorCode::INTERNAL,
+            std::string("PNG encode failed: ") + state.message);
     }
     return out;
 }

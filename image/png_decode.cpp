@@ -3,8 +3,8 @@
 // libpng reports errors by longjmp. A longjmp that skips a C++ destructor is undefined, so the
 // code is split in two kinds of frames: the "step" functions call setjmp and libpng and hold
 // nothing but pointers to plain structs; the C++ frames above them own every resource (the
-// png_struct via RAII, the pixel vector) and turn a failed step into a kiln::Error.
-#include "engine/image/png_decode.h"
+// png_struct via RAII, the pixel vector) and turn a failed step into a kiln::core::Error.
+#include "image/png_decode.h"
 
 #include <png.h>
 
@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
-#include "engine/image/pixel_buffer.h"
+#include "core/error.h"
+#include "image/pixel_buffer.h"
 
 namespace kiln::image {
 namespace {
@@ -63,7 +63,7 @@ class PngReader {
         }
         if (png_ == nullptr || info_ == nullptr) {
             png_destroy_read_struct(&png_, &info_, nullptr);
-            throw Error(ErrorCode::OUT_OF_MEMORY, "cannot create a libpng reader");
+            throw core::Error(core::ErrorCode::OUT_OF_MEMORY, "cannot create a libpng reader");
         }
     }
     ~PngReader() { png_destroy_read_struct(&png_, &info_, nullptr); }
@@ -132,7 +132,8 @@ bool png_step_read_image(png_structp png, png_bytepp rows) {
 // --- C++ frames ---
 
 [[noreturn]] void png_throw(const PngReadState& state) {
-    throw Error(ErrorCode::BAD_FILE, std::string("PNG decode failed: ") + state.message);
+    throw core::Error(core::ErrorCode::BAD_FILE,
+                      std::string("PNG decode failed: ") + state.message);
 }
 
 int png_output_channels(const PngReadState& state) {
@@ -148,8 +149,8 @@ int png_output_channels(const PngReadState& state) {
             return 4;
         default:
             // png_read_info rejects other color types; kept as a guard.
-            throw Error(ErrorCode::BAD_FILE,
-                        "PNG has invalid color type " + std::to_string(state.color_type));
+            throw core::Error(core::ErrorCode::BAD_FILE,
+                              "PNG has invalid color type " + std::to_string(state.color_type));
     }
 }
 
@@ -192,7 +193,8 @@ Image png_decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
     const int bit_depth = state.bit_depth == 16 ? 16 : 8;
     if (state.channels_out != channels || state.bit_depth_out != bit_depth ||
         state.rowbytes != static_cast<size_t>(state.width) * channels * (bit_depth / 8)) {
-        throw Error(ErrorCode::INTERNAL, "libpng output layout differs from the expected one");
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "libpng output layout differs from the expected one");
     }
 
     Image image;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::image {
 
@@ -16,8 +16,9 @@ inline std::vector<uint16_t> pixel_buffer_allocate(size_t sample_count) {
     try {
         return std::vector<uint16_t>(sample_count);
     } catch (const std::bad_alloc&) {
-        throw Error(ErrorCode::OUT_OF_MEMORY,
-                    "cannot allocate " + std::to_string(sample_count * 2) + " bytes of pixels");
+        throw core::Error(
+            core::ErrorCode::OUT_OF_MEMORY,
+            "cannot allocate " + std::to_string(sample_count * 2) + " bytes of pixels");
     }
 }
 

@@ -1,15 +1,13 @@
-#include "server/service.h"
+#include "app/service.h"
 
 #include <spdlog/spdlog.h>
 
-#include "engine/core/error.h"
-#include "engine/cpu/cpu_backend.h"
-#include "engine/cuda/cuda_backend.h"
+#include "app/engine_setup.h"
 #include "scheduler/local_result_store.h"
 #include "scheduler/sqlite_job_store.h"
 #include "server/api_server.h"
 
-namespace kiln::server {
+namespace kiln::app {
 
 Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer)
     : options_(std::move(options)) {
@@ -17,21 +15,7 @@ Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer
     jobs_ = std::make_unique<scheduler::SqliteJobStore>(options_.data_dir / "kiln.db");
     results_ = std::make_unique<scheduler::LocalResultStore>(options_.data_dir / "results");
     registry_ = std::make_unique<weights::ModelRegistry>(options_.models_dir);
-    if (options_.use_cuda) {
-        try {
-            backend_ = engine::cuda::make_cuda_backend();
-            backend_->create_context(engine::ContextOptions{1});  // fails early if it cannot run
-            spdlog::info("jobs run on the CUDA backend, one stream per worker");
-        } catch (const Error& e) {
-            if (options_.cuda_required)
-                throw;
-            spdlog::info("jobs run on the CPU backend: the CUDA backend failed to start ({})",
-                         e.what());
-            backend_.reset();
-        }
-    }
-    if (!backend_)
-        backend_ = engine::cpu::make_cpu_backend();
+    backend_ = start_backend(options_.backend);
     auto on_event = [this, observer = std::move(observer)](const scheduler::SchedulerEvent& e) {
         if (observer)
             observer(e);
@@ -40,8 +24,8 @@ Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer
     scheduler_ = std::make_unique<scheduler::Scheduler>(*jobs_, *results_, *registry_, *backend_,
                                                         options_.scheduler, on_event);
     options_.server.scheduler = options_.scheduler;  // reported by GET /v1/limits
-    http_ = std::make_unique<ApiServer>(*scheduler_, *jobs_, *results_, *registry_, changes_,
-                                        options_.server);
+    http_ = std::make_unique<server::ApiServer>(*scheduler_, *jobs_, *results_, *registry_,
+                                                changes_, options_.server);
 }
 
 Service::~Service() {
@@ -98,4 +82,4 @@ void Service::drain(std::chrono::milliseconds grace) {
     http_->stop();
 }
 
-}  // namespace kiln::server
+}  // namespace kiln::app

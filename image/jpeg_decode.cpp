@@ -2,13 +2,13 @@
 //
 // libjpeg reports errors through error_exit, which must not return; it longjmps. As in
 // png_decode.cpp, setjmp lives only in small "step" functions that hold pointers to plain
-// structs, and the C++ frames above them own every resource and throw kiln::Error.
+// structs, and the C++ frames above them own every resource and throw kiln::core::Error.
 //
 // EXIF orientation is ignored: pixels come back in stored order. Models work on stored pixels
 // and the encoded result carries no EXIF, so a client that relies on the tag rotates itself.
 // CMYK and YCCK JPEGs are UNSUPPORTED: a faithful conversion needs the embedded ICC profile
 // (and Adobe's inverted-ink convention), and a naive one would quietly change colors.
-#include "engine/image/jpeg_decode.h"
+#include "image/jpeg_decode.h"
 
 // jpeglib.h uses size_t and FILE without including their headers.
 #include <cstddef>
@@ -20,8 +20,8 @@
 #include <csetjmp>
 #include <string>
 
-#include "engine/core/error.h"
-#include "engine/image/pixel_buffer.h"
+#include "core/error.h"
+#include "image/pixel_buffer.h"
 
 namespace kiln::image {
 namespace {
@@ -141,7 +141,8 @@ bool jpeg_step_read_rows(JpegState* state, unsigned char* out, size_t stride) {
 // --- C++ frames ---
 
 [[noreturn]] void jpeg_throw(const JpegState& state) {
-    throw Error(ErrorCode::BAD_FILE, std::string("JPEG decode failed: ") + state.message);
+    throw core::Error(core::ErrorCode::BAD_FILE,
+                      std::string("JPEG decode failed: ") + state.message);
 }
 
 void jpeg_read_header_checked(JpegState* state, std::span<const uint8_t> bytes) {
@@ -159,12 +160,12 @@ int jpeg_output_channels(const jpeg_decompress_struct& cinfo) {
             return 3;
         case JCS_CMYK:
         case JCS_YCCK:
-            throw Error(ErrorCode::UNSUPPORTED,
-                        "CMYK/YCCK JPEG is not supported; convert the image to RGB");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              "CMYK/YCCK JPEG is not supported; convert the image to RGB");
         default:
-            throw Error(ErrorCode::UNSUPPORTED,
-                        "JPEG with " + std::to_string(cinfo.num_components) +
-                            " components in an unknown color space is not supported");
+            throw core::Error(core::ErrorCode::UNSUPPORTED,
+                              "JPEG with " + std::to_string(cinfo.num_components) +
+                                  " components in an unknown color space is not supported");
     }
 }
 
@@ -197,7 +198,8 @@ Image jpeg_decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
     }
     if (cinfo.output_components != channels || cinfo.output_width != cinfo.image_width ||
         cinfo.output_height != cinfo.image_height) {
-        throw Error(ErrorCode::INTERNAL, "libjpeg output layout differs from the expected one");
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "libjpeg output layout differs from the expected one");
     }
 
     Image image;

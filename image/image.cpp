@@ -1,13 +1,13 @@
 // Image basics, limits and the format dispatch; the codecs live in png_*.cpp and jpeg_*.cpp.
-#include "engine/image/image.h"
+#include "image/image.h"
 
 #include <algorithm>
 #include <array>
 #include <string>
 
-#include "engine/core/error.h"
-#include "engine/image/jpeg_decode.h"
-#include "engine/image/png_decode.h"
+#include "core/error.h"
+#include "image/jpeg_decode.h"
+#include "image/png_decode.h"
 
 namespace kiln::image {
 
@@ -21,15 +21,16 @@ size_t Image::sample_count() const {
 void check_decode_limits(int64_t width, int64_t height, const DecodeLimits& limits) {
     const std::string size = std::to_string(width) + "x" + std::to_string(height);
     if (width > limits.max_side || height > limits.max_side) {
-        throw Error(ErrorCode::TOO_LARGE, "image is " + size + ", over the limit of " +
-                                              std::to_string(limits.max_side) + " pixels per side");
+        throw core::Error(core::ErrorCode::TOO_LARGE, "image is " + size + ", over the limit of " +
+                                                          std::to_string(limits.max_side) +
+                                                          " pixels per side");
     }
     // Both sides are at most max_side (an int) here, so the product cannot overflow.
     if (width * height > limits.max_pixels) {
-        throw Error(ErrorCode::TOO_LARGE, "image is " + size + " (" +
-                                              std::to_string(width * height) +
-                                              " pixels), over the limit of " +
-                                              std::to_string(limits.max_pixels) + " pixels");
+        throw core::Error(core::ErrorCode::TOO_LARGE,
+                          "image is " + size + " (" + std::to_string(width * height) +
+                              " pixels), over the limit of " + std::to_string(limits.max_pixels) +
+                              " pixels");
     }
 }
 
@@ -52,11 +53,12 @@ namespace {
 
 ImageFormat known_format(std::span<const uint8_t> bytes) {
     if (bytes.empty()) {
-        throw Error(ErrorCode::BAD_FILE, "image data is empty");
+        throw core::Error(core::ErrorCode::BAD_FILE, "image data is empty");
     }
     const ImageFormat format = sniff_format(bytes);
     if (format == ImageFormat::UNKNOWN) {
-        throw Error(ErrorCode::UNSUPPORTED, "unrecognized image format (expected PNG or JPEG)");
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          "unrecognized image format (expected PNG or JPEG)");
     }
     return format;
 }

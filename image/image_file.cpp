@@ -1,7 +1,7 @@
 // Image files: read + decode, encode + atomic write.
-#include "engine/core/error.h"
-#include "engine/image/file_io.h"
-#include "engine/image/image.h"
+#include "core/error.h"
+#include "image/file_io.h"
+#include "image/image.h"
 
 namespace kiln::image {
 
@@ -9,9 +9,9 @@ Image read_image_file(const std::filesystem::path& path, const DecodeLimits& lim
     const std::vector<uint8_t> bytes = file_read_bytes(path, limits.max_file_bytes);
     try {
         return decode_image(bytes, limits);
-    } catch (const Error& error) {
+    } catch (const core::Error& error) {
         // Name the file: the decoder only saw bytes.
-        throw Error(error.code(), path.string() + ": " + error.what());
+        throw core::Error(error.code(), path.string() + ": " + error.what());
     }
 }
 

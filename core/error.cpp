@@ -1,6 +1,6 @@
-#include "engine/core/error.h"
+#include "core/error.h"
 
-namespace kiln {
+namespace kiln::core {
 
 std::string_view error_code_name(ErrorCode code) {
     switch (code) {
@@ -26,4 +26,4 @@ std::string_view error_code_name(ErrorCode code) {
     return "internal";
 }
 
-}  // namespace kiln
+}  // namespace kiln::core

@@ -1,7 +1,7 @@
-// One kiln service on a data directory: the SQLite job store (<data>/kiln.db), the result
-// store (<data>/results/<session>/<job>/), the model registry, the backend (CPU, or CUDA), the
-// scheduler and the HTTP server, started and stopped in order. `kiln serve` and the server
-// tests both use it.
+// The composition root: one kiln service on a data directory. The SQLite job store
+// (<data>/kiln.db), the result store (<data>/results/<session>/<job>/), the model registry,
+// the backend (CPU, or CUDA), the scheduler and the HTTP server, started and stopped in order.
+// `kiln serve` and the server tests both use it.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/commands.h"
 #include "engine/backend.h"
 #include "scheduler/scheduler.h"
 #include "server/api_context.h"
@@ -22,21 +23,21 @@ class LocalResultStore;
 }  // namespace kiln::scheduler
 
 namespace kiln::server {
-
 class ApiServer;
+}  // namespace kiln::server
+
+namespace kiln::app {
 
 struct ServiceOptions {
     std::filesystem::path models_dir;
     std::filesystem::path data_dir;
     scheduler::SchedulerOptions scheduler;
-    ServerOptions server;
+    server::ServerOptions server;
     std::chrono::milliseconds output_ttl = std::chrono::hours(24 * 7);  // finished jobs kept
     std::chrono::milliseconds sweep_interval = std::chrono::minutes(1);
-    // Run jobs on the CUDA backend: each worker slot is one CUDA stream with its own pool.
-    // When the backend cannot start, `cuda_required` makes that an error; otherwise the
-    // service logs why and runs on the CPU.
-    bool use_cuda = false;
-    bool cuda_required = false;
+    // The backend jobs run on (start_backend): on CUDA each worker slot is one stream with its
+    // own pool. The CPU unless asked (`kiln serve --device`).
+    BackendOptions backend{.device = "cpu"};
 };
 
 class Service {
@@ -65,13 +66,13 @@ class Service {
     std::unique_ptr<scheduler::LocalResultStore> results_;
     std::unique_ptr<weights::ModelRegistry> registry_;
     std::unique_ptr<engine::Backend> backend_;
-    ChangeNotifier changes_;
+    server::ChangeNotifier changes_;
     std::unique_ptr<scheduler::Scheduler> scheduler_;
-    std::unique_ptr<ApiServer> http_;
+    std::unique_ptr<server::ApiServer> http_;
     std::mutex sweep_mutex_;
     std::condition_variable sweep_wake_;
     bool sweep_stop_ = false;
     std::thread sweeper_;
 };
 
-}  // namespace kiln::server
+}  // namespace kiln::app

@@ -1,4 +1,4 @@
-#include "engine/image/file_io.h"
+#include "image/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "engine/core/error.h"
+#include "core/error.h"
 
 namespace kiln::image {
 namespace {
@@ -16,8 +16,8 @@ namespace {
 [[noreturn]] void file_throw_errno(const std::string& what,
                                    const std::filesystem::path& path,
                                    int error) {
-    throw Error(error == ENOENT ? ErrorCode::NOT_FOUND : ErrorCode::IO,
-                what + " " + path.string() + ": " + std::strerror(error));
+    throw core::Error(error == ENOENT ? core::ErrorCode::NOT_FOUND : core::ErrorCode::IO,
+                      what + " " + path.string() + ": " + std::strerror(error));
 }
 
 class FileDescriptor {
@@ -55,12 +55,12 @@ std::vector<uint8_t> file_read_bytes(const std::filesystem::path& path, int64_t 
         file_throw_errno("cannot stat", path, errno);
     }
     if (!S_ISREG(info.st_mode)) {
-        throw Error(ErrorCode::IO, "not a regular file: " + path.string());
+        throw core::Error(core::ErrorCode::IO, "not a regular file: " + path.string());
     }
     if (info.st_size > max_bytes) {
-        throw Error(ErrorCode::TOO_LARGE, path.string() + " is " + std::to_string(info.st_size) +
-                                              " bytes, over the limit of " +
-                                              std::to_string(max_bytes) + " bytes");
+        throw core::Error(core::ErrorCode::TOO_LARGE,
+                          path.string() + " is " + std::to_string(info.st_size) +
+                              " bytes, over the limit of " + std::to_string(max_bytes) + " bytes");
     }
     std::vector<uint8_t> bytes(static_cast<size_t>(info.st_size));
     size_t done = 0;
@@ -73,7 +73,7 @@ std::vector<uint8_t> file_read_bytes(const std::filesystem::path& path, int64_t 
             file_throw_errno("cannot read", path, errno);
         }
         if (n == 0) {
-            throw Error(ErrorCode::IO, path.string() + " shrank while being read");
+            throw core::Error(core::ErrorCode::IO, path.string() + " shrank while being read");
         }
         done += static_cast<size_t>(n);
     }

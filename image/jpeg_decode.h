@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-#include "engine/image/image.h"
+#include "image/image.h"
 
 namespace kiln::image {
 

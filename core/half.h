@@ -11,7 +11,7 @@
 #define KILN_HD
 #endif
 
-namespace kiln {
+namespace kiln::core {
 
 KILN_HD inline uint32_t float_bits(float f) {
 #if defined(__CUDA_ARCH__)
@@ -98,4 +98,4 @@ KILN_HD inline uint16_t float_to_bf16(float f) {
     return static_cast<uint16_t>((u + rounding) >> 16);
 }
 
-}  // namespace kiln
+}  // namespace kiln::core
