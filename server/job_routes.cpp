@@ -53,6 +53,7 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
     if (starts_with(type, "application/json")) {
         body = parse_json(req.body);
         parse_submission(body, request);
+        // The input as sent; the model's task says which part it needs.
         const auto input = body.find("input");
         const bool has_image = input != body.end() && input->is_object() &&
                                input->contains("image") && (*input)["image"].is_string();
@@ -63,13 +64,16 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
                            "\"input.image\" (the image as base64, for upscaling models) or "
                            "\"input.prompt\" (for generation models) is required");
         }
+        if (has_prompt)
+            request.input.prompt = (*input)["prompt"].get<std::string>();
         if (has_image) {
             request.input.image = decode_base64((*input)["image"].get<std::string>());
             if (request.input.image.empty())
                 throw ApiError(ApiCode::BAD_REQUEST, "the image is empty");
-            body.erase("input");  // hashed separately below
-        } else {
-            request.input.prompt = (*input)["prompt"].get<std::string>();
+            // Hashed separately below; the rest of the input stays in the hashed body.
+            input->erase("image");
+            if (input->empty())
+                body.erase(input);
         }
     } else if (req.is_multipart_form_data()) {
         if (!req.has_file("request") || !req.has_file("image")) {
