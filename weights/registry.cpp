@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <system_error>
 
 #include "core/error.h"
@@ -46,16 +47,17 @@ ModelRegistry::ModelRegistry(fs::path directory) : directory_(std::move(director
 
 namespace {
 
-int64_t mtime_of(const fs::path& path) {
+// nullopt when the time cannot be read.
+std::optional<fs::file_time_type> mtime_of(const fs::path& path) {
     std::error_code ec;
     const auto t = fs::last_write_time(path, ec);
-    return ec ? -1 : static_cast<int64_t>(t.time_since_epoch().count());
+    return ec ? std::nullopt : std::optional(t);
 }
 
 }  // namespace
 
-std::vector<int64_t> ModelRegistry::listing_stamp() const {
-    std::vector<int64_t> stamp{mtime_of(directory_)};
+std::vector<std::optional<fs::file_time_type>> ModelRegistry::listing_stamp() const {
+    std::vector<std::optional<fs::file_time_type>> stamp{mtime_of(directory_)};
     for (const fs::path& dir : listing_dirs_)
         stamp.push_back(mtime_of(dir));
     return stamp;
@@ -63,15 +65,13 @@ std::vector<int64_t> ModelRegistry::listing_stamp() const {
 
 std::vector<ModelRegistry::Candidate> ModelRegistry::scan() {
     // The directory and its subfolders (a diffusers folder gets its files after it is created)
-    // are listed again when one of their mtimes moved, or when one is within the file clock's
-    // resolution of now, where a change could keep the same mtime.
-    const std::vector<int64_t> stamp = listing_stamp();
-    const auto recent =
-        std::chrono::duration_cast<fs::file_time_type::duration>(std::chrono::seconds(2)).count();
-    const int64_t now =
-        static_cast<int64_t>(fs::file_time_type::clock::now().time_since_epoch().count());
-    const bool unsettled = std::any_of(stamp.begin(), stamp.end(),
-                                       [&](int64_t t) { return t < 0 || now - t < recent; });
+    // are listed again when one of their mtimes moved, or when one cannot be read or is within
+    // 2 s of now, where a second change could keep the same mtime.
+    const auto stamp = listing_stamp();
+    const auto now = fs::file_time_type::clock::now();
+    const bool unsettled = std::any_of(stamp.begin(), stamp.end(), [&](const auto& t) {
+        return !t || now - *t < std::chrono::seconds(2);
+    });
     if (listing_stamp_.empty() || stamp != listing_stamp_ || unsettled) {
         listing_dirs_.clear();
         listing_ = scan_directory(listing_dirs_);

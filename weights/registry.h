@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,7 +72,8 @@ class ModelRegistry {
 
     std::vector<Candidate> scan();  // under mutex_
     std::vector<Candidate> scan_directory(std::vector<std::filesystem::path>& subdirectories) const;
-    std::vector<int64_t> listing_stamp() const;  // mtimes of the directory and listing_dirs_
+    // The mtimes of the directory and listing_dirs_.
+    std::vector<std::optional<std::filesystem::file_time_type>> listing_stamp() const;
     Candidate find(const std::string& name);
     static CacheKey key_of(const Candidate& c);
     ModelInfo describe(const Candidate& c);
@@ -82,7 +84,7 @@ class ModelRegistry {
     // The last scan, reused while listing_stamp() is listing_stamp_.
     std::vector<Candidate> listing_;
     std::vector<std::filesystem::path> listing_dirs_;
-    std::vector<int64_t> listing_stamp_;
+    std::vector<std::optional<std::filesystem::file_time_type>> listing_stamp_;
 };
 
 }  // namespace kiln::weights

@@ -1,5 +1,6 @@
 #include "weights/registry.h"
 
+#include <chrono>
 #include <thread>
 
 #include "tests/weights/test_support.h"
@@ -92,6 +93,37 @@ TEST_F(RegistryTest, ConcurrentListIsSafe) {
         t.join();
     for (size_t c : counts)
         EXPECT_EQ(c, 4u);
+}
+
+// The listing is reused while the folder's and its subfolders' mtimes stay (settled, more
+// than the clock's resolution in the past), and read again when one moves.
+TEST_F(RegistryTest, ListsAgainOnlyWhenAFolderChanged) {
+    const auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+    fs::create_directories(dir_ / "later");  // a subfolder that is no model yet
+    fs::last_write_time(dir_ / "later", hour_ago);
+    fs::last_write_time(dir_, hour_ago);
+    ModelRegistry reg(dir_);
+    ASSERT_EQ(reg.list().size(), 4u);
+
+    // A file renamed into place with the folder's mtime put back: the listing is reused (a
+    // rescan per request would see it; the cache does not read the folder again).
+    copy("srvgg_x4_f16.safetensors", "hidden.safetensors");
+    fs::last_write_time(dir_, hour_ago);
+    EXPECT_EQ(reg.list().size(), 4u);
+    EXPECT_THROW(reg.locate("hidden"), core::Error);
+
+    // The folder's mtime moves: listed again.
+    fs::last_write_time(dir_, hour_ago + std::chrono::minutes(1));
+    EXPECT_EQ(reg.list().size(), 5u);
+    EXPECT_EQ(reg.locate("hidden").format, "safetensors");
+
+    // A diffusers folder filled after it was created: its own mtime moves, the parent's not.
+    const fs::path unet = fixture("../diffusion/fashion-unet");
+    ASSERT_TRUE(fs::is_directory(unet)) << unet;
+    fs::copy(unet, dir_ / "later", fs::copy_options::recursive);
+    fs::last_write_time(dir_ / "later", hour_ago + std::chrono::minutes(2));
+    EXPECT_EQ(reg.list().size(), 6u);
+    EXPECT_EQ(reg.locate("later").task, "generate");
 }
 
 TEST(Registry, MissingDirectoryIsIoError) {
