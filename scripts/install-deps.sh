@@ -31,24 +31,29 @@ packages+=(
 # behind Debian's nginx as the reverse proxy.
 packages+=(chromium nginx-light)
 
-# npm (for scripts/fetch-models.sh). Only when there is none: an image with
+# npm (for scripts/fetch-models.sh and the Node-based tests). Only when there is none: an image with
 # nodesource's nodejs already bundles npm, and Debian's npm package conflicts with it.
 if ! command -v npm >/dev/null 2>&1; then
     packages+=(nodejs npm)
 fi
 
-# The browser tests' npm modules (playwright-core only: it downloads no browser), from the
-# committed lock file; skipped when node_modules already matches it.
-install_browser_test_modules() {
-    local dir
-    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
-    [[ -f "$dir/package-lock.json" ]] || return 0
-    if [[ -f "$dir/node_modules/.package-lock.json" &&
-        ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
-        return 0
-    fi
-    echo "install-deps: npm ci in tests/browser"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+# The npm modules of the Node-based tests, each folder from its committed lock file; a folder
+# is skipped when its node_modules already matches its lock file.
+#   tests/browser   playwright-core only (it downloads no browser)
+#   tests/contract  ajv, Redocly CLI, openapi-typescript, openapi-fetch, typescript
+npm_test_dirs=(tests/browser tests/contract)
+install_test_modules() {
+    local root dir
+    root="$(cd "$(dirname "$0")/.." && pwd)"
+    for dir in "${npm_test_dirs[@]}"; do
+        [[ -f "$root/$dir/package-lock.json" ]] || continue
+        if [[ -f "$root/$dir/node_modules/.package-lock.json" &&
+            ! "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules/.package-lock.json" ]]; then
+            continue
+        fi
+        echo "install-deps: npm ci in $dir"
+        (cd "$root/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    done
 }
 
 echo "install-deps: checking ${#packages[@]} Debian packages"
@@ -62,7 +67,7 @@ done
 
 if ((${#missing[@]} == 0)); then
     echo "install-deps: all packages already installed"
-    install_browser_test_modules
+    install_test_modules
     exit 0
 fi
 echo "install-deps: missing: ${missing[*]}"
@@ -93,5 +98,5 @@ if ((${#still[@]} > 0)); then
     echo "install-deps: error: still not installed: ${still[*]}" >&2
     exit 1
 fi
-install_browser_test_modules
+install_test_modules
 echo "install-deps: done"

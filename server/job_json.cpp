@@ -1,5 +1,6 @@
 #include "server/job_json.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "server/api_error.h"
@@ -21,6 +22,18 @@ json json_time(int64_t ms) {
     return text;
 }
 
+namespace {
+
+// A job's task, which says what its params are (openapi.yaml's Job is discriminated by it).
+// The scheduler stores every generate job's params with the seed it used (with_seed in
+// scheduler/generate_job.cpp) and an upscale job may only hold "tile" (parse_submission),
+// so the stored params tell the two apart.
+const char* job_task(const json& params) {
+    return params.contains("seed") ? "generate" : "upscale";
+}
+
+}  // namespace
+
 json job_json(const scheduler::Job& job) {
     json outputs = json::array();
     for (const auto& o : job.outputs) {
@@ -29,8 +42,10 @@ json job_json(const scheduler::Job& job) {
                            {"height", o.height},
                            {"content_type", o.content_type}});
     }
+    json params = json::parse(job.params_json);
     json j = {
         {"id", job.id},
+        {"task", job_task(params)},
         {"model", job.model},
         {"status", scheduler::job_status_name(job.status)},
         {"priority", scheduler::priority_name(job.priority)},
@@ -42,12 +57,15 @@ json job_json(const scheduler::Job& job) {
         {"error", job.error ? json{{"code", job.error->code}, {"message", job.error->message}}
                             : json(nullptr)},
         {"outputs", outputs},
-        {"params", json::parse(job.params_json)},
+        {"params", std::move(params)},
         {"retry_of", job.retry_of.empty() ? json(nullptr) : json(job.retry_of)},
         {"update_seq", job.update_seq},
     };
+    // The scheduler says -1 for a queued job that no queue holds for the moment: one a worker
+    // is taking (it starts next) or one committed but not yet pushed. The API promises a
+    // count (openapi.yaml: minimum 0); the contract test saw -1 in an event.
     if (job.status == scheduler::JobStatus::QUEUED)
-        j["position"] = job.position;
+        j["position"] = std::max(job.position, 0);
     return j;
 }
 

@@ -35,6 +35,7 @@ TEST(Api, SubmitPollAndFetchOutput) {
     const json job = h.wait_final(token, id);
     EXPECT_EQ(job["status"], "succeeded") << job.dump();
     EXPECT_EQ(job["model"], "srvgg_x4");
+    EXPECT_EQ(job["task"], "upscale");  // openapi.yaml's Job is discriminated by it
     EXPECT_EQ(job["attempts"], 1);
     EXPECT_TRUE(job["error"].is_null());
     EXPECT_EQ(job["progress"]["done"], job["progress"]["total"]);

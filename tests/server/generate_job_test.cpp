@@ -63,6 +63,7 @@ TEST_F(GenerateJobs, MakesTheSameImagesAsTheEngine) {
     EXPECT_EQ(done["progress"]["done"], 4);
     EXPECT_EQ(done["progress"]["total"], 4);
     EXPECT_EQ(done["params"]["seed"], 5);
+    EXPECT_EQ(done["task"], "generate");
 
     const auto model = engine::diffusion::load_diffusion_model(kModel);
     auto backend = engine::cpu::make_cpu_backend();

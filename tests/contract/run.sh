@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# openapi.yaml as a contract (issue 17): starts `kiln serve` on a free loopback port with a
+# temporary data folder, small limits, --api-key, and the two models committed under
+# tests/data (an SRVGG upscaler and the fashion-unet diffusion model), then
+#   1. generates a TypeScript client's types from openapi.yaml (openapi-typescript), compiles
+#      the example client (example/kiln_client.ts, openapi-fetch) with tsc and runs it
+#      against the server (docs/api.md shows the same commands);
+#   2. runs contract_test.mjs: every route and documented status, each request and answer
+#      validated against openapi.yaml by ajv (contract.mjs); it ends by draining the server.
+#
+#   tests/contract/run.sh        # coverage table: build/contract/coverage.md or $KILN_CONTRACT_OUT
+#
+# Environment: KILN_BINARY (default build/app/kiln), KILN_CONTRACT_OUT.
+# Exits 77 (ctest: skipped) when node, the npm modules (npm ci here; scripts/install-deps.sh
+# does it) or the kiln binary are missing.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+kiln=${KILN_BINARY:-$root/build/app/kiln}
+out=${KILN_CONTRACT_OUT:-$root/build/contract}
+
+skip() {
+    echo "contract tests skipped: $*"
+    exit 77
+}
+command -v node >/dev/null 2>&1 || skip "no node"
+for m in ajv ajv-formats yaml openapi-typescript openapi-fetch typescript; do
+    [[ -f "$here/node_modules/$m/package.json" ]] ||
+        skip "no tests/contract/node_modules/$m (cd tests/contract && npm ci)"
+done
+[[ -x "$kiln" ]] || skip "no kiln binary at $kiln (build first)"
+
+tmp=$(mktemp -d -t kiln-contract.XXXXXX)
+kiln_pid=
+cleanup() {
+    local rc=$?
+    [[ -n "$kiln_pid" ]] && kill "$kiln_pid" 2>/dev/null && wait "$kiln_pid" 2>/dev/null
+    if ((rc != 0)); then
+        echo "--- kiln log (tail)"
+        tail -n 40 "$tmp/kiln.log" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$tmp/models" "$out"
+ln -s "$root/tests/data/weights/srvgg_x4.pth" "$tmp/models/srvgg_x4.pth"
+ln -s "$root/tests/data/diffusion/fashion-unet" "$tmp/models/fashion-unet"
+api_key=contract-$RANDOM$RANDOM
+
+"$kiln" serve --host 127.0.0.1 --port 0 --models "$tmp/models" --data "$tmp/data" \
+    --workers 1 --threads 1 --api-key "$api_key" --max-body 1 --max-queued 5 \
+    --max-queued-per-session 3 --http-threads 8 --drain-grace 10 >"$tmp/kiln.log" 2>&1 &
+kiln_pid=$!
+port=
+for _ in $(seq 1 600); do
+    port=$(sed -n 's|.*kiln serve on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/kiln.log" | head -n 1)
+    [[ -n "$port" ]] && break
+    kill -0 "$kiln_pid" 2>/dev/null || {
+        echo "kiln serve exited"
+        exit 1
+    }
+    sleep 0.1
+done
+[[ -n "$port" ]] || {
+    echo "kiln serve did not start within 60 s"
+    exit 1
+}
+url="http://127.0.0.1:$port"
+
+start=$(date +%s)
+# 1. The generated client, made as docs/api.md says, in a folder of its own: types from the
+#    document, the example compiled against them and run.
+client=$tmp/client
+mkdir -p "$client"
+cp "$here/example/kiln_client.ts" "$here/example/tsconfig.json" "$client/"
+echo '{"private": true, "type": "module"}' >"$client/package.json"
+ln -s "$here/node_modules" "$client/node_modules"
+(
+    cd "$client"
+    node_modules/.bin/openapi-typescript "$root/openapi.yaml" -o kiln-api.d.ts --default-non-nullable false --silent
+    node_modules/.bin/tsc -p tsconfig.json
+    KILN_URL="$url" KILN_API_KEY="$api_key" node kiln_client.js
+)
+
+# 2. The contract scenario; its last test drains the server with SIGTERM.
+KILN_URL="$url" KILN_API_KEY="$api_key" KILN_PID="$kiln_pid" KILN_OPENAPI="$root/openapi.yaml" \
+    KILN_IMAGES="$root/tests/data/image" KILN_CONTRACT_OUT="$out" \
+    node --test --test-reporter=spec "$here/contract_test.mjs"
+status=0
+wait "$kiln_pid" || status=$?
+kiln_pid=
+if ((status != 0)); then
+    echo "kiln serve exited with $status after SIGTERM (expected 0)"
+    exit 1
+fi
+echo "contract tests: passed in $(($(date +%s) - start)) s; route x status table in $out/coverage.md"
