@@ -25,6 +25,24 @@ std::optional<JobStatus> parse_job_status(std::string_view text) {
     return std::nullopt;
 }
 
+std::string_view task_kind_name(TaskKind kind) {
+    switch (kind) {
+        case TaskKind::UPSCALE:
+            return "upscale";
+        case TaskKind::GENERATE:
+            return "generate";
+    }
+    return "unknown";
+}
+
+std::optional<TaskKind> parse_task_kind(std::string_view name) {
+    for (TaskKind kind : {TaskKind::UPSCALE, TaskKind::GENERATE}) {
+        if (task_kind_name(kind) == name)
+            return kind;
+    }
+    return std::nullopt;
+}
+
 std::string_view priority_name(Priority priority) {
     return priority_names[static_cast<size_t>(priority)];
 }

@@ -10,11 +10,15 @@
 namespace kiln::scheduler {
 
 enum class JobStatus { QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED };
+// What kind of job it is: the task of its model (scheduler/task.h).
+enum class TaskKind { UPSCALE, GENERATE };
 enum class Priority { HIGH = 0, NORMAL = 1, LOW = 2 };
 
 std::string_view job_status_name(JobStatus status);
 std::optional<JobStatus> parse_job_status(std::string_view text);
 std::string_view priority_name(Priority priority);
+std::string_view task_kind_name(TaskKind kind);  // "upscale", "generate"
+std::optional<TaskKind> parse_task_kind(std::string_view name);
 std::optional<Priority> parse_priority(std::string_view text);
 bool is_final(JobStatus status);
 
@@ -47,8 +51,9 @@ struct Job {
     std::string session_id;
     int64_t seq = 0;  // submission order, assigned by the store
     std::string model;
-    std::string params_json = "{}";  // validated params as the client sent them
-    int tile = -1;                   // -1: from the memory budget
+    TaskKind task = TaskKind::UPSCALE;  // its model's task when it was admitted
+    std::string params_json = "{}";     // validated params as the task runs them
+    int tile = -1;                      // -1: from the memory budget
     Priority priority = Priority::NORMAL;
     JobStatus status = JobStatus::QUEUED;
     int64_t created_at = 0, started_at = 0, finished_at = 0;  // 0: not yet

@@ -185,6 +185,7 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
     Job job;
     job.session_id = request.session_id;
     job.model = request.model;
+    job.task = model->kind();
     job.params_json = admission.params_json;
     job.tile = admission.tile;
     job.priority = request.priority;
@@ -287,8 +288,10 @@ void Scheduler::apply_live_state(Job& job) {
     }
     job.position = -1;
     if (job.status == JobStatus::QUEUED) {
-        if (auto pos = queue_.position(job.session_id, job.id))
-            job.position = *pos;
+        // A queued job the queue does not hold is one a worker has just popped and not yet
+        // marked running (nothing starts before it), or one committed and about to be pushed.
+        const auto pos = queue_.position(job.session_id, job.id);
+        job.position = pos ? *pos : 0;
     }
 }
 
@@ -560,6 +563,7 @@ SubmitResult Scheduler::retry(const std::string& session_id, const std::string& 
     Job job;
     job.session_id = session_id;
     job.model = old->model;
+    job.task = old->task;
     job.params_json = old->params_json;
     job.tile = old->tile;
     job.priority = old->priority;

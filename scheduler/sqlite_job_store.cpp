@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_message TEXT, retry_of TEXT NOT NULL, idempotency_key TEXT NOT NULL,
     request_hash TEXT NOT NULL, input_width INTEGER NOT NULL, input_height INTEGER NOT NULL,
     update_seq INTEGER NOT NULL, progress_done INTEGER NOT NULL,
-    progress_total INTEGER NOT NULL);
+    progress_total INTEGER NOT NULL, task TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS jobs_by_session ON jobs (session_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS outputs (
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS outputs (
 const char* const job_columns =
     "id, session_id, seq, model, params, tile, priority, status, created_at, started_at, "
     "finished_at, attempts, error_code, error_message, retry_of, idempotency_key, "
-    "request_hash, input_width, input_height, update_seq, progress_done, progress_total";
+    "request_hash, input_width, input_height, update_seq, progress_done, progress_total, task";
 
 // One prepared statement; binds by position starting at 1.
 class Statement {
@@ -117,6 +117,12 @@ Job read_job(const Statement& s) {
     j.update_seq = s.integer(19);
     j.progress_done = static_cast<int>(s.integer(20));
     j.progress_total = static_cast<int>(s.integer(21));
+    // Rows from before the task column: every generate job's params hold the seed it used, an
+    // upscale job's only "tile".
+    const auto task = parse_task_kind(s.text(22));
+    j.task = task ? *task
+                  : (j.params_json.find("\"seed\"") != std::string::npos ? TaskKind::GENERATE
+                                                                         : TaskKind::UPSCALE);
     return j;
 }
 
@@ -159,6 +165,10 @@ void SqliteJobStore::migrate() {
     s.step();
     if (s.integer(0) == 0)
         exec("ALTER TABLE sessions ADD COLUMN idle_ttl INTEGER NOT NULL DEFAULT 0");
+    Statement t(db_, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'task'");
+    t.step();
+    if (t.integer(0) == 0)
+        exec("ALTER TABLE jobs ADD COLUMN task TEXT NOT NULL DEFAULT ''");
 }
 
 void SqliteJobStore::create_session(const Session& session) {
@@ -230,9 +240,9 @@ std::vector<std::string> SqliteJobStore::expired_sessions(int64_t now) {
 
 void SqliteJobStore::insert_job(Job& job) {
     std::lock_guard lock(mutex_);
-    Statement s(db_,
-                std::string("INSERT INTO jobs (") + job_columns +
-                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Statement s(
+        db_, std::string("INSERT INTO jobs (") + job_columns +
+                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     job.seq = next_seq_;
     job.update_seq = next_update_seq_;
     s.bind(job.id).bind(job.session_id).bind(job.seq).bind(job.model).bind(job.params_json);
@@ -246,6 +256,7 @@ void SqliteJobStore::insert_job(Job& job) {
     s.bind(job.retry_of).bind(job.idempotency_key).bind(job.request_hash);
     s.bind(int64_t{job.input_width}).bind(int64_t{job.input_height}).bind(job.update_seq);
     s.bind(int64_t{job.progress_done}).bind(int64_t{job.progress_total});
+    s.bind(std::string(task_kind_name(job.task)));
     s.step();
     ++next_seq_;
     ++next_update_seq_;

@@ -8,24 +8,6 @@
 
 namespace kiln::scheduler {
 
-std::string_view task_kind_name(TaskKind kind) {
-    switch (kind) {
-        case TaskKind::UPSCALE:
-            return "upscale";
-        case TaskKind::GENERATE:
-            return "generate";
-    }
-    return "unknown";
-}
-
-std::optional<TaskKind> parse_task_kind(std::string_view name) {
-    for (TaskKind kind : {TaskKind::UPSCALE, TaskKind::GENERATE}) {
-        if (task_kind_name(kind) == name)
-            return kind;
-    }
-    return std::nullopt;
-}
-
 TaskKind task_kind_of(weights::ModelRegistry& registry, const std::string& name) {
     const auto kind = parse_task_kind(registry.locate(name).task);
     if (!kind) {

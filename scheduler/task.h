@@ -3,7 +3,8 @@
 // TaskModel (a model of that kind, loaded) that parses and validates a submission, admits it
 // (limits, memory estimate), runs it on a worker (progress, cancel) and describes itself.
 //
-// Adding a task kind: a TaskKind value, then its row in task.cpp (its name, the registry task
+// Adding a task kind: a TaskKind value (job.h) and its name (job.cpp), then its row in
+// task.cpp (the registry task
 // that loads as it in load_task_model(), its stored input's media type), and a TaskModel
 // subclass in its own file.
 #pragma once
@@ -24,11 +25,6 @@
 #include "weights/registry.h"
 
 namespace kiln::scheduler {
-
-enum class TaskKind { UPSCALE, GENERATE };
-
-std::string_view task_kind_name(TaskKind kind);  // "upscale", "generate"
-std::optional<TaskKind> parse_task_kind(std::string_view name);
 
 // A submission's input as the client sent it, before any check.
 struct TaskInput {

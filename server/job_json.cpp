@@ -1,6 +1,5 @@
 #include "server/job_json.h"
 
-#include <algorithm>
 #include <ctime>
 
 #include "server/api_error.h"
@@ -22,18 +21,6 @@ json json_time(int64_t ms) {
     return text;
 }
 
-namespace {
-
-// A job's task, which says what its params are (openapi.yaml's Job is discriminated by it).
-// The scheduler stores every generate job's params with the seed it used (with_seed in
-// scheduler/generate_job.cpp) and an upscale job may only hold "tile" (parse_submission),
-// so the stored params tell the two apart.
-const char* job_task(const json& params) {
-    return params.contains("seed") ? "generate" : "upscale";
-}
-
-}  // namespace
-
 json job_json(const scheduler::Job& job) {
     json outputs = json::array();
     for (const auto& o : job.outputs) {
@@ -45,7 +32,7 @@ json job_json(const scheduler::Job& job) {
     json params = json::parse(job.params_json);
     json j = {
         {"id", job.id},
-        {"task", job_task(params)},
+        {"task", scheduler::task_kind_name(job.task)},  // says what its params are
         {"model", job.model},
         {"status", scheduler::job_status_name(job.status)},
         {"priority", scheduler::priority_name(job.priority)},
@@ -61,11 +48,8 @@ json job_json(const scheduler::Job& job) {
         {"retry_of", job.retry_of.empty() ? json(nullptr) : json(job.retry_of)},
         {"update_seq", job.update_seq},
     };
-    // The scheduler says -1 for a queued job that no queue holds for the moment: one a worker
-    // is taking (it starts next) or one committed but not yet pushed. The API promises a
-    // count (openapi.yaml: minimum 0); the contract test saw -1 in an event.
     if (job.status == scheduler::JobStatus::QUEUED)
-        j["position"] = std::max(job.position, 0);
+        j["position"] = job.position;
     return j;
 }
 

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <set>
 
@@ -63,7 +64,8 @@ TEST(SqliteJobStore, UpdatePersistsAcrossReopen) {
         job.status = JobStatus::SUCCEEDED;
         job.attempts = 2;
         job.error = JobError{"x", "y"};
-        job.outputs = {JobOutput{0, 8, 4, "image/png", "\"e\""}};
+        job.outputs = {JobOutput{0, 8, 4, "image/png", "\"e\""}};  // as older versions wrote it
+        job.task = TaskKind::GENERATE;
         ASSERT_TRUE(store.update_job(job));
     }
     SqliteJobStore store(dir.path() / "kiln.db");
@@ -75,10 +77,43 @@ TEST(SqliteJobStore, UpdatePersistsAcrossReopen) {
     EXPECT_EQ(read->error->code, "x");
     ASSERT_EQ(read->outputs.size(), 1u);
     EXPECT_EQ(read->outputs[0].width, 8);
+    EXPECT_EQ(read->outputs[0].digest, "e");   // the quotes belong to the HTTP header
+    EXPECT_EQ(read->task, TaskKind::UPSCALE);  // the task is written once, at insert
     Job next = make_job(s);
     store.insert_job(next);
     EXPECT_GT(next.seq, job.seq);
     EXPECT_GT(next.update_seq, read->update_seq);
+}
+
+// A database from before jobs stored their task: the column is added, and each old job's
+// task is read off its params (a generate job's hold the seed it used).
+TEST(SqliteJobStore, JobsWithoutATaskColumnGetOne) {
+    test::TempDir dir;
+    const std::string s = random_id();
+    Job generate = make_job(s);
+    generate.task = TaskKind::GENERATE;
+    generate.params_json = R"({"seed":7,"steps":2})";
+    Job upscale = make_job(s);
+    upscale.params_json = R"({"tile":64})";
+    {
+        SqliteJobStore store(dir.path() / "kiln.db");
+        store.insert_job(generate);
+        store.insert_job(upscale);
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir.path() / "kiln.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE jobs DROP COLUMN task", nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+
+    SqliteJobStore store(dir.path() / "kiln.db");
+    EXPECT_EQ(store.find_job(s, generate.id)->task, TaskKind::GENERATE);
+    EXPECT_EQ(store.find_job(s, upscale.id)->task, TaskKind::UPSCALE);
+    Job fresh = make_job(s);
+    fresh.task = TaskKind::GENERATE;
+    store.insert_job(fresh);
+    EXPECT_EQ(store.find_job(s, fresh.id)->task, TaskKind::GENERATE);
 }
 
 TEST(SqliteJobStore, ListNewestFirstWithCursorStatusAndUpdatedSince) {
