@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "server/http_error.h"
+#include "server/multipart.h"
 
 namespace kiln::server {
 
@@ -82,6 +83,9 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
     streams->limit = event_stream_limit(threads);
     http_.set_pre_routing_handler(
         [this, streams](const httplib::Request& req, httplib::Response& res) {
+            // The request is the server's own mutable object (cpp-httplib hands it on as
+            // const): its multipart body is read raw and parsed by kiln (server/multipart.h).
+            keep_multipart_body_raw(const_cast<httplib::Request&>(req));
             if (req.method != "GET" || req.path != "/v1/events")
                 return httplib::Server::HandlerResponse::Unhandled;
             {

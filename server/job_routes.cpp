@@ -6,6 +6,7 @@
 #include "server/api_context.h"
 #include "server/api_error.h"
 #include "server/job_json.h"
+#include "server/multipart.h"
 #include "server/output_files.h"
 
 namespace kiln::server {
@@ -49,7 +50,7 @@ json parse_json(const std::string& text) {
 scheduler::SubmitRequest read_submission(const httplib::Request& req) {
     scheduler::SubmitRequest request;
     json body;
-    const std::string type = req.get_header_value("Content-Type");
+    const std::string type = client_content_type(req);
     if (starts_with(type, "application/json")) {
         body = parse_json(req.body);
         parse_submission(body, request);
@@ -75,16 +76,27 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
             if (input->empty())
                 body.erase(input);
         }
-    } else if (req.is_multipart_form_data()) {
-        if (!req.has_file("request") || !req.has_file("image")) {
+    } else if (const auto boundary = multipart_boundary(type)) {
+        const MultipartPart* json_part = nullptr;
+        const MultipartPart* image_part = nullptr;
+        const std::vector<MultipartPart> parts = parse_multipart(req.body, *boundary);
+        for (const MultipartPart& part : parts) {
+            if (part.name == "request" && !json_part)
+                json_part = &part;
+            else if (part.name == "image" && !image_part)
+                image_part = &part;
+        }
+        if (!json_part || !image_part) {
             throw ApiError(ApiCode::BAD_REQUEST,
                            "multipart submissions need a \"request\" part (JSON) and an "
                            "\"image\" file part");
         }
-        body = parse_json(req.get_file_value("request").content);
+        body = parse_json(std::string(json_part->body));
         parse_submission(body, request);
-        const std::string& image = req.get_file_value("image").content;
-        request.input.image.assign(image.begin(), image.end());
+        request.input.image.assign(image_part->body.begin(), image_part->body.end());
+    } else if (starts_with(type, "multipart/form-data")) {
+        throw ApiError(ApiCode::BAD_REQUEST,
+                       "multipart/form-data needs a boundary parameter of 1 to 70 characters");
     } else {
         throw ApiError(ApiCode::UNSUPPORTED_MEDIA,
                        "send application/json or multipart/form-data, not '" + type + "'");

@@ -414,10 +414,10 @@ describe("kiln web page behind nginx", { timeout: 900_000 }, () => {
       ["notes.png", 415, "unsupported_media_type"],
     ];
     for (const [file, status, code] of cases) {
-      // The multipart body is spelled out: Node 18's fetch (Debian 12's undici) ends it with
-      // no CRLF after the closing boundary, which RFC 2046 allows but cpp-httplib 0.11.4's
-      // parser answers with 400 (a server defect noted for the hardening issue; Chromium's and
-      // Node 20's bodies end with CRLF). This client asks what the page's request gets.
+      // The multipart body is spelled out, so that it is the same on every Node: it ends with
+      // the CRLF after the closing boundary, as Chromium's does (Node 18's fetch omits it;
+      // kiln reads both, tests/server/multipart_test.cpp). This client asks what the page's
+      // request gets.
       const boundary = "kiln-test-boundary-7c1e";
       const body = Buffer.concat([
         Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="request"\r\n\r\n` +
