@@ -32,8 +32,8 @@ TEST(CudaBackend, TimedAlgorithmSearchMatchesTheHeuristicPlan) {
     auto cpu = engine::cpu::make_cpu_backend();
     auto cpu_ctx = cpu->create_context({2});
     int convs = 0;
-    for (const size_t index : cuda_case_indices()) {
-        const OpCase& tc = op_cases()[index];
+    for (const OpCase* row : op_case_params(true)) {
+        const OpCase& tc = *row;
         if (!op_kinds_of(tc).contains(engine::OpKind::CONV2D))
             continue;
         const BuiltCase b = build_case(tc);

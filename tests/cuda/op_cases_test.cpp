@@ -37,11 +37,11 @@ std::vector<float> run_alone(engine::Backend& backend,
     return out;
 }
 
-class CudaVsCpu : public ::testing::TestWithParam<size_t> {};
+class CudaVsCpu : public ::testing::TestWithParam<const OpCase*> {};
 
 TEST_P(CudaVsCpu, MatchesTheCpuBackend) {
     KILN_REQUIRE_CUDA();
-    const OpCase& tc = op_cases()[GetParam()];
+    const OpCase& tc = *GetParam();
     const CudaBound& bound = *tc.cuda;
     const BuiltCase b = build_case(tc);
     const std::vector<const float*> inputs = pointers(b.inputs);
@@ -89,9 +89,9 @@ TEST_P(CudaVsCpu, MatchesTheCpuBackend) {
 
 INSTANTIATE_TEST_SUITE_P(Ops,
                          CudaVsCpu,
-                         ::testing::ValuesIn(cuda_case_indices()),
-                         [](const ::testing::TestParamInfo<size_t>& param) {
-                             return op_case_test_name(op_cases()[param.param]);
+                         ::testing::ValuesIn(op_case_params(true)),
+                         [](const ::testing::TestParamInfo<const OpCase*>& param) {
+                             return op_case_test_name(*param.param);
                          });
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "tests/ops/op_cases.h"
 
 #include <cctype>
+#include <ostream>
 #include <utility>
 
 #include "tests/ops/case_families.h"
@@ -22,13 +23,17 @@ const std::vector<OpCase>& op_cases() {
     return cases;
 }
 
-std::vector<size_t> cuda_case_indices() {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < op_cases().size(); ++i) {
-        if (op_cases()[i].cuda)
-            out.push_back(i);
+std::vector<const OpCase*> op_case_params(bool cuda_only) {
+    std::vector<const OpCase*> out;
+    for (const OpCase& tc : op_cases()) {
+        if (!cuda_only || tc.cuda)
+            out.push_back(&tc);
     }
     return out;
+}
+
+void PrintTo(const OpCase* tc, std::ostream* out) {
+    *out << tc->name;
 }
 
 BuiltCase build_case(const OpCase& tc) {

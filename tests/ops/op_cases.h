@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <set>
 #include <string>
@@ -55,8 +56,10 @@ struct OpCase {
 
 // The table, grouped by op family; built once.
 const std::vector<OpCase>& op_cases();
-// Indices of the cases with a CUDA bound.
-std::vector<size_t> cuda_case_indices();
+// The rows as gtest parameters (every row, or those with a CUDA bound): pointers into
+// op_cases(), printed as the row's name so test listings stay stable when rows are added.
+std::vector<const OpCase*> op_case_params(bool cuda_only);
+void PrintTo(const OpCase* tc, std::ostream* out);
 
 // A case's graph and its inputs: inputs[i] holds `batch` consecutive samples of input i.
 struct BuiltCase {
