@@ -5,11 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define KILN_HD __host__ __device__
-#else
-#define KILN_HD
-#endif
+#include "core/host_device.h"
 
 namespace kiln::core {
 

@@ -18,7 +18,8 @@
 
 #include <cstdint>
 
-#include "core/half.h"  // KILN_HD
+#include "core/host_device.h"
+#include "core/index_math.h"
 
 namespace kiln::kernels {
 
@@ -28,26 +29,15 @@ enum class TileEdge : int {
     CLAMP = 1,    // replicate the edge pixel
 };
 
-// Reflect index into [0, n) (edge not repeated; periodic for any distance), as
-// engine::reflect_index (engine/pipeline/tiling.h) and hence reflect_pad.
-KILN_HD inline int tile_reflect(int i, int n) {
-    if (n <= 1)
-        return 0;
-    const int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
-
 KILN_HD inline int tile_clamp(int i, int n) {
     return i < 0 ? 0 : (i >= n ? n - 1 : i);
 }
 
+// REFLECT is core::reflect_index, the rule of the pipeline's reflect_pad (one definition).
 KILN_HD inline int tile_edge_index(int i, int n, TileEdge edge) {
     if (i >= 0 && i < n)
         return i;
-    return edge == TileEdge::REFLECT ? tile_reflect(i, n) : tile_clamp(i, n);
+    return edge == TileEdge::REFLECT ? core::reflect_index(i, n) : tile_clamp(i, n);
 }
 
 // One tile along one axis, input coordinates (the fields of engine::TileSpan).

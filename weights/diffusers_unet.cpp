@@ -1,13 +1,12 @@
 #include "weights/diffusers_unet.h"
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <utility>
 
 #include "core/error.h"
+#include "core/small_file.h"
 #include "weights/safetensors.h"
 
 namespace kiln::weights {
@@ -229,21 +228,6 @@ bool starts_with(const std::string& s, const std::string& prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw core::Error(core::ErrorCode::IO, path.string() + ": cannot open");
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<std::streamoff>(in.tellg());
-    constexpr std::streamoff kMaxConfig = 1 << 20;
-    if (size < 0 || size > kMaxConfig)
-        throw core::Error(core::ErrorCode::BAD_FILE, path.string() + ": config larger than 1 MiB");
-    in.seekg(0);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 // The folder holding config.json: `dir` or `dir/unet`.
 fs::path unet_dir(const fs::path& dir) {
     std::error_code ec;
@@ -452,7 +436,7 @@ bool is_unet_folder(const fs::path& dir) {
     if (d.empty() || weights_file(d).empty())
         return false;
     try {
-        const json j = json::parse(read_text(d / "config.json"));
+        const json j = json::parse(core::read_small_file(d / "config.json"));
         return j.is_object() && j.value("_class_name", "") == "UNet2DConditionModel";
     } catch (const std::exception&) {
         return false;
@@ -472,8 +456,8 @@ UNetFiles load_unet(const fs::path& path) {
             throw core::Error(core::ErrorCode::NOT_FOUND,
                               dir.string() + ": no diffusion_pytorch_model.safetensors");
         }
-        files.config =
-            parse_unet_config(read_text(dir / "config.json"), (dir / "config.json").string());
+        files.config = parse_unet_config(core::read_small_file(dir / "config.json"),
+                                         (dir / "config.json").string());
         files.weights = to_diffusers_names(load_safetensors(weights), files.config);
         return files;
     }
@@ -488,7 +472,7 @@ UNetFiles load_unet(const fs::path& path) {
     fs::path config = path;
     config.replace_extension(".json");
     files.config = fs::is_regular_file(config, ec)
-                       ? parse_unet_config(read_text(config), config.string())
+                       ? parse_unet_config(core::read_small_file(config), config.string())
                        : derive_unet_config(weights);
     files.weights = to_diffusers_names(std::move(weights), files.config);
     return files;

@@ -13,6 +13,7 @@
 #include "engine/cpu/cpu_unet_ops.h"
 #include "engine/cpu/host_pool.h"
 #include "engine/graph/memory_plan.h"
+#include "engine/pool_block.h"
 
 namespace kiln::engine::cpu {
 

@@ -64,21 +64,4 @@ size_t HostPool::peak_bytes() const {
     return peak_;
 }
 
-PoolBlock& PoolBlock::operator=(PoolBlock&& o) noexcept {
-    if (this != &o) {
-        reset();
-        pool_ = o.pool_;
-        bytes_ = o.bytes_;
-        ptr_ = o.ptr_;
-        o.ptr_ = nullptr;
-    }
-    return *this;
-}
-
-void PoolBlock::reset() {
-    if (ptr_ && pool_)
-        pool_->release(ptr_, bytes_);
-    ptr_ = nullptr;
-}
-
 }  // namespace kiln::engine::cpu

@@ -31,28 +31,4 @@ class HostPool final : public MemoryPool {
     size_t max_cached_;
 };
 
-// RAII block from a pool.
-class PoolBlock {
-  public:
-    PoolBlock() = default;
-    PoolBlock(MemoryPool& pool, size_t bytes)
-        : pool_(&pool), bytes_(bytes), ptr_(bytes ? pool.allocate(bytes) : nullptr) {}
-    ~PoolBlock() { reset(); }
-    PoolBlock(PoolBlock&& o) noexcept : pool_(o.pool_), bytes_(o.bytes_), ptr_(o.ptr_) {
-        o.ptr_ = nullptr;
-    }
-    PoolBlock& operator=(PoolBlock&& o) noexcept;
-    PoolBlock(const PoolBlock&) = delete;
-    PoolBlock& operator=(const PoolBlock&) = delete;
-
-    void reset();
-    void* get() const { return ptr_; }
-    size_t size() const { return bytes_; }
-
-  private:
-    MemoryPool* pool_ = nullptr;
-    size_t bytes_ = 0;
-    void* ptr_ = nullptr;
-};
-
 }  // namespace kiln::engine::cpu

@@ -16,6 +16,7 @@
 #include "engine/cuda/device_pool.h"
 #include "engine/cuda/nvtx.h"
 #include "engine/graph/memory_plan.h"
+#include "engine/pool_block.h"
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
@@ -179,7 +180,7 @@ class CudaPlan final : public Plan {
             throw core::Error(core::ErrorCode::INTERNAL, "graph has no input");
         const cudaStream_t stream = context.stream();
         const MemoryPlan memory = plan_memory(buffer_lifetimes(graph), buffer_sizes(graph), kAlign);
-        arena_ = DeviceBlock(context.pool(), memory.arena_bytes);
+        arena_ = PoolBlock(context.pool(), memory.arena_bytes);
         auto* arena = static_cast<uint8_t*>(arena_.get());
         const auto& buffers = graph.buffers();
         auto view = [&](ValueId id) {
@@ -203,7 +204,7 @@ class CudaPlan final : public Plan {
                 norm_offsets.emplace_back(gamma, pack_floats(*op.norm.beta, blob));
             }
         }
-        params_ = DeviceBlock(context.pool(), blob.size());
+        params_ = PoolBlock(context.pool(), blob.size());
         weight_bytes_ = blob.size();
         if (!blob.empty()) {
             // From pageable memory: cudaMemcpyAsync stages it before returning.
@@ -221,7 +222,7 @@ class CudaPlan final : public Plan {
             staging_bytes += align_up(inputs_.back().bytes);
         }
         output_bytes_ = f32_bytes(out_v);
-        staging_ = DeviceBlock(context.pool(), staging_bytes + align_up(output_bytes_));
+        staging_ = PoolBlock(context.pool(), staging_bytes + align_up(output_bytes_));
         auto* staging = static_cast<uint8_t*>(staging_.get());
         for (InputStaging& in : inputs_) {
             in.device = reinterpret_cast<float*>(staging);
@@ -235,12 +236,12 @@ class CudaPlan final : public Plan {
         size_t workspace = 0, scratch = 0, op_scratch = 0;
         for (const Op& op : graph.ops())
             op_scratch = std::max(op_scratch, op_scratch_bytes(graph, op));
-        op_scratch_ = DeviceBlock(context.pool(), op_scratch);
+        op_scratch_ = PoolBlock(context.pool(), op_scratch);
         void* const op_scratch_ptr = op_scratch_.get();
         // One cuBLASLt workspace for the plan's linears (they run in order on the stream).
         linear_workspace_ =
-            DeviceBlock(context.pool(), linear_workspace_bytes(graph, options, context.cc_major(),
-                                                               context.cublaslt() != nullptr));
+            PoolBlock(context.pool(), linear_workspace_bytes(graph, options, context.cc_major(),
+                                                             context.cublaslt() != nullptr));
         size_t conv_index = 0, norm_index = 0;
         for (const Op& op : graph.ops()) {
             switch (op.kind) {
@@ -423,8 +424,8 @@ class CudaPlan final : public Plan {
             if (steps_[i].name.empty())
                 steps_[i].name = op_kind_name(graph.ops()[i].kind);
         }
-        workspace_ = DeviceBlock(context.pool(), workspace);
-        scratch_ = DeviceBlock(context.pool(), scratch);
+        workspace_ = PoolBlock(context.pool(), workspace);
+        scratch_ = PoolBlock(context.pool(), scratch);
         for (auto& conv : convs_)
             conv->bind(workspace_.get(), scratch_.get());
         // Events for per-op timing, created here so that run() allocates nothing.
@@ -656,7 +657,7 @@ class CudaPlan final : public Plan {
     };
 
     CudaContext& context_;
-    DeviceBlock arena_, params_, staging_, workspace_, scratch_, op_scratch_, linear_workspace_;
+    PoolBlock arena_, params_, staging_, workspace_, scratch_, op_scratch_, linear_workspace_;
     std::vector<InputStaging> inputs_;
     PinnedBuffer pinned_out_;
     float* dev_out_ = nullptr;

@@ -8,8 +8,8 @@
 #include "core/half.h"
 #include "engine/cuda/conv_routing.h"
 #include "engine/cuda/cudnn_check.h"
-#include "engine/cuda/device_pool.h"
 #include "engine/cuda/tensor_dims.h"
+#include "engine/pool_block.h"
 #include "kernels/cuda_check.h"
 
 namespace kiln::engine::cuda {
@@ -247,8 +247,8 @@ float CudnnConv::time_variant(const Variant& v) {
     try {
         bool needs = false;
         const kernels::EpilogueArgs args = epilogue_for(v, &needs);
-        DeviceBlock workspace(*setup_.pool, v.workspace);
-        DeviceBlock scratch(*setup_.pool, v.packed ? packed_scratch_bytes() : 0);
+        PoolBlock workspace(*setup_.pool, v.workspace);
+        PoolBlock scratch(*setup_.pool, v.packed ? packed_scratch_bytes() : 0);
         cudaStream_t stream = nullptr;
         KILN_CUDNN_CHECK(cudnnGetStream(setup_.handle, &stream));
         auto* scratch_ptr = static_cast<uint8_t*>(scratch.get());
@@ -305,7 +305,7 @@ bool CudnnConv::candidates(bool packed,
         // Every algorithm once on the plan's own buffers (the trial launches below write them
         // too), with the largest workspace the plan allows; results sorted by time.
         try {
-            DeviceBlock workspace(*setup_.pool, setup_.workspace_limit);
+            PoolBlock workspace(*setup_.pool, setup_.workspace_limit);
             const cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(
                 setup_.handle, x_desc_[k], x, w_desc_, setup_.params + setup_.offsets.weight,
                 conv_desc_, y_desc_[k], y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf,
@@ -330,12 +330,12 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused, Variant* out) {
     const int d = packed ? 1 : 0;
     // Trial launches read and write the plan's own buffers (or packed temporaries): every
     // buffer is written by its producer before it is read at run time.
-    DeviceBlock packed_tmp;
+    PoolBlock packed_tmp;
     const void* x = setup_.src.data + setup_.src.desc.c_offset;
     void* y = setup_.dst.data + setup_.dst.desc.c_offset;
     if (packed) {
         const size_t in_bytes = align256(half_view_bytes(setup_.src.desc));
-        packed_tmp = DeviceBlock(*setup_.pool, in_bytes + half_view_bytes(setup_.dst.desc));
+        packed_tmp = PoolBlock(*setup_.pool, in_bytes + half_view_bytes(setup_.dst.desc));
         x = packed_tmp.get();
         y = static_cast<uint8_t*>(packed_tmp.get()) + in_bytes;
     }
@@ -360,7 +360,7 @@ bool CudnnConv::choose_algorithm(bool packed, bool want_fused, Variant* out) {
         bytes = std::max(bytes, perf[k].memory);
         if (bytes > setup_.workspace_limit)
             continue;
-        DeviceBlock workspace(*setup_.pool, bytes);
+        PoolBlock workspace(*setup_.pool, bytes);
         for (const bool fused : {true, false}) {
             if (fused && !want_fused)
                 continue;

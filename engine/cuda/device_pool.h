@@ -47,43 +47,6 @@ class DevicePool final : public MemoryPool {
     std::atomic<size_t> peak_{0};
 };
 
-// RAII block of a MemoryPool (device or host).
-class DeviceBlock {
-  public:
-    DeviceBlock() = default;
-    DeviceBlock(MemoryPool& pool, size_t bytes)
-        : pool_(&pool), bytes_(bytes), ptr_(bytes ? pool.allocate(bytes) : nullptr) {}
-    ~DeviceBlock() { reset(); }
-    DeviceBlock(DeviceBlock&& o) noexcept : pool_(o.pool_), bytes_(o.bytes_), ptr_(o.ptr_) {
-        o.ptr_ = nullptr;
-    }
-    DeviceBlock& operator=(DeviceBlock&& o) noexcept {
-        if (this != &o) {
-            reset();
-            pool_ = o.pool_;
-            bytes_ = o.bytes_;
-            ptr_ = o.ptr_;
-            o.ptr_ = nullptr;
-        }
-        return *this;
-    }
-    DeviceBlock(const DeviceBlock&) = delete;
-    DeviceBlock& operator=(const DeviceBlock&) = delete;
-
-    void reset() {
-        if (ptr_)
-            pool_->release(ptr_, bytes_);
-        ptr_ = nullptr;
-    }
-    void* get() const { return ptr_; }
-    size_t size() const { return bytes_; }
-
-  private:
-    MemoryPool* pool_ = nullptr;
-    size_t bytes_ = 0;
-    void* ptr_ = nullptr;
-};
-
 // Page-locked host memory for async copies.
 class PinnedBuffer {
   public:

@@ -1,29 +1,12 @@
 #include "engine/diffusion/diffusion_model.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "core/error.h"
+#include "core/small_file.h"
 #include "weights/diffusers_unet.h"
 
 namespace kiln::engine::diffusion {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string read_small_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw core::Error(core::ErrorCode::IO, path.string() + ": cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (text.str().size() > (1u << 20))
-        throw core::Error(core::ErrorCode::BAD_FILE, path.string() + ": larger than 1 MiB");
-    return text.str();
-}
-
-}  // namespace
 
 std::unique_ptr<DiffusionModel> load_diffusion_model(const fs::path& dir) {
     std::error_code ec;
@@ -53,7 +36,7 @@ std::unique_ptr<DiffusionModel> load_diffusion_model(const fs::path& dir) {
     for (const fs::path& p :
          {dir / "scheduler_config.json", dir / "scheduler" / "scheduler_config.json"}) {
         if (fs::is_regular_file(p, ec)) {
-            model->schedule = parse_schedule_config(read_small_text(p), p.string());
+            model->schedule = parse_schedule_config(core::read_small_file(p), p.string());
             break;
         }
     }

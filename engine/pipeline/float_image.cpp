@@ -3,16 +3,16 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "engine/pipeline/tiling.h"
+#include "core/index_math.h"
 
 namespace kiln::engine {
 
 FloatImage reflect_pad(const FloatImage& in, int top, int bottom, int left, int right) {
     FloatImage out(in.h + top + bottom, in.w + left + right, in.c);
     for (int y = 0; y < out.h; ++y) {
-        const int sy = reflect_index(y - top, in.h);
+        const int sy = core::reflect_index(y - top, in.h);
         for (int x = 0; x < out.w; ++x) {
-            const int sx = reflect_index(x - left, in.w);
+            const int sx = core::reflect_index(x - left, in.w);
             std::copy_n(in.pixel(sy, sx), in.c, out.pixel(y, x));
         }
     }

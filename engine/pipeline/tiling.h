@@ -17,15 +17,4 @@ struct TileSpan {
 // side; multiple: window sizes are multiples of it (length must be a multiple already).
 std::vector<TileSpan> plan_tiles(int length, int tile, int pad, int multiple);
 
-// Reflect index (PyTorch 'reflect' / numpy 'reflect': edge not repeated) into [0, n).
-inline int reflect_index(int i, int n) {
-    if (n == 1)
-        return 0;
-    const int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
-
 }  // namespace kiln::engine

@@ -9,7 +9,7 @@
 #include <new>
 
 #include "engine/cpu/cpu_backend.h"
-#include "tests/cpu/graph_cases.h"
+#include "tests/ops/graph_cases.h"
 
 namespace {
 std::atomic<bool> g_counting{false};

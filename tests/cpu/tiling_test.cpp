@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/index_math.h"
 #include "engine/pipeline/float_image.h"
 #include "engine/pipeline/tiling.h"
 
@@ -42,12 +43,30 @@ TEST(Tiling, RejectsBadGeometry) {
     EXPECT_THROW(plan_tiles(10, 16, 4, 4), core::Error);  // length not a multiple
 }
 
+// core::reflect_index: the pipeline's pre-pad and the tile kernels' edge rule.
 TEST(Tiling, ReflectIndexMatchesNumpyReflect) {
+    using core::reflect_index;
     // numpy.pad([0,1,2,3], 5, "reflect") -> 1 2 3 2 1 | 0 1 2 3 | 2 1 0 1 2
     const int want[] = {1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2};
     for (int i = -5; i < 9; ++i)
         EXPECT_EQ(reflect_index(i, 4), want[i + 5]) << i;
+    // numpy.pad([0,1], 3, "reflect") -> 1 0 1 | 0 1 | 0 1 0
+    const int want2[] = {1, 0, 1, 0, 1, 0, 1, 0};
+    for (int i = -3; i < 5; ++i)
+        EXPECT_EQ(reflect_index(i, 2), want2[i + 3]) << i;
+    // Periodic for any distance (period 2 (n - 1)), in range for every n.
+    for (int n = 2; n <= 9; ++n) {
+        for (int i = -60; i <= 60; ++i) {
+            EXPECT_EQ(reflect_index(i, n), reflect_index(i + 2 * (n - 1), n)) << i << " " << n;
+            EXPECT_EQ(reflect_index(i, n), reflect_index(-i, n)) << i << " " << n;
+            EXPECT_TRUE(reflect_index(i, n) >= 0 && reflect_index(i, n) < n) << i << " " << n;
+        }
+    }
+    // One pixel reflects to itself; an empty axis gives 0 rather than dividing by zero.
     EXPECT_EQ(reflect_index(-3, 1), 0);
+    EXPECT_EQ(reflect_index(7, 1), 0);
+    EXPECT_EQ(reflect_index(0, 0), 0);
+    EXPECT_EQ(reflect_index(-5, 0), 0);
 }
 
 TEST(Tiling, ReflectPadAndCrop) {

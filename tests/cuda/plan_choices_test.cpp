@@ -6,8 +6,8 @@
 // threshold and out-of-memory trim, the refusal of views cuDNN's 32-bit descriptors cannot
 // address, and the start-up architecture check. Every test skips without a device.
 //
-// Bounds as tests/cuda/cuda_backend_test.cpp (convolutions NMSE 2e-5 per layer, max abs 2e-2)
-// and unet_ops_test.cpp (attention NMSE 1e-4, max abs 5e-3), widened for the chained layers.
+// Bounds as the op-case table's (tests/ops/case_families.h: convolutions NMSE 2e-5 per layer,
+// max abs 2e-2; attention NMSE 1e-4, max abs 5e-3), widened for the chained layers.
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 #include <gtest/gtest.h>
@@ -21,8 +21,8 @@
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cudnn_conv.h"
 #include "engine/device.h"
-#include "tests/cpu/graph_cases.h"
 #include "tests/cuda/cuda_device.h"
+#include "tests/ops/graph_cases.h"
 
 namespace kiln::test {
 namespace {

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "core/index_math.h"
 #include "engine/pipeline/tiling.h"
 #include "kernels/tile_body.h"
 #include "kernels/tile_math.h"
@@ -37,18 +38,22 @@ std::vector<BlendAxis> blend_of(const std::vector<TileAxis>& tiles,
     return out;
 }
 
-TEST(TileMath, ReflectMatchesThePipelinesRule) {
+// The reflect rule itself is core::reflect_index, shared with the pipeline's reflect_pad and
+// tested in tests/cpu/tiling_test.cpp; here: the kernels' edge rule applies it (or the clamp)
+// outside the image only.
+TEST(TileMath, EdgeIndexReflectsOrClampsOutsideTheImage) {
     for (int n = 1; n <= 9; ++n) {
         for (int i = -60; i <= 60; ++i) {
-            ASSERT_EQ(tile_reflect(i, n), engine::reflect_index(i, n)) << i << " " << n;
-            ASSERT_EQ(tile_edge_index(i, n, TileEdge::REFLECT), engine::reflect_index(i, n));
+            const int r = tile_edge_index(i, n, TileEdge::REFLECT);
+            ASSERT_EQ(r, core::reflect_index(i, n)) << i << " " << n;
+            ASSERT_TRUE(r >= 0 && r < n) << i << " " << n;
             const int c = tile_edge_index(i, n, TileEdge::CLAMP);
             ASSERT_EQ(c, std::clamp(i, 0, n - 1));
         }
     }
-    EXPECT_EQ(tile_reflect(-1, 5), 1);  // edge not repeated
-    EXPECT_EQ(tile_reflect(5, 5), 3);
-    EXPECT_EQ(tile_reflect(-100, 1), 0);
+    EXPECT_EQ(tile_edge_index(-1, 5, TileEdge::REFLECT), 1);  // edge not repeated
+    EXPECT_EQ(tile_edge_index(5, 5, TileEdge::REFLECT), 3);
+    EXPECT_EQ(tile_edge_index(-100, 1, TileEdge::REFLECT), 0);
 }
 
 struct AxisCase {
@@ -324,8 +329,8 @@ TEST(TileBody, GatherReadsThePipelinesPaddedWindows) {
                 for (int y = 0; y < wh; ++y)
                     for (int x = 0; x < ww; ++x)
                         for (int ch = 0; ch < t.c; ++ch) {
-                            const int sy = engine::reflect_index(ry.window_begin + y - g.pre, t.h);
-                            const int sx = engine::reflect_index(rx.window_begin + x - g.pre, t.w);
+                            const int sy = core::reflect_index(ry.window_begin + y - g.pre, t.h);
+                            const int sx = core::reflect_index(rx.window_begin + x - g.pre, t.w);
                             ASSERT_EQ(tile.at(y, x, ch), img.at(sy, sx, ch));
                         }
             }

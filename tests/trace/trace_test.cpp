@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/trace.h"
-#include "tests/cpu/graph_cases.h"
+#include "tests/ops/graph_cases.h"
 
 namespace kiln::test {
 namespace {

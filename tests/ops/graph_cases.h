@@ -1,4 +1,5 @@
-// Random graphs and comparisons shared by the CPU backend tests.
+// Random weights and inputs, and the comparison metrics (NMSE, max abs error), shared by the
+// op-case table and the backend tests.
 #pragma once
 
 #include <cmath>
