@@ -17,11 +17,15 @@ build=${KILN_FUZZ_BUILD:-build-fuzz}
 all_targets="fuzz_pth fuzz_safetensors fuzz_ncnn fuzz_diffusers_config fuzz_image fuzz_multipart fuzz_submission"
 targets=${KILN_FUZZ_TARGETS:-$all_targets}
 
-command -v clang++ >/dev/null || { echo "fuzz: no clang++ (scripts/install-deps.sh installs clang)"; exit 1; }
+# Debian 12's clang 14 (scripts/install-deps.sh installs it); its symbolizer names frames.
+command -v clang++-14 >/dev/null || { echo "fuzz: no clang++-14 (scripts/install-deps.sh)"; exit 1; }
+if [[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
     generator=()
     command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
-    CC=clang CXX=clang++ cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
         -DKILN_FUZZ=ON -DKILN_CUDA=OFF -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_BENCH=OFF \
         -DKILN_WERROR=ON >/dev/null

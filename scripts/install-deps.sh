@@ -27,6 +27,9 @@ packages+=(
     python3-torch python3-numpy python3-pil python3-skimage libopenblas0-openmp dataset-fashion-mnist
     mesa-vulkan-drivers libvulkan1
 )
+# The fuzz targets (tests/fuzz, scripts/fuzz.sh): clang with libFuzzer and the sanitizer
+# runtimes, and llvm-symbolizer for readable reports.
+packages+=(clang-14 libclang-rt-14-dev llvm-14)
 # Browser tests (tests/browser): Debian's chromium driven by npm's playwright-core,
 # behind Debian's nginx as the reverse proxy.
 packages+=(chromium nginx-light)
