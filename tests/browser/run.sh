@@ -14,6 +14,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/kiln_port.sh
+source "$root/tests/kiln_port.sh"
 kiln=${KILN_BINARY:-$root/build/app/kiln}
 models=${KILN_MODELS_DIR:-$root/models}
 chromium=${KILN_CHROMIUM:-/usr/bin/chromium}
@@ -108,20 +110,7 @@ done
     --workers 1 --threads 1 --max-body 1 --max-pixels 300000 --max-side 4096 \
     --max-queued-per-session 10 --memory-budget 512 --drain-grace 2 >"$tmp/kiln.log" 2>&1 &
 kiln_pid=$!
-port=
-for _ in $(seq 1 600); do
-    port=$(sed -n 's|.*kiln serve on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/kiln.log" | head -n 1)
-    [[ -n "$port" ]] && break
-    kill -0 "$kiln_pid" 2>/dev/null || {
-        echo "kiln serve exited"
-        exit 1
-    }
-    sleep 0.1
-done
-[[ -n "$port" ]] || {
-    echo "kiln serve did not start within 60 s"
-    exit 1
-}
+port=$(kiln_port "$tmp/kiln.log" "$kiln_pid")
 
 # nginx as an unprivileged reverse proxy, everything under $tmp/nginx.
 proxy_port=$(free_port)

@@ -17,6 +17,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/kiln_port.sh
+source "$root/tests/kiln_port.sh"
 kiln=${KILN_BINARY:-$root/build/app/kiln}
 out=${KILN_CONTRACT_OUT:-$root/build/contract}
 
@@ -55,20 +57,7 @@ api_key=contract-$RANDOM$RANDOM
     --workers 1 --threads 1 --api-key "$api_key" --max-body 1 --max-queued 5 \
     --max-queued-per-session 3 --http-threads 8 --drain-grace 10 >"$tmp/kiln.log" 2>&1 &
 kiln_pid=$!
-port=
-for _ in $(seq 1 600); do
-    port=$(sed -n 's|.*kiln serve on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/kiln.log" | head -n 1)
-    [[ -n "$port" ]] && break
-    kill -0 "$kiln_pid" 2>/dev/null || {
-        echo "kiln serve exited"
-        exit 1
-    }
-    sleep 0.1
-done
-[[ -n "$port" ]] || {
-    echo "kiln serve did not start within 60 s"
-    exit 1
-}
+port=$(kiln_port "$tmp/kiln.log" "$kiln_pid")
 url="http://127.0.0.1:$port"
 
 start=$(date +%s)
