@@ -1,4 +1,4 @@
-// kiln's one error type. Code below the job boundary throws kiln::Error; the CLI and the
+// kiln's one error type. Code below the job boundary throws core::Error; the CLI and the
 // scheduler catch it, report code + message, and carry on (a bad file never ends the process).
 #pragma once
 

@@ -41,7 +41,7 @@ struct SchedulerOptions {
     image::DecodeLimits decode_limits;
     bool start_paused = false;                 // workers take no job until resume_workers()
     std::chrono::milliseconds job_timeout{0};  // running longer fails with "timeout"; 0: none
-    // Keep each worker's compiled plans per model between jobs (ModelCache::upscaler); off,
+    // Keep each worker's compiled plans per model between jobs (ModelCache::plans); off,
     // every job compiles its plans afresh (the behaviour before plan reuse; for comparisons).
     bool reuse_plans = true;
 };
