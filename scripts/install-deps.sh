@@ -17,7 +17,7 @@ packages=(
     libpng-dev libjpeg62-turbo-dev libsqlite3-dev libstb-dev libhiredis-dev zlib1g-dev
 )
 # OpenMP: the project builds with g++, whose -fopenmp runtime (libgomp) comes with
-# g++ itself (libgcc-12-dev), so LLVM's libomp-dev is not needed.
+# g++ itself (libgcc-12-dev); only the clang fuzz build needs LLVM's libomp-dev (below).
 
 # Tools and tests only (references, fixtures): Debian's Python stack, seen only by
 # /usr/bin/python3; OpenBLAS so torch's matmul is not the reference BLAS; lavapipe
@@ -28,8 +28,9 @@ packages+=(
     mesa-vulkan-drivers libvulkan1
 )
 # The fuzz targets (tests/fuzz, scripts/fuzz.sh): clang with libFuzzer and the sanitizer
-# runtimes, and llvm-symbolizer for readable reports.
-packages+=(clang-14 libclang-rt-14-dev llvm-14)
+# runtimes, llvm-symbolizer for readable reports, and clang's OpenMP (the configure needs
+# OpenMP for every target; g++ brings its own, clang does not).
+packages+=(clang-14 libclang-rt-14-dev llvm-14 libomp-dev)
 # Browser tests (tests/browser): Debian's chromium driven by npm's playwright-core,
 # behind Debian's nginx as the reverse proxy.
 packages+=(chromium nginx-light)
