@@ -94,7 +94,7 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
         body = parse_json(std::string(json_part->body));
         parse_submission(body, request);
         request.input.image.assign(image_part->body.begin(), image_part->body.end());
-    } else if (starts_with(type, "multipart/form-data")) {
+    } else if (is_multipart_form_data(type)) {
         throw ApiError(ApiCode::BAD_REQUEST,
                        "multipart/form-data needs a boundary parameter of 1 to 70 characters");
     } else {

@@ -103,10 +103,8 @@ constexpr const char* moved_type_header = "X-Kiln-Form-Content-Type";
 void keep_multipart_body_raw(httplib::Request& req) {
     req.headers.erase(moved_type_header);
     const std::string type = req.get_header_value("Content-Type");
-    if (!multipart_boundary(type) &&
-        !iequals(trim(std::string_view(type).substr(0, type.find(';'))), "multipart/form-data")) {
+    if (!is_multipart_form_data(type))
         return;
-    }
     req.headers.erase("Content-Type");
     req.headers.emplace("Content-Type", "application/octet-stream");
     req.headers.emplace(moved_type_header, type);
@@ -117,9 +115,12 @@ std::string client_content_type(const httplib::Request& req) {
                                              : req.get_header_value("Content-Type");
 }
 
+bool is_multipart_form_data(std::string_view content_type) {
+    return iequals(trim(content_type.substr(0, content_type.find(';'))), "multipart/form-data");
+}
+
 std::optional<std::string> multipart_boundary(std::string_view content_type) {
-    const std::string_view type = trim(content_type.substr(0, content_type.find(';')));
-    if (!iequals(type, "multipart/form-data"))
+    if (!is_multipart_form_data(content_type))
         return std::nullopt;
     auto boundary = header_parameter(content_type, "boundary");
     if (!boundary || boundary->empty() || boundary->size() > 70)

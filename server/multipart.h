@@ -32,6 +32,9 @@ void keep_multipart_body_raw(httplib::Request& req);
 // The content type the client sent: the one keep_multipart_body_raw moved, or the header.
 std::string client_content_type(const httplib::Request& req);
 
+// Whether the media type (before any parameter, any case) is multipart/form-data.
+bool is_multipart_form_data(std::string_view content_type);
+
 // The boundary of a `multipart/form-data; boundary=...` content type (quoted or not);
 // nullopt when the type is not multipart/form-data or has no valid boundary (1..70 chars).
 std::optional<std::string> multipart_boundary(std::string_view content_type);

@@ -41,6 +41,9 @@ TEST(Multipart, BoundaryFromTheContentType) {
     EXPECT_FALSE(multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'x')));
     EXPECT_FALSE(multipart_boundary("multipart/mixed; boundary=abc"));
     EXPECT_FALSE(multipart_boundary("application/json"));
+    EXPECT_TRUE(is_multipart_form_data("Multipart/Form-Data"));
+    EXPECT_TRUE(is_multipart_form_data(" multipart/form-data ; boundary=x"));
+    EXPECT_FALSE(is_multipart_form_data("multipart/mixed; boundary=x"));
 }
 
 TEST(Multipart, PartsWithOrWithoutTheFinalCrlf) {
