@@ -15,8 +15,7 @@ size_t GenerateModel::memory_bytes() const {
 
 Admission GenerateModel::admit(const std::string& params_json,
                                const TaskInput& input,
-                               engine::Backend& backend,
-                               engine::ExecutionContext&,
+                               const engine::Backend& backend,
                                const TaskLimits& limits) const {
     if (!input.image.empty()) {
         throw SchedulerError(SchedulerCode::INVALID_PARAMS,

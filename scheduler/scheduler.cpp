@@ -32,9 +32,6 @@ Scheduler::Scheduler(JobStore& jobs,
     threads_per_worker_ = options_.threads_per_worker > 0 ? options_.threads_per_worker
                                                           : std::max(1, cores / options_.workers);
     workers_paused_ = options_.start_paused;
-    // Admission only estimates (it builds no plan): its device pool keeps nothing cached.
-    admission_context_ =
-        backend_.create_context(engine::ContextOptions{.threads = 1, .pool_keep_bytes = 0});
 }
 
 Scheduler::~Scheduler() {
@@ -180,7 +177,7 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
     // 4096x4096 image, times up to max_queued jobs) in memory; the stored bytes are what a
     // restart and a retry run from anyway.
     const Admission admission =
-        model->admit(request.params_json, request.input, backend_, *admission_context_,
+        model->admit(request.params_json, request.input, backend_,
                      TaskLimits{options_.memory_budget, options_.decode_limits});
     Job job;
     job.session_id = request.session_id;

@@ -186,7 +186,6 @@ class Scheduler {
     Observer observer_;
     ModelCache models_;
     int threads_per_worker_ = 1;
-    std::unique_ptr<engine::ExecutionContext> admission_context_;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

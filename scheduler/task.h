@@ -89,11 +89,10 @@ class TaskModel {
 
     // Parses and validates params (a JSON object's text) and the input, checks limits and the
     // memory estimate. Throws SchedulerError (INVALID_PARAMS, MISSING_INPUT, TOO_LARGE,
-    // UNSUPPORTED_INPUT). Runs on the submitting thread with the admission context.
+    // UNSUPPORTED_INPUT). Runs on the submitting thread; it estimates, builds no plan.
     virtual Admission admit(const std::string& params_json,
                             const TaskInput& input,
-                            engine::Backend& backend,
-                            engine::ExecutionContext& context,
+                            const engine::Backend& backend,
                             const TaskLimits& limits) const = 0;
 
     // The plans a worker keeps for this model on `context`; null when the kind keeps none.

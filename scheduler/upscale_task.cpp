@@ -49,8 +49,7 @@ size_t UpscaleModel::memory_bytes() const {
 
 Admission UpscaleModel::admit(const std::string& params_json,
                               const TaskInput& input,
-                              engine::Backend& backend,
-                              engine::ExecutionContext&,
+                              const engine::Backend& backend,
                               const TaskLimits& limits) const {
     Admission admission;
     admission.tile = parse_upscale_params(params_json);

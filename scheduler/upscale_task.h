@@ -19,8 +19,7 @@ class UpscaleModel final : public TaskModel {
     size_t memory_bytes() const override;
     Admission admit(const std::string& params_json,
                     const TaskInput& input,
-                    engine::Backend& backend,
-                    engine::ExecutionContext& context,
+                    const engine::Backend& backend,
                     const TaskLimits& limits) const override;
     std::shared_ptr<TaskPlans> make_plans(engine::Backend& backend,
                                           engine::ExecutionContext& context) const override;
