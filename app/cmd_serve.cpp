@@ -26,6 +26,11 @@ struct ServeArgs {
     std::string api_key;
     size_t max_queued = 1000;
     size_t max_queued_per_session = 100;
+    double max_stored_per_session_mib = 2048;  // fractions allowed (tests use small ones)
+    size_t max_streams_per_session = 4;
+    size_t sessions_per_client_hour = 500;
+    bool trust_forwarded_for = false;
+    size_t max_prompt_bytes = 1000;
     size_t memory_budget_mib = 2048;
     size_t model_cache_mib = 4096;
     size_t max_body_mib = 64;
@@ -49,6 +54,12 @@ int run_serve(const ServeArgs& args) {
     options.scheduler.threads_per_worker = args.threads;
     options.scheduler.max_queued = args.max_queued;
     options.scheduler.max_queued_per_session = args.max_queued_per_session;
+    options.scheduler.max_stored_bytes_per_session =
+        static_cast<uint64_t>(args.max_stored_per_session_mib * 1024 * 1024);
+    options.server.max_event_streams_per_session = args.max_streams_per_session;
+    options.server.max_sessions_per_client_hour = args.sessions_per_client_hour;
+    options.server.trust_forwarded_for = args.trust_forwarded_for;
+    options.server.max_prompt_bytes = args.max_prompt_bytes;
     options.scheduler.memory_budget = args.memory_budget_mib << 20;
     options.scheduler.model_cache_bytes = args.model_cache_mib << 20;
     options.scheduler.decode_limits.max_pixels = args.max_pixels;
@@ -112,6 +123,17 @@ Runner register_serve(CLI::App& app) {
     cmd->add_option("--max-queued", args->max_queued, "queued jobs, all sessions (429 above)");
     cmd->add_option("--max-queued-per-session", args->max_queued_per_session,
                     "queued jobs per session (429 above)");
+    cmd->add_option("--max-stored-per-session", args->max_stored_per_session_mib,
+                    "MiB of inputs and outputs a session may keep (507 above; 0: no limit)")
+        ->check(CLI::Range(0.0, 1e9));
+    cmd->add_option("--max-streams-per-session", args->max_streams_per_session,
+                    "event streams a session may hold open (429 above)")
+        ->check(CLI::Range(1, 1024));
+    cmd->add_option("--sessions-per-client-hour", args->sessions_per_client_hour,
+                    "sessions one client address may create per hour (429 above; 0: no limit)");
+    cmd->add_flag("--trust-forwarded-for", args->trust_forwarded_for,
+                  "the client address is the last X-Forwarded-For entry (behind a proxy)");
+    cmd->add_option("--max-prompt", args->max_prompt_bytes, "bytes per prompt (400 above)");
     cmd->add_option("--memory-budget", args->memory_budget_mib, "MiB one job's plan may use");
     cmd->add_option("--model-cache", args->model_cache_mib, "MiB of loaded models kept");
     cmd->add_option("--max-body", args->max_body_mib, "MiB per request body (413 above)");

@@ -14,6 +14,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "not_found";
         case ErrorCode::IO:
             return "io_error";
+        case ErrorCode::NO_SPACE:
+            return "storage_full";
         case ErrorCode::TOO_LARGE:
             return "too_large";
         case ErrorCode::OUT_OF_MEMORY:

@@ -14,6 +14,7 @@ enum class ErrorCode {
     UNSUPPORTED,       // well-formed, but kiln does not implement it
     NOT_FOUND,
     IO,
+    NO_SPACE,       // the disk (or a quota) is full: a write failed, nothing partial is kept
     TOO_LARGE,      // over a configured limit (pixels, bytes)
     OUT_OF_MEMORY,  // an allocation failed; the caller may retry smaller
     CANCELLED,

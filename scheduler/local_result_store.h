@@ -18,6 +18,7 @@ class LocalResultStore final : public ResultStore {
     std::optional<std::vector<uint8_t>> get(const std::string& session_id,
                                             const std::string& job_id,
                                             const std::string& name) override;
+    uint64_t session_bytes(const std::string& session_id) override;
     void remove_job(const std::string& session_id, const std::string& job_id) override;
     void remove_session(const std::string& session_id) override;
 

@@ -20,6 +20,8 @@ class ResultStore {
     virtual std::optional<std::vector<uint8_t>> get(const std::string& session_id,
                                                     const std::string& job_id,
                                                     const std::string& name) = 0;
+    // Bytes the session's files take (inputs, outputs, thumbnails), for its storage limit.
+    virtual uint64_t session_bytes(const std::string& session_id) = 0;
     virtual void remove_job(const std::string& session_id, const std::string& job_id) = 0;
     virtual void remove_session(const std::string& session_id) = 0;
 };

@@ -48,11 +48,13 @@ void Scheduler::start() {
                 job.error =
                     JobError{"interrupted", "the server stopped while this job ran, " +
                                                 std::to_string(job.attempts) + " times; retry it"};
-                jobs_.update_job(job);
+                record(job, OnStoreError::WAIT);
                 continue;
             }
             job.status = JobStatus::QUEUED;
-            jobs_.update_job(job);
+            // A full disk at start-up is waited out: run_job takes only jobs stored as queued.
+            if (record(job, OnStoreError::WAIT) != Recorded::YES)
+                continue;
         }
         auto [it, inserted] = paused.try_emplace(job.session_id, false);
         if (inserted) {
@@ -87,6 +89,7 @@ void Scheduler::stop() {
     }
     wake_.notify_all();
     watchdog_wake_.notify_all();
+    store_retry_wake_.notify_all();
     for (std::thread& t : threads_)
         t.join();
     threads_.clear();
@@ -253,8 +256,22 @@ void Scheduler::check_queue_limits(const std::string& session_id) const {
     }
 }
 
+void Scheduler::check_storage_limit(const std::string& session_id, size_t input_bytes) {
+    const uint64_t limit = options_.max_stored_bytes_per_session;
+    if (limit == 0)
+        return;
+    const uint64_t stored = results_.session_bytes(session_id);
+    if (stored + input_bytes > limit) {
+        throw SchedulerError(SchedulerCode::SESSION_STORAGE_FULL,
+                             "this session stores " + std::to_string(stored) +
+                                 " bytes of inputs and outputs and the limit is " +
+                                 std::to_string(limit) + "; delete finished jobs to make room");
+    }
+}
+
 SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& input) {
     check_queue_limits(job.session_id);
+    check_storage_limit(job.session_id, input.size());
     job.id = random_id();
     job.status = JobStatus::QUEUED;
     job.created_at = now_ms();
@@ -383,15 +400,15 @@ void Scheduler::run_job(const QueuedJob& queued,
     if (cancel) {
         job.status = JobStatus::CANCELLED;
         job.finished_at = now_ms();
-        finish(job);
+        finish(job, OnStoreError::WAIT);
         return;
     }
     job.status = JobStatus::RUNNING;
     job.started_at = now_ms();
     job.attempts += 1;
     job.error.reset();
-    if (!jobs_.update_job(job))
-        return;
+    if (record(job, OnStoreError::WAIT) != Recorded::YES)
+        return;  // deleted meanwhile, or stopping (still queued in the store: the next start)
     {
         std::lock_guard lock(mutex_);
         stats_.queue_wait_by_model[job.model].observe(
@@ -420,7 +437,12 @@ void Scheduler::run_job(const QueuedJob& queued,
                 last_persisted = now;
                 job.progress_done = done;
                 job.progress_total = total;
-                jobs_.update_job(job);
+                try {
+                    jobs_.update_job(job);
+                } catch (const core::Error& e) {
+                    // Progress is advisory: a full disk must not fail the job over it.
+                    spdlog::debug("job {}: progress not recorded: {}", job.id, e.what());
+                }
             }
             notify(SchedulerEventKind::PROGRESS, job.session_id, job.id);
         };
@@ -475,6 +497,8 @@ void Scheduler::run_job(const QueuedJob& queued,
         job.status = JobStatus::FAILED;
         job.error = JobError{"internal", e.what()};
     }
+    if (job.status != JobStatus::SUCCEEDED)
+        job.outputs.clear();  // those written before a failure are not served
     job.finished_at = now_ms();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -489,7 +513,7 @@ void Scheduler::run_job(const QueuedJob& queued,
                 mean_run_seconds_ == 0 ? seconds : 0.8 * mean_run_seconds_ + 0.2 * seconds;
         }
     }
-    finish(job);
+    finish(job, OnStoreError::WAIT);
 }
 
 JobOutput Scheduler::store_output(const Job& job, int index, const RunOutput& out) {
@@ -500,11 +524,49 @@ JobOutput Scheduler::store_output(const Job& job, int index, const RunOutput& ou
     return JobOutput{index, out.width, out.height, "image/png", digest.substr(0, 32)};
 }
 
-void Scheduler::finish(Job& job) {
-    if (!jobs_.update_job(job)) {
-        results_.remove_job(job.session_id, job.id);  // deleted while it ran
-        return;
+Scheduler::Recorded Scheduler::record(Job& job, OnStoreError on_error) {
+    auto pause = std::chrono::milliseconds(100);
+    bool warned = false;
+    for (;;) {
+        try {
+            return jobs_.update_job(job) ? Recorded::YES : Recorded::DELETED;
+        } catch (const core::Error& e) {
+            const bool store_failed =
+                e.code() == core::ErrorCode::NO_SPACE || e.code() == core::ErrorCode::IO;
+            if (on_error == OnStoreError::THROW || !store_failed)
+                throw;
+            if (!warned) {
+                spdlog::warn(
+                    "job {}: cannot record it as {} ({}); retrying until the store "
+                    "takes it",
+                    job.id, job_status_name(job.status), e.what());
+                warned = true;
+            }
+        }
+        std::unique_lock lock(mutex_);
+        if (store_retry_wake_.wait_for(lock, pause, [this] { return stopping_; }))
+            return Recorded::STOPPING;
+        pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(10));
     }
+}
+
+void Scheduler::requeue(const std::string& session_id, const std::vector<std::string>& ids) {
+    for (const std::string& id : ids) {
+        const auto job = jobs_.find_job(session_id, id);
+        if (!job || job->status != JobStatus::QUEUED)
+            continue;
+        std::lock_guard lock(mutex_);
+        queue_.push(session_id, id, job->priority);
+    }
+    wake_.notify_all();
+}
+
+void Scheduler::finish(Job& job, OnStoreError on_error) {
+    const Recorded recorded = record(job, on_error);
+    if (recorded == Recorded::DELETED)
+        results_.remove_job(job.session_id, job.id);  // deleted while it ran
+    if (recorded != Recorded::YES)
+        return;
     {
         std::lock_guard lock(mutex_);
         ++stats_.finished_by_status[std::string(job_status_name(job.status))];
@@ -531,7 +593,12 @@ CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string
     if (dequeued) {
         job->status = JobStatus::CANCELLED;
         job->finished_at = now_ms();
-        finish(*job);
+        try {
+            finish(*job, OnStoreError::THROW);
+        } catch (...) {
+            requeue(session_id, {id});  // not cancelled: still queued, as the store says
+            throw;
+        }
         return CancelOutcome::CANCELLED;
     }
     job = jobs_.find_job(session_id, id);
@@ -650,11 +717,19 @@ size_t Scheduler::clear_session_queue(const std::string& session_id) {
         std::lock_guard lock(mutex_);
         ids = queue_.clear_session(session_id);
     }
-    for (const std::string& id : ids) {
-        if (auto job = jobs_.find_job(session_id, id)) {
-            job->status = JobStatus::CANCELLED;
-            job->finished_at = now_ms();
-            finish(*job);
+    for (size_t k = 0; k < ids.size(); ++k) {
+        auto job = jobs_.find_job(session_id, ids[k]);
+        if (!job)
+            continue;
+        job->status = JobStatus::CANCELLED;
+        job->finished_at = now_ms();
+        try {
+            finish(*job, OnStoreError::THROW);
+        } catch (...) {
+            // The rest stay queued, as the store still says they are.
+            requeue(session_id, std::vector<std::string>(
+                                    ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end()));
+            throw;
         }
     }
     return ids.size();

@@ -35,6 +35,9 @@ struct SchedulerOptions {
     int threads_per_worker = 0;  // 0: hardware threads / workers (at least 1)
     size_t max_queued = 1000;    // queued jobs, all sessions
     size_t max_queued_per_session = 100;
+    // Bytes a session's files (inputs, outputs, thumbnails) may take before its new jobs are
+    // refused (507 session_storage_full); 0: no limit. Deleting jobs frees them.
+    uint64_t max_stored_bytes_per_session = uint64_t{2} << 30;
     size_t memory_budget = size_t{2} << 30;      // peak bytes one job's plan may hold
     size_t model_cache_bytes = size_t{4} << 30;  // loaded weights kept for reuse
     int max_attempts = 3;                        // runs interrupted by a stop, then failed
@@ -161,7 +164,16 @@ class Scheduler {
     void run_job(const QueuedJob& queued,
                  engine::ExecutionContext& context,
                  std::atomic<bool>& cancel);
-    void finish(Job& job);
+    // How a write of a job's state meets a failing store (a full disk, an I/O error).
+    enum class OnStoreError {
+        THROW,  // a client's request: it gets the error, and the caller undoes what it did
+        WAIT,   // a worker: retry until written (or stopping), so no job stays "running"
+    };
+    enum class Recorded { YES, DELETED, STOPPING };
+    Recorded record(Job& job, OnStoreError on_error);
+    void finish(Job& job, OnStoreError on_error);
+    // Puts jobs a client request took off the queue back on it (their cancel failed).
+    void requeue(const std::string& session_id, const std::vector<std::string>& ids);
     // Writes output `index` and its thumbnail (result_names.h) and describes it with the
     // digest of its bytes.
     JobOutput store_output(const Job& job, int index, const RunOutput& out);
@@ -171,6 +183,7 @@ class Scheduler {
     std::shared_ptr<const TaskModel> task_model(const std::string& name);
     // Throws SchedulerError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
     void check_queue_limits(const std::string& session_id) const;
+    void check_storage_limit(const std::string& session_id, size_t input_bytes);
     void notify(SchedulerEventKind kind,
                 const std::string& session_id,
                 const std::string& id,
@@ -191,6 +204,7 @@ class Scheduler {
     std::condition_variable wake_;
     std::condition_variable idle_;
     std::condition_variable watchdog_wake_;
+    std::condition_variable store_retry_wake_;  // a worker waiting out a failing store
     FairQueue queue_;
     std::map<std::string, Running> running_;  // by job id
     bool stopping_ = false;

@@ -10,17 +10,18 @@
 namespace kiln::scheduler {
 
 enum class SchedulerCode {
-    NOT_FOUND,           // no such job in this session
-    MODEL_NOT_FOUND,     // unknown model name
-    CONFLICT,            // the job is in the wrong state for this action
-    MISSING_INPUT,       // the task's input (an image, a prompt) was not given
-    TOO_LARGE,           // the input is over a limit, or no plan fits the memory budget
-    UNSUPPORTED_INPUT,   // the input's format is not one the task reads
-    INVALID_PARAMS,      // well-formed but invalid parameters or input
-    IDEMPOTENCY_REUSED,  // the same idempotency key with a different request
-    QUEUE_FULL,          // the queue limit, all sessions
-    SESSION_QUEUE_FULL,  // the per-session queue limit
-    DRAINING,            // shutting down: no new jobs
+    NOT_FOUND,             // no such job in this session
+    MODEL_NOT_FOUND,       // unknown model name
+    CONFLICT,              // the job is in the wrong state for this action
+    MISSING_INPUT,         // the task's input (an image, a prompt) was not given
+    TOO_LARGE,             // the input is over a limit, or no plan fits the memory budget
+    UNSUPPORTED_INPUT,     // the input's format is not one the task reads
+    INVALID_PARAMS,        // well-formed but invalid parameters or input
+    IDEMPOTENCY_REUSED,    // the same idempotency key with a different request
+    QUEUE_FULL,            // the queue limit, all sessions
+    SESSION_QUEUE_FULL,    // the per-session queue limit
+    SESSION_STORAGE_FULL,  // the session's stored files are at their limit
+    DRAINING,              // shutting down: no new jobs
 };
 
 // The part of a job's input (TaskInput) a refusal is about, so that a transport can say how

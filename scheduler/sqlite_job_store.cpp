@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <string>
 
 #include "core/error.h"
@@ -9,6 +10,16 @@
 namespace kiln::scheduler {
 
 namespace {
+
+// A full disk is its own error (the server answers 507 and the scheduler retries its
+// records); SQLite reports it as SQLITE_FULL or as a write error whose errno is ENOSPC.
+core::ErrorCode sqlite_error_code(sqlite3* db) {
+    const int errno_value = sqlite3_system_errno(db);
+    if ((sqlite3_errcode(db) & 0xff) == SQLITE_FULL || errno_value == ENOSPC ||
+        errno_value == EDQUOT)
+        return core::ErrorCode::NO_SPACE;
+    return core::ErrorCode::IO;
+}
 
 const char* const schema = R"sql(
 CREATE TABLE IF NOT EXISTS sessions (
@@ -84,7 +95,7 @@ class Statement {
             fail("bind");
     }
     [[noreturn]] void fail(const char* what) const {
-        throw core::Error(core::ErrorCode::IO,
+        throw core::Error(sqlite_error_code(db_),
                           std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
     }
 
@@ -154,7 +165,7 @@ void SqliteJobStore::exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
         const std::string text = message ? message : "unknown";
         sqlite3_free(message);
-        throw core::Error(core::ErrorCode::IO, "sqlite: " + text);
+        throw core::Error(sqlite_error_code(db_), "sqlite: " + text);
     }
 }
 

@@ -14,6 +14,7 @@
 #include "scheduler/result_store.h"
 #include "scheduler/scheduler.h"
 #include "server/change_notifier.h"
+#include "server/client_limits.h"
 #include "server/http_metrics.h"
 #include "weights/registry.h"
 
@@ -24,7 +25,14 @@ struct ServerOptions {
     int port = 8080;      // 0: any free port (tests)
     std::string api_key;  // when set, POST /v1/sessions needs Bearer <api_key>
     size_t max_body_bytes = size_t{64} << 20;
-    int http_threads = 64;  // each open event stream holds one
+    int http_threads = 64;                     // each open event stream holds one
+    size_t max_event_streams_per_session = 4;  // GET /v1/events open at once (429 above)
+    // POST /v1/sessions per client address in any hour (429 above); 0: no limit.
+    size_t max_sessions_per_client_hour = 500;
+    // The client's address is the last X-Forwarded-For entry (a reverse proxy in front);
+    // off, it is the connection's peer.
+    bool trust_forwarded_for = false;
+    size_t max_prompt_bytes = 1000;  // openapi.yaml's maxLength of input.prompt
     int64_t session_ttl_s = 7 * 24 * 3600;
     std::string web_dir;  // the web UI's static files, served at /; empty: none
     // The scheduler's options as configured (Service copies them here), for GET /v1/limits.
@@ -40,6 +48,8 @@ struct ApiContext {
     ChangeNotifier& changes;
     HttpMetrics http{};
     std::atomic<bool> ready{false};
+    SessionStreams streams{};
+    SessionCreationLimiter session_creations{};
 };
 
 // A handler of a route; session_id is empty for routes that need no session.

@@ -16,6 +16,8 @@ enum class ApiCode {
     UNSUPPORTED_MEDIA,  // a content type the route does not take
     INVALID_PARAMS,     // a well-formed request with invalid values
     NOT_READY,          // /readyz while starting or draining
+    TOO_MANY_SESSIONS,  // this client address created its hourly number of sessions
+    TOO_MANY_STREAMS,   // this session has its number of event streams open
 };
 
 class ApiError : public std::runtime_error {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "server/http_error.h"
+#include "server/http_limits.h"
 #include "server/multipart.h"
 
 namespace kiln::server {
@@ -39,22 +40,16 @@ HttpError transport_error(int status, const ServerOptions& options) {
 // (the kernel caps it at net.core.somaxconn).
 constexpr int listen_backlog = SOMAXCONN;
 
-// cpp-httplib serves a connection on one pool thread for the connection's whole life, so an
-// open GET /v1/events holds a thread until the client leaves. Unbounded, as many streams as
+// An open GET /v1/events holds an HTTP thread (http_limits.h). Unbounded, as many streams as
 // --http-threads (a few browser tabs) would leave no thread for any other request: every
-// client, streaming or not, would wait. Streams may hold all threads but a reserve; past
-// that, a new stream gets 503 with Retry-After and the client polls instead
-// (GET /v1/jobs?updated_since=), as the web page does when its stream fails.
+// client, streaming or not, would wait. Past the limit a new stream gets 503 with
+// Retry-After and the client polls instead (GET /v1/jobs?updated_since=), as the web page
+// does when its stream fails.
 struct EventStreamSlots {
     std::mutex mutex;
     std::set<const httplib::Request*> open;  // admitted stream requests still being served
     size_t limit = 0;
 };
-
-size_t event_stream_limit(int http_threads) {
-    const int reserve = std::max(4, http_threads / 4);
-    return static_cast<size_t>(std::max(1, http_threads - reserve));
-}
 
 }  // namespace
 
@@ -69,6 +64,9 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
     const int threads = std::max(1, options_.http_threads);
     http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http_.set_payload_max_length(options_.max_body_bytes);
+    http_.set_read_timeout(http_limits::read_timeout_s);
+    http_.set_write_timeout(http_limits::write_timeout_s);
+    http_.set_keep_alive_timeout(http_limits::keep_alive_timeout_s);
     // Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and
     // the client's delayed ACK add ~40 ms to many responses.
     http_.set_tcp_nodelay(true);
@@ -80,7 +78,7 @@ ApiServer::ApiServer(scheduler::Scheduler& scheduler,
             return httplib::Server::HandlerResponse::Handled;
         }));
     auto streams = std::make_shared<EventStreamSlots>();
-    streams->limit = event_stream_limit(threads);
+    streams->limit = http_limits::event_streams(threads);
     http_.set_pre_routing_handler(
         [this, streams](const httplib::Request& req, httplib::Response& res) {
             // The request is the server's own mutable object (cpp-httplib hands it on as

@@ -1,5 +1,6 @@
 #include "server/auth.h"
 
+#include "core/error.h"
 #include "scheduler/ids.h"
 #include "server/api_error.h"
 
@@ -49,8 +50,13 @@ std::string authenticate(scheduler::JobStore& jobs, const httplib::Request& req)
     }
     // Idle expiry: push expires_at to now + idle TTL once it has fallen a minute behind.
     const int64_t wanted = now + session->idle_ttl_ms;
-    if (session->idle_ttl_ms > 0 && wanted - session->expires_at >= touch_interval_ms)
-        jobs.touch_session(id, now, wanted);
+    if (session->idle_ttl_ms > 0 && wanted - session->expires_at >= touch_interval_ms) {
+        try {
+            jobs.touch_session(id, now, wanted);
+        } catch (const core::Error&) {
+            // A full disk must not lock clients out: the next request tries again.
+        }
+    }
     return id;
 }
 

@@ -13,6 +13,7 @@ namespace {
 
 constexpr int max_replay = 1000;
 constexpr auto heartbeat = std::chrono::seconds(15);
+constexpr auto liveness_check = std::chrono::milliseconds(500);
 
 int64_t last_event_id(const httplib::Request& req, scheduler::JobStore& jobs) {
     std::string text = req.get_header_value("Last-Event-ID");
@@ -72,9 +73,17 @@ bool stream_step(ApiContext& context,
         return false;  // session deleted
     if (!write_changes(context, session_id, cursor, replay, sink))
         return false;
+    // Waits in short slices, asking between them whether the client is still there
+    // (cpp-httplib peeks at the socket): a closed stream gives back its places (the
+    // server's and its session's) within a slice rather than at the next heartbeat.
     const uint64_t before = seen;
-    if (!context.changes.wait(seen, heartbeat))
-        return false;      // server stopping
+    const auto quiet_until = std::chrono::steady_clock::now() + heartbeat;
+    while (seen == before && std::chrono::steady_clock::now() < quiet_until) {
+        if (!context.changes.wait(seen, liveness_check))
+            return false;  // server stopping
+        if (sink.is_writable && !sink.is_writable())
+            return false;  // client gone
+    }
     if (seen == before) {  // quiet for 15 s
         static const std::string ping = ": heartbeat\n\n";
         return sink.write(ping.data(), ping.size());
@@ -90,6 +99,15 @@ void register_event_routes(Router& router, ApiContext& context) {
         [&context](const httplib::Request& req, httplib::Response& res,
                    const std::string& session_id) {
             const int64_t start = last_event_id(req, context.jobs);
+            const size_t limit = context.options.max_event_streams_per_session;
+            std::shared_ptr<SessionStreams::Slot> slot = context.streams.open(session_id, limit);
+            if (!slot) {
+                throw ApiError(ApiCode::TOO_MANY_STREAMS,
+                               "this session has " + std::to_string(limit) +
+                                   " event streams open (the limit); close one, or poll GET "
+                                   "/v1/jobs?updated_since=",
+                               5);
+            }
             res.set_header("Cache-Control", "no-store");
             res.set_header("X-Accel-Buffering", "no");  // proxies: do not buffer
             struct State {
@@ -100,7 +118,8 @@ void register_event_routes(Router& router, ApiContext& context) {
             auto state = std::make_shared<State>(State{start, context.changes.generation(), true});
             res.set_chunked_content_provider(
                 "text/event-stream",
-                [&context, session_id, state](size_t, httplib::DataSink& sink) {
+                // The provider holds the session's stream slot until the response ends.
+                [&context, session_id, state, slot](size_t, httplib::DataSink& sink) {
                     try {
                         return stream_step(context, session_id, state->cursor, state->seen,
                                            state->first, sink);

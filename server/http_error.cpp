@@ -27,6 +27,10 @@ HttpError from_api(ApiCode code) {
             return {422, "invalid_params", {}};
         case ApiCode::NOT_READY:
             return {503, "draining", {}};
+        case ApiCode::TOO_MANY_SESSIONS:
+            return {429, "too_many_sessions", {}};
+        case ApiCode::TOO_MANY_STREAMS:
+            return {429, "session_too_many_streams", {}};
     }
     return {500, "internal", {}};
 }
@@ -47,6 +51,8 @@ HttpError from_engine(core::ErrorCode code) {
             return {503, "out_of_memory", {}};
         case core::ErrorCode::CANCELLED:
             return {409, "cancelled", {}};
+        case core::ErrorCode::NO_SPACE:  // frees up as jobs are deleted or expire
+            return {507, "storage_full", {}, 30};
         case core::ErrorCode::IO:
         case core::ErrorCode::INTERNAL:
             break;
@@ -79,6 +85,8 @@ HttpError http_error_of(scheduler::SchedulerCode code) {
             return {429, "queue_full", {}};
         case SchedulerCode::SESSION_QUEUE_FULL:
             return {429, "session_queue_full", {}};
+        case SchedulerCode::SESSION_STORAGE_FULL:
+            return {507, "session_storage_full", {}};
         case SchedulerCode::DRAINING:
             return {503, "draining", {}};
     }

@@ -2,9 +2,11 @@
 // submitted input, outputs.
 #include <charconv>
 
+#include "core/json_depth.h"
 #include "scheduler/ids.h"
 #include "server/api_context.h"
 #include "server/api_error.h"
+#include "server/http_limits.h"
 #include "server/job_json.h"
 #include "server/multipart.h"
 #include "server/output_files.h"
@@ -40,6 +42,10 @@ int64_t parse_int(const std::string& text, const char* name, int64_t min, int64_
 }
 
 json parse_json(const std::string& text) {
+    if (core::json_nesting_depth(text, core::max_json_depth) > core::max_json_depth) {
+        throw ApiError(ApiCode::BAD_REQUEST, "the request's JSON nests deeper than " +
+                                                 std::to_string(core::max_json_depth) + " levels");
+    }
     json body = json::parse(text, nullptr, false);
     if (body.is_discarded())
         throw ApiError(ApiCode::BAD_REQUEST, "the request body is not valid JSON");
@@ -47,7 +53,8 @@ json parse_json(const std::string& text) {
 }
 
 // Reads either submission form into a request; the hash covers the JSON and the image.
-scheduler::SubmitRequest read_submission(const httplib::Request& req) {
+scheduler::SubmitRequest read_submission(const httplib::Request& req,
+                                         const ServerOptions& options) {
     scheduler::SubmitRequest request;
     json body;
     const std::string type = client_content_type(req);
@@ -65,8 +72,14 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
                            "\"input.image\" (the image as base64, for upscaling models) or "
                            "\"input.prompt\" (for generation models) is required");
         }
-        if (has_prompt)
+        if (has_prompt) {
             request.input.prompt = (*input)["prompt"].get<std::string>();
+            if (request.input.prompt->size() > options.max_prompt_bytes) {
+                throw ApiError(ApiCode::BAD_REQUEST, "\"input.prompt\" is longer than " +
+                                                         std::to_string(options.max_prompt_bytes) +
+                                                         " bytes");
+            }
+        }
         if (has_image) {
             request.input.image = decode_base64((*input)["image"].get<std::string>());
             if (request.input.image.empty())
@@ -109,8 +122,11 @@ scheduler::SubmitRequest read_submission(const httplib::Request& req) {
         std::string_view(reinterpret_cast<const char*>(image_bytes.data()), image_bytes.size()));
     request.request_hash = scheduler::sha256_hex(body.dump() + "\n" + image_hash);
     request.idempotency_key = req.get_header_value("Idempotency-Key");
-    if (request.idempotency_key.size() > 255)
-        throw ApiError(ApiCode::BAD_REQUEST, "Idempotency-Key is longer than 255 bytes");
+    if (request.idempotency_key.size() > http_limits::idempotency_key_bytes) {
+        throw ApiError(ApiCode::BAD_REQUEST,
+                       "Idempotency-Key is longer than " +
+                           std::to_string(http_limits::idempotency_key_bytes) + " bytes");
+    }
     return request;
 }
 
@@ -180,9 +196,9 @@ void send_input(scheduler::Scheduler& scheduler,
 void register_job_routes(Router& router, ApiContext& context) {
     auto& scheduler = context.scheduler;
     router.add("POST", "/v1/jobs",
-               [&scheduler](const httplib::Request& req, httplib::Response& res,
-                            const std::string& session_id) {
-                   scheduler::SubmitRequest request = read_submission(req);
+               [&scheduler, &context](const httplib::Request& req, httplib::Response& res,
+                                      const std::string& session_id) {
+                   scheduler::SubmitRequest request = read_submission(req, context.options);
                    request.session_id = session_id;
                    const scheduler::SubmitResult result = scheduler.submit(std::move(request));
                    if (result.existing) {

@@ -1,6 +1,8 @@
 // GET /v1/models, /v1/limits, /healthz, /readyz
+#include "core/json_depth.h"
 #include "server/api_context.h"
 #include "server/api_error.h"
+#include "server/http_limits.h"
 
 namespace kiln::server {
 
@@ -42,16 +44,30 @@ void register_service_routes(Router& router, ApiContext& context) {
                [&context](const httplib::Request&, httplib::Response& res, const std::string&) {
                    const ServerOptions& server = context.options;
                    const scheduler::SchedulerOptions& s = server.scheduler;
-                   send_json(res, 200,
-                             {{"max_body_bytes", server.max_body_bytes},
-                              {"max_pixels", s.decode_limits.max_pixels},
-                              {"max_side", s.decode_limits.max_side},
-                              {"max_queued", s.max_queued},
-                              {"max_queued_per_session", s.max_queued_per_session},
-                              {"memory_budget_bytes", s.memory_budget},
-                              {"job_timeout_s", s.job_timeout.count() / 1000},
-                              {"content_types", {"image/png", "image/jpeg"}},
-                              {"request_types", {"application/json", "multipart/form-data"}}});
+                   send_json(
+                       res, 200,
+                       {{"max_body_bytes", server.max_body_bytes},
+                        {"max_header_line_bytes", http_limits::header_line_bytes},
+                        {"max_uri_bytes", http_limits::uri_bytes},
+                        {"http_threads", server.http_threads},
+                        {"read_timeout_s", http_limits::read_timeout_s},
+                        {"keep_alive_timeout_s", http_limits::keep_alive_timeout_s},
+                        {"max_event_streams", http_limits::event_streams(server.http_threads)},
+                        {"max_event_streams_per_session", server.max_event_streams_per_session},
+                        {"max_sessions_per_client_hour", server.max_sessions_per_client_hour},
+                        {"session_ttl_s", server.session_ttl_s},
+                        {"max_json_depth", core::max_json_depth},
+                        {"max_prompt_bytes", server.max_prompt_bytes},
+                        {"max_idempotency_key_bytes", http_limits::idempotency_key_bytes},
+                        {"max_pixels", s.decode_limits.max_pixels},
+                        {"max_side", s.decode_limits.max_side},
+                        {"max_queued", s.max_queued},
+                        {"max_queued_per_session", s.max_queued_per_session},
+                        {"max_stored_bytes_per_session", s.max_stored_bytes_per_session},
+                        {"memory_budget_bytes", s.memory_budget},
+                        {"job_timeout_s", s.job_timeout.count() / 1000},
+                        {"content_types", {"image/png", "image/jpeg"}},
+                        {"request_types", {"application/json", "multipart/form-data"}}});
                });
     router.add("GET", "/healthz",
                [](const httplib::Request&, httplib::Response& res, const std::string&) {

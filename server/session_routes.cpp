@@ -1,4 +1,7 @@
 // POST /v1/sessions, DELETE /v1/sessions/current
+#include <algorithm>
+
+#include "scheduler/job.h"
 #include "server/api_context.h"
 #include "server/api_error.h"
 #include "server/auth.h"
@@ -14,6 +17,16 @@ void register_session_routes(Router& router, ApiContext& context) {
                 throw ApiError(ApiCode::UNAUTHORIZED,
                                "creating a session needs the server's API key: Authorization: "
                                "Bearer <key>");
+            }
+            const size_t per_hour = context.options.max_sessions_per_client_hour;
+            const std::string client = client_address(req, context.options.trust_forwarded_for);
+            if (const int64_t wait_s =
+                    context.session_creations.admit(client, scheduler::now_ms(), per_hour)) {
+                throw ApiError(ApiCode::TOO_MANY_SESSIONS,
+                               "this address created " + std::to_string(per_hour) +
+                                   " sessions in the last hour (the limit); reuse a session's "
+                                   "token, or retry later",
+                               static_cast<int>(std::min<int64_t>(wait_s, 3600)));
             }
             const NewSession created = make_session(context.options.session_ttl_s);
             context.jobs.create_session(created.session);

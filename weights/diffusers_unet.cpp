@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/small_file.h"
 #include "weights/safetensors.h"
 
@@ -258,6 +259,11 @@ int64_t dim(const StateDict& w, const std::string& key, size_t axis) {
 }  // namespace
 
 UNetConfig parse_unet_config(const std::string& json_text, const std::string& origin) {
+    if (core::json_nesting_depth(json_text, core::max_json_depth) > core::max_json_depth) {
+        throw core::Error(
+            core::ErrorCode::BAD_FILE,
+            origin + ": nests deeper than " + std::to_string(core::max_json_depth) + " levels");
+    }
     json j;
     try {
         j = json::parse(json_text);
@@ -436,7 +442,10 @@ bool is_unet_folder(const fs::path& dir) {
     if (d.empty() || weights_file(d).empty())
         return false;
     try {
-        const json j = json::parse(core::read_small_file(d / "config.json"));
+        const std::string text = core::read_small_file(d / "config.json");
+        if (core::json_nesting_depth(text, core::max_json_depth) > core::max_json_depth)
+            return false;
+        const json j = json::parse(text);
         return j.is_object() && j.value("_class_name", "") == "UNet2DConditionModel";
     } catch (const std::exception&) {
         return false;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "weights/byte_io.h"
 #include "weights/mapped_file.h"
 
@@ -104,6 +105,9 @@ json read_header(const std::string& file, std::span<const uint8_t> bytes) {
                       std::to_string(bytes.size()) + " bytes) or the 100 MB limit");
     }
     const auto header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
+    if (core::json_nesting_depth(std::string_view(header_begin, header_len), core::max_json_depth) >
+        core::max_json_depth)
+        bad(file, "header nests deeper than " + std::to_string(core::max_json_depth) + " levels");
     json header;
     try {
         header = json::parse(header_begin, header_begin + header_len);

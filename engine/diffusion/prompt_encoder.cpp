@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "weights/safetensors.h"
 
 namespace kiln::engine::diffusion {
@@ -40,6 +41,8 @@ ClassTableEncoder::ClassTableEncoder(const std::filesystem::path& file) {
     if (names == meta.end() || empty == meta.end())
         throw core::Error(core::ErrorCode::BAD_FILE,
                           origin + ": metadata needs 'class_names' and 'empty_index'");
+    if (core::json_nesting_depth(names->second, core::max_json_depth) > core::max_json_depth)
+        throw core::Error(core::ErrorCode::BAD_FILE, origin + ": 'class_names' nests too deeply");
     try {
         const auto list = nlohmann::json::parse(names->second);
         for (const auto& n : list)

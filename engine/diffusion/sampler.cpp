@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace kiln::engine::diffusion {
 
@@ -65,6 +66,11 @@ double sigma_to_t(double sigma, const std::vector<double>& log_sigmas) {
 }  // namespace
 
 ScheduleConfig parse_schedule_config(const std::string& json_text, const std::string& origin) {
+    if (core::json_nesting_depth(json_text, core::max_json_depth) > core::max_json_depth) {
+        throw core::Error(
+            core::ErrorCode::BAD_FILE,
+            origin + ": nests deeper than " + std::to_string(core::max_json_depth) + " levels");
+    }
     json j;
     try {
         j = json::parse(json_text);

@@ -8,7 +8,9 @@
 //   KILN_OPENAPI     the document
 //   KILN_CONTRACT_OUT  where coverage.md goes (optional)
 // Limits run.sh starts kiln with: --max-body 1 (MiB), --max-queued 5,
-// --max-queued-per-session 3, --http-threads 8 (4 event streams), --drain-grace 10.
+// --max-queued-per-session 3, --http-threads 8 (4 event streams), --drain-grace 10,
+// --max-streams-per-session 2, --sessions-per-client-hour 40, --max-stored-per-session 0.25
+// (MiB).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -48,6 +50,31 @@ async function waitFor(token, id, done, what) {
   assert.fail(`job ${id} never became ${what}`);
 }
 
+// CRC-32 (ISO 3309, as PNG chunks use it); Node 18's zlib has no crc32.
+const crcTable = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// palette8.png with a tEXt chunk of `size` bytes after its IHDR: the same 9 x 6 image, a
+// larger file (what a session's stored bytes count).
+function paddedPng(size) {
+  const type = Buffer.from("tEXt");
+  const data = Buffer.concat([Buffer.from("Comment\0"), Buffer.alloc(size, 0x61)]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([type, data])));
+  const ihdrEnd = 8 + 25; // signature, then IHDR: length, type, 13 bytes, CRC
+  return Buffer.concat([png.subarray(0, ihdrEnd), length, type, data, crc, png.subarray(ihdrEnd)]);
+}
+
 const finished = (job) => ["succeeded", "failed", "cancelled"].includes(job.status);
 
 async function newSession() {
@@ -67,6 +94,10 @@ test("service routes: health, readiness, models, limits, metrics", async () => {
   assert.deepEqual(models.map((m) => m.name).sort(), [GENERATE, UPSCALE]);
   const { json: limits } = await api.call({ path: "/v1/limits", expect: 200 });
   assert.equal(limits.max_queued, 5);
+  assert.equal(limits.max_event_streams, 4);
+  assert.equal(limits.max_event_streams_per_session, 2);
+  assert.equal(limits.max_sessions_per_client_hour, 40);
+  assert.equal(limits.max_stored_bytes_per_session, 262144);
   const { body } = await api.call({ path: "/metrics", expect: 200 });
   assert.match(body.toString(), /kiln_queue_length/);
 });
@@ -142,6 +173,29 @@ test("POST /v1/jobs refusals: 400, 404, 413, 415, 422", async () => {
   await post({ json: upscaleJob(png.subarray(0, 100)), expect: 422 }); // truncated PNG
   await post({ json: upscaleJob(png, { task: "generate" }), expect: 422 }); // task vs input
   await post({ json: { model: GENERATE, input: { prompt: "a cat" } }, expect: 422 }); // unknown prompt
+  const tooLong = await post({
+    json: { model: GENERATE, input: { prompt: "x".repeat(1001) } }, expect: 400, invalid: "prompt over maxLength",
+  });
+  assert.match(tooLong.json.error.message, /longer than 1000 bytes/);
+  const nested = JSON.stringify(upscaleJob(png)).replace(/}$/, `,"x":${"[".repeat(65)}${"]".repeat(65)}}`);
+  const deep = await post({ text: nested, contentType: "application/json", expect: 400 });
+  assert.match(deep.json.error.message, /nests deeper than 64 levels/);
+});
+
+test("stored bytes per session: submit and retry past the limit answer 507", async () => {
+  const c = await newSession();
+  await api.call({ method: "POST", path: "/v1/queue/pause", token: c, expect: 200 });
+  const big = paddedPng(150_000); // two of them are over the 256 KiB a session may keep
+  const { json: first } = await submit(c, upscaleJob(big));
+  await api.call({ method: "POST", path: `/v1/jobs/${first.id}/cancel`, token: c, expect: 200 });
+  const full = await submit(c, upscaleJob(big), 507);
+  assert.equal(full.json.error.code, "session_storage_full");
+  const retry = await api.call({ method: "POST", path: `/v1/jobs/${first.id}/retry`, token: c, expect: 507 });
+  assert.equal(retry.json.error.code, "session_storage_full");
+  await api.call({ method: "DELETE", path: `/v1/jobs/${first.id}`, token: c, expect: 204 });
+  const { json: again } = await submit(c, upscaleJob(big)); // room again
+  await api.call({ method: "POST", path: `/v1/jobs/${again.id}/cancel`, token: c, expect: 200 });
+  await api.call({ method: "DELETE", path: "/v1/sessions/current", token: c, expect: 204 });
 });
 
 test("GET /v1/jobs/{id}, list, pages, filters (200, 400, 404)", async () => {
@@ -250,21 +304,73 @@ test("deletes: a job (204, then 404), a session (204, then 401)", async () => {
   await api.call({ path: "/v1/queue", token: s.b, expect: 401 });
 });
 
-test("event streams past the cap answer 503 with Retry-After", async () => {
-  const held = [];
-  let refused;
-  for (let i = 0; i < 10 && !refused; ++i) {
-    const control = {};
-    let opened;
-    const isOpen = new Promise((resolve) => (opened = resolve));
-    const done = api.stream({ token: s.a, control, until: () => (opened(true), false), timeoutMs: 600_000 });
-    const first = await Promise.race([isOpen, done]);
-    if (first === true) held.push({ control, done });
-    else refused = first;
-  }
-  assert.equal(refused?.status, 503, "no stream was refused");
+// Opens a stream and resolves once it is open ({held}) or refused ({refused}).
+async function openStream(token) {
+  const control = {};
+  let opened;
+  const isOpen = new Promise((resolve) => (opened = resolve));
+  const done = api.stream({ token, control, until: () => (opened(true), false), timeoutMs: 600_000 });
+  const first = await Promise.race([isOpen, done]);
+  return first === true ? { held: { control, done } } : { refused: first };
+}
+
+async function closeStreams(held) {
   for (const h of held) h.control.close();
   await Promise.all(held.map((h) => h.done));
+}
+
+test("a session's event streams past --max-streams-per-session answer 429", async () => {
+  // The server notices a closed stream within half a second and frees its places; the
+  // earlier tests' streams must not count against the cap of 4 here.
+  await sleep(1500);
+  const token = await newSession();
+  const held = [];
+  try {
+    for (let i = 0; i < 2; ++i) {
+      const opened = await openStream(token);
+      assert.ok(opened.held, `stream ${i + 1} of 2 was refused`);
+      held.push(opened.held);
+    }
+    const third = await openStream(token);
+    assert.equal(third.refused?.status, 429);
+    assert.ok(Number(third.refused.headers["retry-after"]) >= 1);
+  } finally {
+    await closeStreams(held);
+  }
+});
+
+test("event streams past the cap answer 503 with Retry-After", async () => {
+  // Two streams per session (the session limit), over new sessions, until the server's cap
+  // (4; a stream closed by the test above may still hold its place for half a second).
+  const held = [];
+  let refused;
+  try {
+    for (let i = 0; i < 10 && !refused; ++i) {
+      const token = await newSession();
+      for (let k = 0; k < 2 && !refused; ++k) {
+        const opened = await openStream(token);
+        if (opened.held) held.push(opened.held);
+        else refused = opened.refused;
+      }
+    }
+    assert.equal(refused?.status, 503, "no stream was refused");
+    assert.ok(held.length <= 4, `${held.length} streams open past the cap of 4`);
+  } finally {
+    await closeStreams(held);
+  }
+});
+
+test("sessions past --sessions-per-client-hour answer 429 with Retry-After", async () => {
+  let refused;
+  for (let i = 0; i <= 40 && !refused; ++i) {
+    const res = await api.call({
+      method: "POST", path: "/v1/sessions", headers: { Authorization: `Bearer ${KILN_API_KEY}` },
+    });
+    if (res.status === 429) refused = res;
+    else assert.equal(res.status, 201);
+  }
+  assert.equal(refused?.json.error.code, "too_many_sessions", "no session was refused");
+  assert.ok(Number(refused.headers["retry-after"]) > 3000);
 });
 
 test("draining (SIGTERM): new jobs, retries and /readyz answer 503 with Retry-After", async () => {

@@ -55,7 +55,8 @@ api_key=contract-$RANDOM$RANDOM
 
 "$kiln" serve --host 127.0.0.1 --port 0 --models "$tmp/models" --data "$tmp/data" \
     --workers 1 --threads 1 --api-key "$api_key" --max-body 1 --max-queued 5 \
-    --max-queued-per-session 3 --http-threads 8 --drain-grace 10 >"$tmp/kiln.log" 2>&1 &
+    --max-queued-per-session 3 --http-threads 8 --drain-grace 10 --max-streams-per-session 2 \
+    --sessions-per-client-hour 40 --max-stored-per-session 0.25 >"$tmp/kiln.log" 2>&1 &
 kiln_pid=$!
 port=$(kiln_port "$tmp/kiln.log" "$kiln_pid")
 url="http://127.0.0.1:$port"
