@@ -160,6 +160,13 @@ SqliteJobStore::~SqliteJobStore() {
     sqlite3_close(db_);
 }
 
+void SqliteJobStore::rollback() noexcept {
+    // SQLite may already have rolled the transaction back itself (it does on SQLITE_FULL);
+    // a ROLLBACK then fails and would hide the error that matters (a full disk: 507).
+    if (!sqlite3_get_autocommit(db_))
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 void SqliteJobStore::exec(const char* sql) {
     char* message = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
@@ -234,7 +241,7 @@ void SqliteJobStore::delete_session(const std::string& id) {
         Statement(db_, "DELETE FROM sessions WHERE id = ?").bind(id).step();
         exec("COMMIT");
     } catch (...) {
-        exec("ROLLBACK");
+        rollback();
         throw;
     }
 }
@@ -354,7 +361,7 @@ bool SqliteJobStore::update_job(Job& job) {
         write_outputs(job);
         exec("COMMIT");
     } catch (...) {
-        exec("ROLLBACK");
+        rollback();
         throw;
     }
     job.update_seq = next_update_seq_++;

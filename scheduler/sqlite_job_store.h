@@ -39,6 +39,7 @@ class SqliteJobStore final : public JobStore {
 
   private:
     void exec(const char* sql);
+    void rollback() noexcept;  // of an open transaction, if SQLite has not ended it
     void migrate();
     void load_outputs(Job& job);
     void write_outputs(const Job& job);
