@@ -34,6 +34,9 @@ packages+=(clang-14 libclang-rt-14-dev llvm-14 libomp-dev)
 # Browser tests (tests/browser): Debian's chromium driven by npm's playwright-core,
 # behind Debian's nginx as the reverse proxy.
 packages+=(chromium nginx-light)
+# The soak (bench/soak, ctest label soak) puts the server's data on a small tmpfs it mounts
+# and fills: mount(8) and umount(8), not in a minimal Debian root.
+packages+=(mount)
 
 # npm (for scripts/fetch-models.sh and the Node-based tests). Only when there is none: an image with
 # nodesource's nodejs already bundles npm, and Debian's npm package conflicts with it.
