@@ -397,8 +397,9 @@ void Scheduler::run_job(const QueuedJob& queued,
     if (!found || found->status != JobStatus::QUEUED)
         return;  // deleted or cancelled meanwhile
     Job job = std::move(*found);
-    if (cancel) {
-        job.status = JobStatus::CANCELLED;
+    if (cancel) {  // before it started: the client, the watchdog or stop()
+        if (!end_interrupted(job))
+            return;  // stopping: still queued in the store, the next start takes it up
         job.finished_at = now_ms();
         finish(job, OnStoreError::WAIT);
         return;
@@ -477,18 +478,8 @@ void Scheduler::run_job(const QueuedJob& queued,
         job.status = JobStatus::SUCCEEDED;
     } catch (const core::Error& e) {
         if (e.code() == core::ErrorCode::CANCELLED) {
-            std::lock_guard lock(mutex_);
-            const Running& r = running_.at(job.id);
-            if (r.timed_out) {
-                job.status = JobStatus::FAILED;
-                job.error =
-                    JobError{"timeout", "the job ran longer than the limit of " +
-                                            std::to_string(options_.job_timeout.count()) + " ms"};
-            } else if (stopping_ && !r.user_cancelled) {
+            if (!end_interrupted(job))
                 return;  // interrupted by stop(): stays running, the next start re-runs it
-            } else {
-                job.status = JobStatus::CANCELLED;
-            }
         } else {
             job.status = JobStatus::FAILED;
             job.error = JobError{std::string(core::error_code_name(e.code())), e.what()};
@@ -514,6 +505,21 @@ void Scheduler::run_job(const QueuedJob& queued,
         }
     }
     finish(job, OnStoreError::WAIT);
+}
+
+bool Scheduler::end_interrupted(Job& job) {
+    std::lock_guard lock(mutex_);
+    const Running& r = running_.at(job.id);
+    if (r.timed_out) {
+        job.status = JobStatus::FAILED;
+        job.error = JobError{"timeout", "the job ran longer than the limit of " +
+                                            std::to_string(options_.job_timeout.count()) + " ms"};
+        return true;
+    }
+    if (stopping_ && !r.user_cancelled)
+        return false;
+    job.status = JobStatus::CANCELLED;
+    return true;
 }
 
 JobOutput Scheduler::store_output(const Job& job, int index, const RunOutput& out) {

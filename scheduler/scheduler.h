@@ -172,6 +172,9 @@ class Scheduler {
     enum class Recorded { YES, DELETED, STOPPING };
     Recorded record(Job& job, OnStoreError on_error);
     void finish(Job& job, OnStoreError on_error);
+    // How a run whose cancel flag was set ends: failed with "timeout" (the watchdog) or
+    // cancelled (the client); false when stop() set it, and the job stays as stored.
+    bool end_interrupted(Job& job);
     // Puts jobs a client request took off the queue back on it (their cancel failed).
     void requeue(const std::string& session_id, const std::vector<std::string>& ids);
     // Writes output `index` and its thumbnail (result_names.h) and describes it with the
