@@ -45,14 +45,13 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "bench", "load"))
-import pngmini  # noqa: E402
+import kiln_load  # noqa: E402 (its 32x32 crops of the reference photographs)
 import soak_png  # noqa: E402
 from soak_disk import DiskFiller, mount_tmpfs, unmount  # noqa: E402
 from soak_http import Client, ErrorBook, NoAnswer, Timeline  # noqa: E402
 from soak_server import ServerProcess  # noqa: E402
 from soak_session import FINAL, Session  # noqa: E402
 
-PHOTOS = ["astronaut-face-64.png", "chelsea-eye-64.png", "coffee-cup-64.png", "rocket-64.png"]
 # The fetched SRVGGNetCompact x4 model (ncnn pair) and the tiny committed one.
 FETCHED_MODEL = ("realesr-animevideov3-x4", ("realesr-animevideov3-x4.param",
                                               "realesr-animevideov3-x4.bin"))
@@ -63,21 +62,6 @@ CI_PRESET = {"duration": 60, "kill_every": 20, "fill_every": 30, "fill_hold": 12
 
 class Interrupted(Exception):
     pass
-
-
-def make_crops(count):
-    """`count` distinct 32x32 RGB PNG crops of the reference photographs."""
-    photos = []
-    for name in PHOTOS:
-        with open(os.path.join(REPO, "tests", "data", "reference", name), "rb") as f:
-            photos.append(pngmini.decode(f.read()))
-    crops = []
-    for i in range(count):
-        w, h, rgb = photos[i % len(photos)]
-        k = i // len(photos)
-        top, left = (k * 7) % (h - 32 + 1), (k * 13) % (w - 32 + 1)
-        crops.append(pngmini.encode(32, 32, pngmini.crop(w, rgb, top, left, 32)))
-    return crops
 
 
 def parse_metrics(text):
@@ -207,7 +191,7 @@ class Runner:
         if self.model not in models:
             raise RuntimeError(f"model {self.model} not served; have {', '.join(models)}")
         self.scale = int(models[self.model]["scale"])
-        crops = make_crops(8 * a.sessions)
+        crops = [item["png"] for item in kiln_load.make_inputs(8 * a.sessions)]
         self.t0 = time.monotonic()
         self.sessions = [Session(i, self, crops[8 * i:8 * i + 8], self.rng.getrandbits(32))
                          for i in range(a.sessions)]

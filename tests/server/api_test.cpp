@@ -9,15 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-void expect_error(const httplib::Result& res, int status, const std::string& code) {
-    ASSERT_TRUE(res);
-    EXPECT_EQ(res->status, status) << res->body;
-    const json body = json::parse(res->body, nullptr, false);
-    ASSERT_TRUE(body.is_object()) << res->body;
-    EXPECT_EQ(body["error"]["code"], code) << res->body;
-    EXPECT_TRUE(body["error"]["message"].is_string());
-}
-
 TEST(Api, SubmitPollAndFetchOutput) {
     Harness h;
     const std::string token = h.new_session();

@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-void expect_error(const httplib::Result& res, int status, const std::string& code) {
-    ASSERT_TRUE(res);
-    EXPECT_EQ(res->status, status) << res->body;
-    const json body = json::parse(res->body, nullptr, false);
-    ASSERT_TRUE(body.is_object()) << res->body;
-    EXPECT_EQ(body["error"]["code"], code) << res->body;
-}
-
 TEST(Limits, ListsEveryLimitAsConfigured) {
     auto options = Harness::default_scheduler();
     options.max_stored_bytes_per_session = 12345;

@@ -159,6 +159,16 @@ httplib::Headers Harness::auth(const std::string& token) const {
     return {{"Authorization", "Bearer " + token}};
 }
 
+void expect_error(const httplib::Result& res, int status, const std::string& code) {
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, status) << res->body;
+    const nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << res->body;
+    EXPECT_EQ(body["error"]["code"], code) << res->body;
+    ASSERT_TRUE(body["error"]["message"].is_string()) << res->body;
+    EXPECT_FALSE(body["error"]["message"].get<std::string>().empty()) << res->body;
+}
+
 std::string Harness::new_session() const {
     auto res = client().Post("/v1/sessions", auth(server_options.api_key), "", "application/json");
     EXPECT_TRUE(res);

@@ -39,6 +39,8 @@ class EventLog {
 };
 
 image::Image test_image(int width, int height, int seed);
+// The API's error answer: this status, a JSON body with this code and a non-empty message.
+void expect_error(const httplib::Result& res, int status, const std::string& code);
 std::string png_bytes(const image::Image& image);
 std::string base64(const std::string& bytes);
 
