@@ -10,8 +10,11 @@
 #include <cstdint>
 
 // Hot loops are compiled for AVX-512, AVX2 and the baseline, chosen at load time:
-// the build assumes no ISA beyond x86-64 (see the root CMakeLists.txt).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// the build assumes no ISA beyond x86-64 (see the root CMakeLists.txt). Not under
+// ThreadSanitizer: the dynamic loader runs the ifunc resolvers that choose a clone before
+// TSan's runtime is up, and an instrumented resolver crashes the program at load.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__)
 #define KILN_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define KILN_CPU_CLONES
