@@ -13,8 +13,7 @@
 // the build assumes no ISA beyond x86-64 (see the root CMakeLists.txt). Not under
 // ThreadSanitizer: the dynamic loader runs the ifunc resolvers that choose a clone before
 // TSan's runtime is up, and an instrumented resolver crashes the program at load.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_THREAD__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define KILN_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define KILN_CPU_CLONES
