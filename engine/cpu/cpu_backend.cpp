@@ -353,6 +353,10 @@ class CpuBackend final : public Backend {
         int threads = options.threads;
         if (threads <= 0)
             threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        // Never more than OpenMP will give (OMP_THREAD_LIMIT): oneDNN partitions its work for
+        // the count a primitive was created with, and a team smaller than that leaves parts
+        // of the output unwritten (measured: attention NMSE 0.46, RRDBNet tiles off by 1.4).
+        threads = std::min(threads, std::max(1, omp_get_thread_limit()));
         return std::make_unique<CpuContext>(threads);
     }
 
