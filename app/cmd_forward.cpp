@@ -1,5 +1,6 @@
 // kiln forward -m MODEL in.npy out.npy: the raw network on a float NHWC array (no padding,
-// no tiling, no clamping), for parity tests against reference implementations.
+// no tiling, no clamping), for parity tests against reference implementations. Networks of
+// unpadded convolutions (UpConv7, CUNet) give an output smaller than scale x the input.
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
@@ -28,8 +29,15 @@ int run_forward(const ForwardArgs& args) {
                           args.input + ": expected float32 NHWC [1, H, W, 3] or [H, W, 3]");
     }
     LoadedEngine loaded = load_engine(args.engine, args.model);
-    const int h = static_cast<int>(shape[0]);
-    const int w = static_cast<int>(shape[1]);
+    // A network of unpadded convolutions gives (H - 2 border) x (W - 2 border), scaled.
+    const int b = loaded.model->border();
+    const int h = static_cast<int>(shape[0]) - 2 * b;
+    const int w = static_cast<int>(shape[1]) - 2 * b;
+    if (h <= 0 || w <= 0) {
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          args.input + ": " + loaded.model->arch() + " needs more than " +
+                              std::to_string(2 * b) + " pixels a side");
+    }
     auto plan = loaded.backend->compile(loaded.model->build_graph(h, w), *loaded.context);
     spdlog::debug("plan:\n{}", plan->describe());
     const int s = loaded.model->scale();

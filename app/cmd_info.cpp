@@ -24,6 +24,8 @@ int run_models(const std::string& dir_flag, bool json) {
                            {"format", m.format},
                            {"task", m.task},
                            {"arch", m.arch_name},
+                           {"family", m.family},
+                           {"noise", m.noise},
                            {"scale", m.scale},
                            {"parameters", m.param_count},
                            {"dtype", m.stored_dtype},
@@ -36,18 +38,20 @@ int run_models(const std::string& dir_flag, bool json) {
         std::cout << "no models in " << dir << " (run scripts/fetch-models.sh)\n";
         return 0;
     }
-    std::printf("%-32s %-12s %-9s %-21s %5s %12s %5s\n", "NAME", "FORMAT", "TASK", "ARCH", "SCALE",
-                "PARAMS", "DTYPE");
+    std::printf("%-36s %-11s %-8s %-16s %-11s %5s %-12s %10s %5s\n", "NAME", "FORMAT", "TASK",
+                "ARCH", "FAMILY", "SCALE", "NOISE", "PARAMS", "DTYPE");
     for (const auto& m : models) {
         if (!m.error.empty()) {
-            std::printf("%-32s %-12s unusable: %s\n", m.name.c_str(), m.format.c_str(),
+            std::printf("%-36s %-11s unusable: %s\n", m.name.c_str(), m.format.c_str(),
                         m.error.c_str());
             continue;
         }
         const std::string scale = m.scale ? std::to_string(m.scale) + "x" : "-";
-        std::printf("%-32s %-12s %-9s %-21s %5s %12lld %5s\n", m.name.c_str(), m.format.c_str(),
-                    m.task.c_str(), m.arch_name.c_str(), scale.c_str(),
-                    static_cast<long long>(m.param_count), m.stored_dtype.c_str());
+        std::printf("%-36s %-11s %-8s %-16s %-11s %5s %-12s %10lld %5s\n", m.name.c_str(),
+                    m.format.c_str(), m.task.c_str(), m.arch_name.c_str(),
+                    m.family.empty() ? "-" : m.family.c_str(), scale.c_str(),
+                    m.noise.empty() ? "-" : m.noise.c_str(), static_cast<long long>(m.param_count),
+                    m.stored_dtype.c_str());
     }
     return 0;
 }

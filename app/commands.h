@@ -33,5 +33,6 @@ Runner register_bench(CLI::App& app);
 Runner register_models(CLI::App& app);
 Runner register_info(CLI::App& app);
 Runner register_serve(CLI::App& app);
+Runner register_convert(CLI::App& app);
 
 }  // namespace kiln::app

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
         kiln::app::register_upscale(app), kiln::app::register_generate(app),
         kiln::app::register_forward(app), kiln::app::register_bench(app),
         kiln::app::register_models(app),  kiln::app::register_info(app),
-        kiln::app::register_serve(app),
+        kiln::app::register_serve(app),   kiln::app::register_convert(app),
     };
     CLI11_PARSE(app, argc, argv);
     spdlog::set_level(verbose ? spdlog::level::debug

@@ -1,6 +1,6 @@
-// Convolution epilogue: bias, activation (ReLU, LeakyReLU, PReLU) and scaled residual adds,
-// fused in one pass over fp16 views with fp32 math. Kernel -> launcher -> entry; the
-// per-chunk work is kernels/activation_body.h (shared with the CPU tests).
+// Convolution epilogue: bias, activation (ReLU, LeakyReLU, PReLU, SiLU, GELU, sigmoid) and
+// scaled residual adds, fused in one pass over fp16 views with fp32 math. Kernel -> launcher ->
+// entry; the per-chunk work is kernels/activation_body.h (shared with the CPU tests).
 #include "kernels/activation_body.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"

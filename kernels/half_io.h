@@ -66,4 +66,22 @@ KILN_HD inline void store_halves(uint16_t* p, const float (&in)[V]) {
 #endif
 }
 
+// V consecutive halves moved without conversion (copies and crops): one 128-bit access on the
+// device for V == 8 (16-byte aligned).
+template <int V>
+KILN_HD inline void copy_halves(const uint16_t* src, uint16_t* dst) {
+#if defined(__CUDA_ARCH__)
+    if constexpr (V == 8) {
+        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+        KILN_UNROLL
+        for (int i = 0; i < V; ++i)
+            dst[i] = src[i];
+    }
+#else
+    for (int i = 0; i < V; ++i)
+        dst[i] = src[i];
+#endif
+}
+
 }  // namespace kiln::kernels

@@ -11,6 +11,7 @@
 #include "kernels/activation_body.h"  // kMaxResidualAdds
 #include "kernels/attention_math.h"
 #include "kernels/pointwise_math.h"
+#include "kernels/pool_body.h"  // global_avg_pool_scratch_bytes
 #include "kernels/tile_body.h"  // TileImage, TileScatterMode
 #include "kernels/tile_math.h"
 #include "kernels/view_math.h"
@@ -38,10 +39,23 @@ void add(const DeviceView& a,
          const DeviceView& dst,
          float scale_a,
          cudaStream_t stream);
+// dst = a * b; b may be a [1, 1, c] view (scales every pixel's channels).
+void mul(const DeviceView& a, const DeviceView& b, const DeviceView& dst, cudaStream_t stream);
 // dst = src (between views of the same shape)
 void copy(const DeviceView& src, const DeviceView& dst, cudaStream_t stream);
+// dst [h, w, c] = src[top : top + h, left : left + w] (the window inside src, same channels).
+void crop(const DeviceView& src, const DeviceView& dst, int top, int left, cudaStream_t stream);
 // x [h, w, 2c] -> dst [h, w, c]: x[.., :c] * gelu(x[.., c:]) (exact erf GELU).
 void geglu(const DeviceView& x, const DeviceView& dst, cudaStream_t stream);
+
+// --- pool.cu ------------------------------------------------------------------------------
+// dst [1, 1, c] = the mean of every channel of src [h, w, c] (fp32 sums in a fixed order, no
+// atomics: kernels/pool_body.h). scratch: global_avg_pool_scratch_bytes(src.desc) bytes of
+// device memory (none needed, and null allowed, when that is 0). One or two launches.
+void global_avg_pool(const DeviceView& src,
+                     const DeviceView& dst,
+                     void* scratch,
+                     cudaStream_t stream);
 
 // --- resample.cu --------------------------------------------------------------------------
 void upsample_nearest(const DeviceView& src,

@@ -9,7 +9,20 @@
 namespace kiln::kernels {
 
 // Same values as engine::Activation (the backend casts one to the other).
-enum class Act : int { NONE = 0, RELU = 1, LEAKY_RELU = 2, PRELU = 3, SILU = 4, GELU = 5 };
+enum class Act : int {
+    NONE = 0,
+    RELU = 1,
+    LEAKY_RELU = 2,
+    PRELU = 3,
+    SILU = 4,
+    GELU = 5,
+    SIGMOID = 6
+};
+
+// 1 / (1 + exp(-x)): exp overflows to inf below x = -88 and the result is 0, never NaN.
+KILN_HD inline float sigmoid(float v) {
+    return 1.0f / (1.0f + expf(-v));
+}
 
 // x * sigmoid(x)
 KILN_HD inline float silu(float v) {
@@ -35,6 +48,8 @@ KILN_HD inline float activate(float v, Act act, float slope) {
             return silu(v);
         case Act::GELU:
             return gelu(v);
+        case Act::SIGMOID:
+            return sigmoid(v);
     }
     return v;
 }

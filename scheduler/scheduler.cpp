@@ -224,6 +224,8 @@ std::vector<ModelDescription> Scheduler::describe_models() {
         description.arch = info.arch_name;
         description.parameters = info.param_count;
         description.scale = info.scale;
+        description.family = info.family;
+        description.noise = info.noise;
         if (*kind == TaskKind::GENERATE) {
             // Its prompts and default size are known once loaded (a small model, kept in the
             // cache as any other and shared with the workers).

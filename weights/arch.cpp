@@ -33,10 +33,22 @@ const WeightTensor& require_tensor(const StateDict& weights,
 
 }  // namespace detail
 
+std::string model_family(const ArchConfig& config) {
+    if (const auto* cunet = std::get_if<CUNetConfig>(&config))
+        return cunet->program == CUNetConfig::Program::WAIFU2X ? "waifu2x" : "Real-CUGAN";
+    if (std::holds_alternative<UpConv7Config>(config))
+        return "waifu2x";
+    return "Real-ESRGAN";
+}
+
 DetectedModel detect_architecture(StateDict weights) {
     if (auto m = detail::detect_rrdbnet(weights))
         return std::move(*m);
     if (auto m = detail::detect_srvgg(weights))
+        return std::move(*m);
+    if (auto m = detail::detect_upconv7(weights))
+        return std::move(*m);
+    if (auto m = detail::detect_cunet(weights))
         return std::move(*m);
     std::string keys;
     int shown = 0;

@@ -35,11 +35,39 @@ struct SRVGGNetCompactConfig {
     enum class Act { RELU, PRELU, LEAKY_RELU } act = Act::PRELU;
 };
 
-using ArchConfig = std::variant<RRDBNetConfig, SRVGGNetCompactConfig>;
+// waifu2x UpConv7 (waifu2x's upconv_7 models; nunif waifu2x/models/upconv_7.py): six
+// unpadded 3x3 convolutions (16, 32, 64, 128, 128, 256 channels, LeakyReLU 0.1) and a 4x4
+// stride-2 pad-3 transposed convolution; 2x. Canonical keys: net.{0,2,...,10} (convs),
+// net.12 (the ConvTranspose2d), each .weight and .bias.
+struct UpConv7Config {
+    int num_in_ch = 3;
+    int num_out_ch = 3;
+};
+
+// waifu2x CUNet and Real-CUGAN's UpCunet2x (bilibili/ailab Real-CUGAN upcunet_v3.py): two
+// UNets of unpadded convolutions with squeeze-excitation, the second refining the first's
+// output (unet1's output cropped by 20 plus unet2's). Canonical keys are Real-CUGAN's:
+// unet1.{conv1,conv2}.conv.{0,2}, unet1.conv1_down, unet1.conv2.seblock.conv{1,2},
+// unet1.conv2_up, unet1.conv3, unet1.conv_bottom; unet2.conv{1..4}.conv.{0,2},
+// unet2.conv{2,3,4}.seblock.conv{1,2}, unet2.conv{1,2}_down, unet2.conv{3,4}_up, unet2.conv5,
+// unet2.conv_bottom (each .weight and .bias).
+struct CUNetConfig {
+    // 2: unet1's bottom is a 4x4 stride-2 transposed convolution; 1: a 3x3 convolution
+    // (waifu2x's noise-only CUNet).
+    int scale = 2;
+    int num_in_ch = 3;
+    int num_out_ch = 3;
+    // Whose files these are: the same network, processed by each program's own rules
+    // (edge padding, tiles). ncnn graphs tell them apart (waifu2x's use Eltwise and Scale
+    // layers, Real-CUGAN's BinaryOp); state dicts in Real-CUGAN's naming are Real-CUGAN's.
+    enum class Program { WAIFU2X, REAL_CUGAN } program = Program::REAL_CUGAN;
+};
+
+using ArchConfig = std::variant<RRDBNetConfig, SRVGGNetCompactConfig, UpConv7Config, CUNetConfig>;
 
 struct DetectedModel {
     ArchConfig config;
-    std::string arch_name;  // "RRDBNet", "SRVGGNetCompact"
+    std::string arch_name;  // "RRDBNet", "SRVGGNetCompact", "UpConv7", "CUNet"
     int scale = 1;
     StateDict weights;  // canonical naming
     // Some ncnn graphs end with a bicubic resize after the network (ncnn Interp resize_type 3):
@@ -50,5 +78,8 @@ struct DetectedModel {
 
 // Throws kiln::core::Error(UNSUPPORTED) naming what was seen when nothing matches.
 DetectedModel detect_architecture(StateDict weights);
+
+// The project whose models these are: "Real-ESRGAN", "waifu2x", "Real-CUGAN".
+std::string model_family(const ArchConfig& config);
 
 }  // namespace kiln::weights

@@ -13,6 +13,8 @@ namespace kiln::weights::detail {
 // tensor is core::Error(BAD_FILE) and an unimplemented variant core::Error(UNSUPPORTED).
 std::optional<DetectedModel> detect_rrdbnet(StateDict& weights);
 std::optional<DetectedModel> detect_srvgg(StateDict& weights);
+std::optional<DetectedModel> detect_upconv7(StateDict& weights);
+std::optional<DetectedModel> detect_cunet(StateDict& weights);
 
 std::string shape_string(const std::vector<int64_t>& shape);
 

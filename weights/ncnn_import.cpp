@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "weights/unet_gan_layers.h"
 
 namespace kiln::weights {
 
@@ -16,6 +17,9 @@ const std::set<std::string> kRrdbTypes{"Input",   "Split",    "Convolution", "Co
                                        "Eltwise", "BinaryOp", "Interp"};
 const std::set<std::string> kSrvggTypes{"Input", "Split",  "Convolution", "PReLU",
                                         "ReLU",  "Interp", "BinaryOp",    "PixelShuffle"};
+const std::set<std::string> kUnetGanTypes{"Input",   "Split", "Convolution",  "Deconvolution",
+                                          "Pooling", "Scale", "InnerProduct", "BinaryOp",
+                                          "Eltwise", "Crop"};
 
 [[noreturn]] void unsupported(const std::string& what) {
     throw core::Error(core::ErrorCode::UNSUPPORTED, "ncnn graph: " + what);
@@ -283,6 +287,108 @@ DetectedModel import_srvgg(const GraphView& v) {
     return m;
 }
 
+// ncnn's fused activation (param 9) for a table layer's.
+int ncnn_activation(GanLayer::Act act) {
+    switch (act) {
+        case GanLayer::Act::NONE:
+            return 0;
+        case GanLayer::Act::RELU:
+            return 1;
+        case GanLayer::Act::LEAKY_RELU:
+            return 2;
+        case GanLayer::Act::SIGMOID:
+            return 4;
+    }
+    return -1;
+}
+
+// One weighted ncnn layer against its table row: type, geometry, activation, weight shapes.
+void match_layer(const NcnnLayer& l, const GanLayer& want, StateDict& sd) {
+    const char* type = want.kind == GanLayer::Kind::CONV     ? "Convolution"
+                       : want.kind == GanLayer::Kind::DECONV ? "Deconvolution"
+                                                             : "InnerProduct";
+    const std::string where = "layer '" + l.name + "' (" + want.key + ")";
+    if (l.type != type)
+        unsupported(where + " is " + l.type + ", expected " + type);
+    if (want.kind != GanLayer::Kind::LINEAR) {
+        const int k = l.param_int(1, 0);
+        const int s = l.param_int(3, 1);
+        const int p = l.param_int(4, 0);
+        const bool square = l.param_int(11, k) == k && l.param_int(13, s) == s &&
+                            l.param_int(14, p) == p && l.param_int(15, p) == p &&
+                            l.param_int(16, p) == p && l.param_int(2, 1) == 1 &&
+                            l.param_int(12, 1) == 1;
+        if (!square || k != want.kernel || s != want.stride || p != want.pad) {
+            unsupported(where + " is not " + std::to_string(want.kernel) + "x" +
+                        std::to_string(want.kernel) + " stride " + std::to_string(want.stride) +
+                        " pad " + std::to_string(want.pad));
+        }
+    }
+    const int act = l.param_int(9, 0);
+    const auto slope = l.param_array(10);
+    const bool slope_ok = act != 2 || (slope.size() == 1 && near(slope[0], 0.1f));
+    if (act != ncnn_activation(want.act) || !slope_ok)
+        unsupported(where + " has activation " + std::to_string(act) + ", expected " +
+                    std::to_string(ncnn_activation(want.act)));
+    if (!l.weights.count("bias"))
+        unsupported(where + " has no bias");
+    WeightTensor w = l.weights.at("weight");
+    if (want.kind == GanLayer::Kind::LINEAR && w.shape.size() == 2)
+        w.shape = {w.shape[0], w.shape[1], 1, 1};
+    if (w.shape != want.weight_shape())
+        unsupported(where + " has weights " + std::to_string(w.data.size()) +
+                    " values, not the expected shape");
+    sd[want.key + ".weight"] = std::move(w);
+    sd[want.key + ".bias"] = l.weights.at("bias");
+}
+
+// waifu2x UpConv7, waifu2x CUNet and Real-CUGAN's UpCunet2x: the weighted layers, in file
+// order, must be the family's table row by row; the weightless layers between them (split,
+// pooling, channel scale, crop, add) are what the table's topology implies, counted.
+DetectedModel import_unet_gan(const NcnnGraph& graph, const GraphView& v) {
+    std::vector<const NcnnLayer*> weighted;
+    for (const NcnnLayer& l : graph.layers) {
+        if (l.type == "Convolution" || l.type == "Deconvolution" || l.type == "InnerProduct")
+            weighted.push_back(&l);
+    }
+    std::vector<GanLayer> table;
+    DetectedModel m;
+    if (v.count("Pooling") == 0) {
+        UpConv7Config c;
+        table = upconv7_layers(c);
+        m.config = c;
+        m.arch_name = "UpConv7";
+        m.scale = 2;
+    } else {
+        CUNetConfig c;
+        // unet1's bottom, the tenth weighted layer: transposed (2x) or not (1x).
+        c.scale = weighted.size() > 9 && weighted[9]->type == "Deconvolution" ? 2 : 1;
+        c.program = v.count("Eltwise") > 0 ? CUNetConfig::Program::WAIFU2X
+                                           : CUNetConfig::Program::REAL_CUGAN;
+        table = cunet_layers(c);
+        m.config = c;
+        m.arch_name = "CUNet";
+        m.scale = c.scale;
+        int se = 0;
+        for (const GanLayer& l : table)
+            se += l.kind == GanLayer::Kind::LINEAR ? 1 : 0;
+        if (v.count("Pooling") * 2 != se)
+            unsupported("CUNet graph with " + std::to_string(v.count("Pooling")) +
+                        " poolings; its convolutions imply " + std::to_string(se / 2));
+        for (const NcnnLayer* p : v.of_type("Pooling")) {
+            if (p->param_int(0, 0) != 1 || p->param_int(4, 0) != 1)
+                unsupported("Pooling '" + p->name + "' is not a global average");
+        }
+    }
+    if (weighted.size() != table.size()) {
+        unsupported(m.arch_name + " graph with " + std::to_string(weighted.size()) +
+                    " weighted layers, expected " + std::to_string(table.size()));
+    }
+    for (size_t i = 0; i < table.size(); ++i)
+        match_layer(*weighted[i], table[i], m.weights);
+    return m;
+}
+
 }  // namespace
 
 DetectedModel import_ncnn(const NcnnGraph& graph) {
@@ -291,6 +397,8 @@ DetectedModel import_ncnn(const NcnnGraph& graph) {
         return import_srvgg(v);
     if (v.count("Input") == 1 && v.count("Eltwise") > 0 && v.only(kRrdbTypes))
         return import_rrdbnet(v);
+    if (v.count("Input") == 1 && v.count("Deconvolution") > 0 && v.only(kUnetGanTypes))
+        return import_unet_gan(graph, v);
     unsupported("not a recognised architecture; layers: " + v.counts_text());
 }
 

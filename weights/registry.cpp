@@ -1,11 +1,13 @@
 #include "weights/registry.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <optional>
 #include <system_error>
 
 #include "core/error.h"
+#include "weights/arch_metadata.h"
 #include "weights/diffusers_unet.h"
 #include "weights/ncnn.h"
 #include "weights/ncnn_import.h"
@@ -27,8 +29,11 @@ std::string task_of_format(const std::string& format) {
 DetectedModel load_model_files(const std::string& format, const std::vector<fs::path>& paths) {
     const std::string file = paths.empty() ? std::string() : paths.front().string();
     try {
-        if (format == "safetensors")
-            return detect_architecture(load_safetensors(paths.at(0)));
+        if (format == "safetensors") {
+            DetectedModel m = detect_architecture(load_safetensors(paths.at(0)));
+            apply_arch_metadata(m, load_safetensors_metadata(paths.at(0)));
+            return m;
+        }
         if (format == "pth")
             return detect_architecture(load_pth(paths.at(0)));
         if (format == "ncnn")
@@ -128,6 +133,24 @@ ModelRegistry::CacheKey ModelRegistry::key_of(const Candidate& c) {
     return k;
 }
 
+std::string noise_level_of_name(const std::string& stem) {
+    std::string s;
+    for (const char ch : stem)
+        s += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (s.find("no-denoise") != std::string::npos || s.find("no_denoise") != std::string::npos)
+        return "none";
+    if (s.find("conservative") != std::string::npos)
+        return "conservative";
+    // "denoise2x" (Real-CUGAN), "noise2" (waifu2x): the digit after "noise".
+    for (size_t at = s.find("noise"); at != std::string::npos; at = s.find("noise", at + 1)) {
+        const size_t d = at + 5;
+        if (d < s.size() && s[d] >= '0' && s[d] <= '3' &&
+            (d + 1 == s.size() || !std::isdigit(static_cast<unsigned char>(s[d + 1]))))
+            return std::string(1, s[d]);
+    }
+    return "";
+}
+
 ModelInfo ModelRegistry::describe(const Candidate& c) {
     ModelInfo info;
     info.name = c.name;
@@ -149,6 +172,9 @@ ModelInfo ModelRegistry::describe(const Candidate& c) {
         }
         const DetectedModel m = load_model_files(c.format, c.paths);
         info.arch_name = m.arch_name;
+        info.family = model_family(m.config);
+        if (info.family != "Real-ESRGAN")
+            info.noise = noise_level_of_name(c.name);
         info.scale = m.scale;
         int64_t by_dtype[3] = {0, 0, 0};
         for (const auto& [k, t] : m.weights) {

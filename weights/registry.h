@@ -23,7 +23,11 @@ struct ModelInfo {
     std::string format;                        // "safetensors", "pth", "ncnn", "diffusers"
     std::string task;                          // "upscale" or "generate"
     std::string arch_name;                     // empty when error is set
-    int scale = 0;                             // upscaling factor; 0 for generation models
+    std::string family;  // "Real-ESRGAN", "waifu2x", "Real-CUGAN"; empty for generation models
+    // The denoise level the file name states, for the families that ship one file per level
+    // (waifu2x "noise2", Real-CUGAN "denoise2x"): "0".."3", "conservative", "none"; else empty.
+    std::string noise;
+    int scale = 0;  // upscaling factor; 0 for generation models
     int64_t param_count = 0;
     std::string stored_dtype;  // dtype holding most parameters: "F32", "F16", "BF16"
     std::string error;         // why the file could not be read or detected; empty when fine
@@ -36,6 +40,9 @@ struct ModelFiles {
     std::string task;    // as ModelInfo::task
     std::vector<std::filesystem::path> paths;
 };
+
+// The denoise level a waifu2x or Real-CUGAN file's name states (ModelInfo::noise).
+std::string noise_level_of_name(const std::string& stem);
 
 // Reads and detects one model file set (no caching). Throws kiln::core::Error.
 DetectedModel load_model_files(const std::string& format,

@@ -13,6 +13,10 @@ Architectures (BasicSR semantics, written out here):
   srvgg    SRVGGNetCompact x4 (realesr-animevideov3-x4): 16 convs, 64 feat,
            PReLU, upscale 4.  1.24 MFLOP per input pixel.
 
+  upconv7  waifu2x UpConv7 (2x, unpadded convolutions: a --size window reads
+           --size + 14 pixels).  tools/reference/unet_gan_torch.py.
+  cunet2   waifu2x CUNet 2x / Real-CUGAN UpCunet2x (reads --size + 36 pixels).
+
 Weights are random with a fixed seed unless --state-dict is given (the FLOP
 count, and hence the time, does not depend on the values).
 
@@ -41,7 +45,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ARCHS = ("rrdbnet", "srvgg")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "tools", "reference"))
+import unet_gan_torch  # noqa: E402
+
+ARCHS = ("rrdbnet", "srvgg", "upconv7", "cunet2")
 CONCRETE_MODES = ("channels_last", "torchscript", "torchscript_ofi", "eager")
 AUTO_CANDIDATES = ("channels_last", "torchscript", "torchscript_ofi")
 SEED = 20261124
@@ -140,8 +148,13 @@ def build_model(arch, state_dict_path=None):
         model = RRDBNet()
     elif arch == "srvgg":
         model = SRVGGNetCompact()
+    elif arch in unet_gan_torch.BORDER:
+        model = unet_gan_torch.build(arch)
     else:
         raise ValueError(f"unknown arch {arch!r}")
+    if state_dict_path and state_dict_path.endswith(".safetensors"):  # kiln convert's output
+        _, model = unet_gan_torch.load_model(state_dict_path)
+        return model.eval()
     if state_dict_path:
         sd = torch.load(state_dict_path, map_location="cpu")
         # Real-ESRGAN release files wrap the weights in 'params_ema' or 'params'.
@@ -269,7 +282,9 @@ def main():
 
     model = build_model(args.arch, args.state_dict)
     torch.manual_seed(SEED + 1)
-    x = torch.rand(1, 3, args.size, args.size)
+    # Networks of unpadded convolutions read their border around the window, as kiln's do.
+    side = args.size + 2 * unet_gan_torch.BORDER.get(args.arch, 0)
+    x = torch.rand(1, 3, side, side)
     fn, x = prepare(model, mode, x)
     runs = time_runs(fn, x, args.warmup, args.repeat)
 

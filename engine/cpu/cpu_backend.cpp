@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "engine/cpu/cpu_attention.h"
+#include "engine/cpu/cpu_gan_ops.h"
 #include "engine/cpu/cpu_unet_ops.h"
 #include "engine/cpu/host_pool.h"
 #include "engine/graph/memory_plan.h"
@@ -247,6 +248,22 @@ class CpuPlan final : public Plan {
                         {op.name, [this, norm](dnnl::stream&, int) { norm->run(scratch_.get()); }});
                     break;
                 }
+                case OpKind::GLOBAL_AVG_POOL: {
+                    const GlobalAvgPoolOp pool(view(op.inputs[0]), view(op.output));
+                    steps_.push_back({op.name, [pool](dnnl::stream&, int t) { pool.run(t); }});
+                    break;
+                }
+                case OpKind::MUL: {
+                    const MulOp mul(view(op.inputs[0]), view(op.inputs[1]), view(op.output));
+                    steps_.push_back({op.name, [mul](dnnl::stream&, int t) { mul.run(t); }});
+                    break;
+                }
+                case OpKind::CROP: {
+                    const CropOp crop(view(op.inputs[0]), view(op.output), op.crop_top,
+                                      op.crop_left);
+                    steps_.push_back({op.name, [crop](dnnl::stream&, int t) { crop.run(t); }});
+                    break;
+                }
                 case OpKind::ATTENTION: {
                     auto attention = std::make_shared<const AttentionOp>(
                         view(op.inputs[0]), view(op.inputs[1]), view(op.inputs[2]), view(op.output),
@@ -378,7 +395,7 @@ class CpuBackend final : public Backend {
         const size_t arena = plan_memory(buffer_lifetimes(graph), sizes).arena_bytes;
         // Weights are counted at fp32 (Winograd's transformed weights are 4x larger for
         // 3x3 kernels) and the scratchpad as four times the largest convolution's input plus
-        // output (Winograd's transformed tiles; measured below that in the tests). Norms and
+        // output (Winograd's transformed tiles) plus its transformed weights. Norms and
         // attention need work space too; the plan shares one region among all ops, so the
         // sum of the two maxima bounds it.
         size_t weights = 0, scratch = 0, op_scratch = 0;
@@ -391,11 +408,15 @@ class CpuBackend final : public Backend {
             if (op.kind != OpKind::CONV2D)
                 continue;
             const size_t k = op.conv.kernel == 3 ? 4 : 1;
-            weights += op.conv.weight->size() * sizeof(float) * k;
+            const size_t conv_weights = op.conv.weight->size() * sizeof(float) * k;
+            weights += conv_weights;
             const Value& in = graph.value(op.inputs[0]);
             const Value& out = graph.value(op.output);
+            // Winograd F(4,3) may also keep the layer's transformed weights in its
+            // scratchpad (measured: 4.5x in + out with them on a 128->256 unpadded layer).
             scratch = std::max(scratch, 4 * (buffer_bytes(in.h, in.w, in.c, block) +
-                                             buffer_bytes(out.h, out.w, out.c, block)));
+                                             buffer_bytes(out.h, out.w, out.c, block)) +
+                                            (k == 4 ? conv_weights : 0));
         }
         scratch += op_scratch;
         // oneDNN keeps per-thread Winograd buffers of a few hundred KiB whatever the shape.

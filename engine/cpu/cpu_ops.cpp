@@ -78,6 +78,8 @@ float activate(float v, Activation act, float alpha, float slope) {
             return v / (1.0f + std::exp(-v));
         case Activation::GELU:
             return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+        case Activation::SIGMOID:
+            return 1.0f / (1.0f + std::exp(-v));
     }
     return v;
 }
@@ -294,6 +296,9 @@ void op_epilogue(const CpuView& y, const EpilogueArgs& args, int threads) {
 #pragma omp simd
                     for (int64_t i = 0; i < n; ++i)
                         v[i] = gelu_approx(v[i]);
+                } else if (args.act == Activation::SIGMOID) {
+                    for (int64_t i = 0; i < n; ++i)
+                        v[i] = 1.0f / (1.0f + std::exp(-v[i]));
                 } else if (args.act != Activation::NONE) {
 #pragma omp simd
                     for (int64_t i = 0; i < n; ++i)

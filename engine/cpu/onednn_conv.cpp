@@ -22,7 +22,8 @@ bool epilogue_empty(const Epilogue& e) {
 // The first add's scale can move into the weights and bias when the activation is
 // positively homogeneous (act(s*y) = s*act(y) for s > 0): none, ReLU, LeakyReLU, PReLU.
 bool fold_first_scale(const Epilogue& e) {
-    const bool homogeneous = e.act != Activation::SILU && e.act != Activation::GELU;
+    const bool homogeneous =
+        e.act != Activation::SILU && e.act != Activation::GELU && e.act != Activation::SIGMOID;
     return homogeneous && !e.adds.empty() && e.adds[0].scale > 0.0f && e.adds[0].scale != 1.0f;
 }
 
@@ -40,6 +41,8 @@ const char* act_name(Activation act) {
             return "silu";
         case Activation::GELU:
             return "gelu";
+        case Activation::SIGMOID:
+            return "sigmoid";
     }
     return "";
 }
@@ -169,7 +172,7 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
     const memory::desc dst = view_desc(setup.dst.layout);
     const memory::desc wts({w.out_channels, w.in_channels, w.kernel, w.kernel},
                            memory::data_type::f32, tag::any);
-    const int pad = w.kernel / 2;
+    const int pad = w.padding();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (fuse) {
@@ -199,6 +202,9 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
                 break;
             case Activation::GELU:
                 ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+                break;
+            case Activation::SIGMOID:
+                ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f);
                 break;
         }
         for (size_t i = 0; i < epi.adds.size(); ++i) {

@@ -14,17 +14,19 @@ enum class ConvRoute { CUBLASLT, CUDNN };
 struct ConvRouteQuery {
     int kernel = 3;
     int stride = 1;
+    int pad = 0;  // ConvWeights::padding()
     kernels::ViewDesc src, dst;
     bool cublaslt_enabled = true;  // CudaBackendOptions::cublaslt_linear
     bool cublaslt_ready = true;    // the context has a cuBLASLt handle
 };
 
-// cuBLASLt takes every 1x1, stride-1 convolution whose input and output are whole buffers
-// (a GEMM over the pixels: the UNet's transformer linears on [h, w, c] maps, shortcuts), and
-// token sequences ([L, 1, c], whose channel views are matrices with a leading dimension).
+// cuBLASLt takes every 1x1, stride-1, unpadded convolution whose input and output are whole
+// buffers (a GEMM over the pixels: the UNet's transformer linears on [h, w, c] maps,
+// shortcuts), and token sequences ([L, 1, c], whose channel views are matrices with a leading
+// dimension).
 // Everything else goes to cuDNN; so does a convolution cuBLASLt refuses when it is built.
 inline ConvRoute conv_route(const ConvRouteQuery& q) {
-    if (!q.cublaslt_enabled || !q.cublaslt_ready || q.kernel != 1 || q.stride != 1)
+    if (!q.cublaslt_enabled || !q.cublaslt_ready || q.kernel != 1 || q.stride != 1 || q.pad != 0)
         return ConvRoute::CUDNN;
     if (q.src.pixels() != q.dst.pixels() || q.src.pixels() == 0)
         return ConvRoute::CUDNN;

@@ -38,6 +38,7 @@ static_assert(static_cast<int>(Activation::LEAKY_RELU) ==
 static_assert(static_cast<int>(Activation::PRELU) == static_cast<int>(kernels::Act::PRELU));
 static_assert(static_cast<int>(Activation::SILU) == static_cast<int>(kernels::Act::SILU));
 static_assert(static_cast<int>(Activation::GELU) == static_cast<int>(kernels::Act::GELU));
+static_assert(static_cast<int>(Activation::SIGMOID) == static_cast<int>(kernels::Act::SIGMOID));
 
 size_t align_up(size_t n) {
     return (n + kAlign - 1) / kAlign * kAlign;
@@ -112,11 +113,14 @@ struct Step {
     std::function<void(cudaStream_t)> run;
 };
 
-// Scratch bytes of an op beyond its output buffer (GroupNorm's partial statistics).
+// Scratch bytes of an op beyond its output buffer (GroupNorm's partial statistics, global
+// average pooling's per-split sums).
 size_t op_scratch_bytes(const Graph& graph, const Op& op) {
-    if (op.kind != OpKind::GROUP_NORM)
+    if (op.kind != OpKind::GROUP_NORM && op.kind != OpKind::GLOBAL_AVG_POOL)
         return 0;
     const Value& x = graph.value(op.inputs[0]);
+    if (op.kind == OpKind::GLOBAL_AVG_POOL)
+        return kernels::global_avg_pool_scratch_bytes({x.h, x.w, x.c, x.c, 0});
     return kernels::group_norm_scratch_bytes({x.h, x.w, x.c, x.c, 0}, op.norm.groups);
 }
 
@@ -141,6 +145,7 @@ ConvRoute route_of(const Graph& graph,
     ConvRouteQuery q;
     q.kernel = op.conv.kernel;
     q.stride = op.conv.stride;
+    q.pad = op.conv.padding();
     q.src = view_desc(graph, op.inputs[0]);
     q.dst = view_desc(graph, op.output);
     q.cublaslt_enabled = options.cublaslt_linear;
@@ -400,6 +405,31 @@ class CudaPlan final : public Plan {
                     }
                     steps_.push_back({op.name, [q, k, v, o, args](cudaStream_t s) {
                                           kernels::attention(q, k, v, o, args, s);
+                                      }});
+                    break;
+                }
+                case OpKind::GLOBAL_AVG_POOL: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    steps_.push_back({op.name, [x, y, op_scratch_ptr](cudaStream_t s) {
+                                          kernels::global_avg_pool(x, y, op_scratch_ptr, s);
+                                      }});
+                    break;
+                }
+                case OpKind::MUL: {
+                    const kernels::DeviceView a = view(op.inputs[0]);
+                    const kernels::DeviceView b = view(op.inputs[1]);
+                    const kernels::DeviceView dst = view(op.output);
+                    steps_.push_back(
+                        {op.name, [a, b, dst](cudaStream_t s) { kernels::mul(a, b, dst, s); }});
+                    break;
+                }
+                case OpKind::CROP: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    const int top = op.crop_top, left = op.crop_left;
+                    steps_.push_back({op.name, [x, y, top, left](cudaStream_t s) {
+                                          kernels::crop(x, y, top, left, s);
                                       }});
                     break;
                 }

@@ -123,6 +123,8 @@ CudnnConv::CudnnConv(const ConvSetup& setup) : setup_(setup) {
     }
     // The graph's weights and epilogue are not kept: the plan may outlive the graph.
     stride_ = setup.weights->stride;
+    pad_ = setup.weights->padding();
+    same_pad_ = pad_ == setup.weights->kernel / 2;
     setup_.weights = nullptr;
     setup_.epilogue = nullptr;
 }
@@ -139,11 +141,13 @@ void CudnnConv::configure() {
     KILN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc_));
     KILN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc_));
     KILN_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act_desc_));
-    const int pad = w.kernel / 2;
+    const int pad = w.padding();
     KILN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc_, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC,
                                                 w.out_channels, w.in_channels, w.kernel, w.kernel));
-    // Stride 2 for the UNet's downsamplers; the output view has the graph's output size
-    // ((size + 2 pad - kernel) / stride + 1), which is what cuDNN computes for these settings.
+    // Stride 2 for the UNet's downsamplers, padding as the graph gives it (kernel / 2 unless
+    // set: 0 for unpadded and 2x2 stride-2 convolutions, K - 1 for sub-pixel ones); the output
+    // view has the graph's output size ((size + 2 pad - kernel) / stride + 1), which is what
+    // cuDNN computes.
     KILN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc_, pad, pad, w.stride, w.stride, 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     // Packed copies first: a view whose packed copy does not fit cuDNN's 32-bit descriptors
@@ -442,6 +446,8 @@ std::string CudnnConv::describe() const {
         s += " (" + chosen_.note + ")";
     if (stride_ != 1)
         s += " stride " + std::to_string(stride_);
+    if (!same_pad_)
+        s += " pad " + std::to_string(pad_);
     s += " ws " + std::to_string(chosen_.workspace);
     // Which path over the views ran, and the whole-op times when both were measured.
     s += whole_views_ ? " whole-views" : chosen_.packed ? " packed-copies" : " strided-views";

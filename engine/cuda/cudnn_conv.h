@@ -138,6 +138,8 @@ class CudnnConv {
     bool needs_epilogue_ = false;
     bool whole_views_ = false;  // both views are whole buffers: the two paths are one
     int stride_ = 1;
+    int pad_ = 0;
+    bool same_pad_ = true;      // padding kernel / 2 (not shown by describe())
     float strided_ms_ = -1.0f;  // whole-op times of the two paths (timed search only)
     float packed_ms_ = -1.0f;
     kernels::EpilogueArgs epilogue_args_;

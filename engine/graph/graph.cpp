@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "engine/graph/deconv_lowering.h"
 
 namespace kiln::engine {
 
@@ -11,6 +12,20 @@ namespace {
 void require(bool ok, const std::string& what) {
     if (!ok)
         throw core::Error(core::ErrorCode::INTERNAL, "graph: " + what);
+}
+
+// Channel counts, weight and bias sizes of a (transposed) convolution reading in_c channels.
+void check_weights(const std::string& name, int in_c, const ConvWeights& weights) {
+    require(weights.in_channels == in_c, name + ": input has " + std::to_string(in_c) +
+                                             " channels, weights expect " +
+                                             std::to_string(weights.in_channels));
+    require(weights.weight &&
+                weights.weight->size() == static_cast<size_t>(weights.out_channels) *
+                                              static_cast<size_t>(weights.in_channels) *
+                                              static_cast<size_t>(weights.kernel * weights.kernel),
+            name + ": weight size");
+    require(!weights.bias || weights.bias->size() == static_cast<size_t>(weights.out_channels),
+            name + ": bias size");
 }
 
 }  // namespace
@@ -47,8 +62,22 @@ const char* op_kind_name(OpKind kind) {
             return "attention";
         case OpKind::CONCAT:
             return "concat";
+        case OpKind::GLOBAL_AVG_POOL:
+            return "global_avg_pool";
+        case OpKind::MUL:
+            return "mul";
+        case OpKind::CROP:
+            return "crop";
     }
     return "?";
+}
+
+int conv_output_size(int size, const ConvWeights& w) {
+    return (size + 2 * w.padding() - w.kernel) / w.stride + 1;
+}
+
+int deconv_output_size(int size, const ConvWeights& w) {
+    return (size - 1) * w.stride + w.kernel - 2 * w.padding();
 }
 
 const Value& Graph::value(ValueId id) const {
@@ -109,24 +138,18 @@ ValueId Graph::conv2d(const std::string& name,
                       Epilogue epilogue,
                       ValueId into) {
     const Value in = value(x);  // a copy: new_buffer_value grows values_
-    require(weights.in_channels == in.c, name + ": input has " + std::to_string(in.c) +
-                                             " channels, weights expect " +
-                                             std::to_string(weights.in_channels));
-    require(weights.weight &&
-                weights.weight->size() == static_cast<size_t>(weights.out_channels) *
-                                              static_cast<size_t>(weights.in_channels) *
-                                              static_cast<size_t>(weights.kernel * weights.kernel),
-            name + ": weight size");
-    require(!weights.bias || weights.bias->size() == static_cast<size_t>(weights.out_channels),
-            name + ": bias size");
+    check_weights(name, in.c, weights);
     require(epilogue.act != Activation::PRELU ||
                 epilogue.prelu_slope.size() == static_cast<size_t>(weights.out_channels),
             name + ": prelu slope count");
-    require(weights.stride >= 1 && weights.kernel >= 1 && weights.kernel % 2 == 1,
-            name + ": kernel must be odd and stride positive");
-    const int pad = weights.kernel / 2;
-    const int out_h = (in.h + 2 * pad - weights.kernel) / weights.stride + 1;
-    const int out_w = (in.w + 2 * pad - weights.kernel) / weights.stride + 1;
+    require(weights.stride >= 1 && weights.kernel >= 1 && weights.pad < weights.kernel &&
+                (weights.kernel % 2 == 1 || weights.pad >= 0),
+            name + ": stride must be positive, an even kernel needs its padding given");
+    const int out_h = conv_output_size(in.h, weights);
+    const int out_w = conv_output_size(in.w, weights);
+    require(in.h + 2 * weights.padding() >= weights.kernel &&
+                in.w + 2 * weights.padding() >= weights.kernel,
+            name + ": input smaller than the kernel");
     ValueId out = into;
     if (out == kNoValue) {
         out = new_buffer_value(out_h, out_w, weights.out_channels);
@@ -290,6 +313,63 @@ ValueId Graph::concat(ValueId a, ValueId b) {
     op.name = "concat";
     op.inputs = {a, b};
     return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c + vb.c));
+}
+
+ValueId Graph::deconv2d(const std::string& name,
+                        ValueId x,
+                        ConvWeights weights,
+                        Epilogue epilogue) {
+    const Value in = value(x);
+    check_weights(name, in.c, weights);
+    require(weights.stride >= 1 && weights.kernel >= 1 && weights.pad >= 0 &&
+                weights.pad < weights.kernel,
+            name + ": stride must be positive and the padding given, below the kernel");
+    require(epilogue.adds.empty() && epilogue.act != Activation::PRELU,
+            name + ": a transposed convolution's epilogue is an activation (not PReLU)");
+    const int out_h = deconv_output_size(in.h, weights);
+    const int out_w = deconv_output_size(in.w, weights);
+    require(out_h > 0 && out_w > 0, name + ": output would be empty");
+    const SubPixelConv sub = subpixel_conv_of(weights, in.h, in.w);
+    const ValueId phases = conv2d(name, x, sub.conv, std::move(epilogue));
+    const ValueId full = sub.factor > 1 ? pixel_shuffle(phases, sub.factor) : phases;
+    const Value f = value(full);
+    if (sub.crop == 0 && f.h == sub.out_h && f.w == sub.out_w)
+        return full;
+    return crop(full, sub.crop, sub.crop, sub.out_h, sub.out_w);
+}
+
+ValueId Graph::global_avg_pool(ValueId x) {
+    const Value in = value(x);
+    Op op;
+    op.kind = OpKind::GLOBAL_AVG_POOL;
+    op.name = "global_avg_pool";
+    op.inputs = {x};
+    return push_op(std::move(op), new_buffer_value(1, 1, in.c));
+}
+
+ValueId Graph::mul(ValueId a, ValueId b) {
+    const Value va = value(a);
+    const Value vb = value(b);
+    const bool broadcast = vb.h == 1 && vb.w == 1;
+    require(((va.h == vb.h && va.w == vb.w) || broadcast) && va.c == vb.c, "mul: shapes differ");
+    Op op;
+    op.kind = OpKind::MUL;
+    op.name = "mul";
+    op.inputs = {a, b};
+    return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c));
+}
+
+ValueId Graph::crop(ValueId x, int top, int left, int h, int w) {
+    const Value in = value(x);
+    require(top >= 0 && left >= 0 && h > 0 && w > 0 && top + h <= in.h && left + w <= in.w,
+            "crop: window outside the input");
+    Op op;
+    op.kind = OpKind::CROP;
+    op.name = "crop";
+    op.inputs = {x};
+    op.crop_top = top;
+    op.crop_left = left;
+    return push_op(std::move(op), new_buffer_value(h, w, in.c));
 }
 
 double Graph::matmul_flops() const {

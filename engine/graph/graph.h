@@ -32,12 +32,18 @@ enum class OpKind {
     GEGLU,       // x [h, w, 2c] -> [h, w, c]: x[.., :c] * gelu(x[.., c:])
     ATTENTION,   // per head: softmax(q k^T * scale) v; q [h, w, c], k and v [hk, wk, c]
     CONCAT,      // channels: out = [a | b]
+    // The UNet generators' ops (waifu2x CUNet, Real-CUGAN). Their transposed convolutions
+    // are CONV2D + PIXEL_SHUFFLE + CROP (Graph::deconv2d, engine/graph/deconv_lowering.h).
+    GLOBAL_AVG_POOL,  // [h, w, c] -> [1, 1, c]: the mean of each channel
+    MUL,              // out = a * b; b may be [1, 1, c] (scales every pixel's channels)
+    CROP,             // out = x[top : top + h, left : left + w], every channel
 };
 
 const char* op_kind_name(OpKind kind);
 
-// GELU is the exact (erf) form, as PyTorch's F.gelu; SILU is x * sigmoid(x).
-enum class Activation { NONE, RELU, LEAKY_RELU, PRELU, SILU, GELU };
+// GELU is the exact (erf) form, as PyTorch's F.gelu; SILU is x * sigmoid(x); SIGMOID is
+// 1 / (1 + exp(-x)).
+enum class Activation { NONE, RELU, LEAKY_RELU, PRELU, SILU, GELU, SIGMOID };
 
 // out = out * scale + residual, applied after the activation.
 struct ResidualAdd {
@@ -54,14 +60,25 @@ struct Epilogue {
     std::vector<ResidualAdd> adds;
 };
 
+// CONV2D: weight [out, in, kh, kw] (PyTorch OIHW); output size
+// (size + 2 * padding() - kernel) / stride + 1.
+// Graph::deconv2d: weight [in, out, kh, kw] (PyTorch ConvTranspose2d's IOHW); output size
+// (size - 1) * stride + kernel - 2 * padding().
 struct ConvWeights {
-    std::shared_ptr<const std::vector<float>> weight;  // [out, in, kh, kw] (PyTorch OIHW)
-    std::shared_ptr<const std::vector<float>> bias;    // [out] or null
+    std::shared_ptr<const std::vector<float>> weight;
+    std::shared_ptr<const std::vector<float>> bias;  // [out] or null
     int out_channels = 0;
     int in_channels = 0;
-    int kernel = 3;  // square kernels; padding = kernel / 2
-    int stride = 1;  // output size (size + 2 * (kernel / 2) - kernel) / stride + 1
+    int kernel = 3;  // square kernels
+    int stride = 1;
+    int pad = -1;  // the same on every side; -1: kernel / 2 ("same" for odd kernels)
+
+    int padding() const { return pad >= 0 ? pad : kernel / 2; }
 };
+
+// The output size of a convolution or transposed convolution along one axis.
+int conv_output_size(int size, const ConvWeights& w);
+int deconv_output_size(int size, const ConvWeights& w);
 
 // GROUP_NORM and LAYER_NORM: y = (x - mean) / sqrt(var + eps) * gamma + beta, then act (NONE
 // or SILU). Statistics are computed in fp32 with the mean subtracted before squaring.
@@ -102,6 +119,7 @@ struct Op {
     NormParams norm;                    // GROUP_NORM, LAYER_NORM
     Activation act = Activation::NONE;  // ACTIVATION
     AttentionParams attention;          // ATTENTION: inputs q, k, v
+    int crop_top = 0, crop_left = 0;    // CROP: the output's origin in the input
 };
 
 class Graph {
@@ -137,6 +155,12 @@ class Graph {
                       ValueId v,
                       AttentionParams params);
     ValueId concat(ValueId a, ValueId b);
+    // A transposed convolution (PyTorch ConvTranspose2d) with an activation (no residual adds),
+    // built as its sub-pixel convolution, a pixel shuffle and a crop.
+    ValueId deconv2d(const std::string& name, ValueId x, ConvWeights weights, Epilogue epilogue);
+    ValueId global_avg_pool(ValueId x);
+    ValueId mul(ValueId a, ValueId b);
+    ValueId crop(ValueId x, int top, int left, int h, int w);
 
     const std::vector<Op>& ops() const { return ops_; }
     const std::vector<Value>& values() const { return values_; }

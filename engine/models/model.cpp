@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "engine/models/rrdbnet.h"
 #include "engine/models/srvgg.h"
+#include "engine/models/unet_gan.h"
 
 namespace kiln::engine {
 
@@ -27,6 +28,12 @@ std::unique_ptr<Model> Model::create(weights::DetectedModel detected) {
     if (auto* rrdb = std::get_if<weights::RRDBNetConfig>(&detected.config)) {
         return std::make_unique<RRDBNet>(*rrdb, std::move(detected.weights));
     }
+    if (auto* upconv7 = std::get_if<weights::UpConv7Config>(&detected.config)) {
+        return std::make_unique<UpConv7>(*upconv7, std::move(detected.weights));
+    }
+    if (auto* cunet = std::get_if<weights::CUNetConfig>(&detected.config)) {
+        return std::make_unique<CUNet>(*cunet, std::move(detected.weights));
+    }
     throw core::Error(core::ErrorCode::UNSUPPORTED,
                       "no engine model for architecture " + detected.arch_name);
 }
@@ -45,7 +52,7 @@ Graph Model::build_graph(int h, int w) const {
                               " must be positive multiples of " + std::to_string(size_multiple()));
     }
     Graph g;
-    const ValueId x = g.input(h, w, in_channels());
+    const ValueId x = g.input(h + 2 * border(), w + 2 * border(), in_channels());
     g.output(build(g, x));
     return g;
 }

@@ -11,6 +11,9 @@
 
 namespace kiln::engine {
 
+// How the pipeline extends an image past its edges for a model's border (border() > 0).
+enum class EdgeMode { REFLECT, REPLICATE };
+
 class Model {
   public:
     virtual ~Model() = default;
@@ -22,16 +25,23 @@ class Model {
     int scale() const { return scale_; }
     int in_channels() const { return 3; }
     int out_channels() const { return 3; }
-    // Input height and width must be multiples of this (pixel-unshuffle models).
+    // Window height and width must be multiples of this (pixel-unshuffle models, UNets).
     virtual int size_multiple() const { return 1; }
+    // Input pixels the network consumes on every side (unpadded convolutions): its graph for
+    // an h x w window takes (h + 2 border) x (w + 2 border) pixels and gives (s h) x (s w).
+    // 0 for networks that pad their convolutions themselves.
+    virtual int border() const { return 0; }
+    // How the pipeline extends the image by border() pixels past its edges (the official
+    // program's rule); models with a border take no separate pre-pad.
+    virtual EdgeMode edge_mode() const { return EdgeMode::REFLECT; }
     int64_t parameter_count() const;
 
-    // The graph for one NHWC input of h x w x 3.
+    // The graph for one window of h x w: an NHWC input of (h + 2 border) x (w + 2 border) x 3.
     Graph build_graph(int h, int w) const;
 
   protected:
     Model(std::string arch, int scale, weights::StateDict weights);
-    // x: [h, w, 3] -> [h*scale, w*scale, 3]
+    // x: [h + 2 border, w + 2 border, 3] -> [h*scale, w*scale, 3]
     virtual ValueId build(Graph& g, ValueId x) const = 0;
 
     // weight + bias of a convolution named by its state-dict prefix ("body.0.rdb1.conv1").

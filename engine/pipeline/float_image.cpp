@@ -19,6 +19,18 @@ FloatImage reflect_pad(const FloatImage& in, int top, int bottom, int left, int 
     return out;
 }
 
+FloatImage replicate_pad(const FloatImage& in, int top, int bottom, int left, int right) {
+    FloatImage out(in.h + top + bottom, in.w + left + right, in.c);
+    for (int y = 0; y < out.h; ++y) {
+        const int sy = std::clamp(y - top, 0, in.h - 1);
+        for (int x = 0; x < out.w; ++x) {
+            const int sx = std::clamp(x - left, 0, in.w - 1);
+            std::copy_n(in.pixel(sy, sx), in.c, out.pixel(y, x));
+        }
+    }
+    return out;
+}
+
 FloatImage crop(const FloatImage& in, int y0, int x0, int h, int w) {
     if (y0 < 0 || x0 < 0 || h < 0 || w < 0 || y0 + h > in.h || x0 + w > in.w) {
         throw core::Error(core::ErrorCode::INTERNAL, "crop outside the image");

@@ -13,6 +13,21 @@ int round_up(int v, int m) {
     return (v + m - 1) / m * m;
 }
 
+// Real-ESRGAN's reflect pre-pad; a model with a border gets its context from the border.
+int prepad_of(const Model& model, const UpscaleOptions& options) {
+    return model.border() > 0 ? 0 : options.prepad;
+}
+
+FloatImage pad_edges(const FloatImage& in,
+                     int top,
+                     int bottom,
+                     int left,
+                     int right,
+                     EdgeMode mode) {
+    return mode == EdgeMode::REPLICATE ? replicate_pad(in, top, bottom, left, right)
+                                       : reflect_pad(in, top, bottom, left, right);
+}
+
 }  // namespace
 
 int choose_tile(const Model& model,
@@ -43,8 +58,9 @@ WindowShape largest_window(const Model& model,
                            int tile,
                            const UpscaleOptions& options) {
     const int m = model.size_multiple();
-    const int ph = round_up(h + 2 * options.prepad, m);
-    const int pw = round_up(w + 2 * options.prepad, m);
+    const int pre = prepad_of(model, options);
+    const int ph = round_up(h + 2 * pre, m);
+    const int pw = round_up(w + 2 * pre, m);
     if (tile == 0)
         return {ph, pw};
     const int window = round_up(tile + 2 * options.tile_pad, m);
@@ -79,11 +95,16 @@ FloatImage Upscaler::run(const FloatImage& rgb,
     }
     const int s = model_.scale();
     const int m = model_.size_multiple();
-    const int pre = options.prepad;
-    // Reflect pre-pad on every side, then pad bottom/right to the model's size multiple.
+    const int pre = prepad_of(model_, options);
+    const int b = model_.border();
+    // Pre-pad on every side and pad bottom/right to the model's size multiple (by reflection,
+    // or the model's edge rule), then extend by the model's border with its edge rule: every
+    // window below reads its border from this image.
     const int ph = round_up(rgb.h + 2 * pre, m);
     const int pw = round_up(rgb.w + 2 * pre, m);
-    const FloatImage padded = reflect_pad(rgb, pre, ph - rgb.h - pre, pre, pw - rgb.w - pre);
+    const EdgeMode edge = b > 0 ? model_.edge_mode() : EdgeMode::REFLECT;
+    const FloatImage padded =
+        pad_edges(rgb, pre + b, ph - rgb.h - pre + b, pre + b, pw - rgb.w - pre + b, edge);
 
     const int tile = choose_tile(rgb.h, rgb.w, options);
     const auto rows = plan_tiles(ph, tile, options.tile_pad, m);
@@ -97,7 +118,8 @@ FloatImage Upscaler::run(const FloatImage& rgb,
             const int wh = ry.window_end - ry.window_begin;
             const int ww = rx.window_end - rx.window_begin;
             Plan& plan = plan_for(wh, ww);
-            const FloatImage window = crop(padded, ry.window_begin, rx.window_begin, wh, ww);
+            const FloatImage window =
+                crop(padded, ry.window_begin, rx.window_begin, wh + 2 * b, ww + 2 * b);
             FloatImage result(wh * s, ww * s, 3);
             RunControl control;
             control.cancel = hooks.cancel;

@@ -49,7 +49,12 @@ function isGenerateJob(job) {
 function modelLabel(m) {
   return isGenerateModel(m)
     ? `${m.name} — generate ${m.width}×${m.height} images, ${m.arch}`
-    : `${m.name} — upscale ×${m.scale}, ${m.arch}`;
+    : `${m.name} — upscale ×${m.scale}, ${m.family} ${m.arch}${noiseLabel(m)}`;
+}
+
+function noiseLabel(m) {
+  if (!m.noise) return "";
+  return m.noise === "none" || m.noise === "conservative" ? `, ${m.noise}` : `, denoise ${m.noise}`;
 }
 
 async function loadModels() {
@@ -76,7 +81,7 @@ function describeModel() {
   const millions = m ? `${(m.parameters / 1e6).toFixed(2)} M parameters` : "";
   $("model-info").textContent = !m ? ""
     : generate ? `${m.arch}, ${millions}: ${m.width}×${m.height} images from a prompt`
-    : `${m.arch}, ${m.scale}x upscale, ${millions}`;
+    : `${m.family} ${m.arch}, ${m.scale}x upscale${noiseLabel(m)}, ${millions}`;
   $("upscale-fields").hidden = generate;
   $("generate-fields").hidden = !generate;
   if (generate) fillPrompts(m);

@@ -286,7 +286,8 @@ describe("kiln web page behind nginx", { timeout: 900_000 }, () => {
     // The picker says what each model does.
     const options = await g.page.$$eval("#model option", (os) => Object.fromEntries(os.map((o) => [o.value, o.textContent])));
     assert.equal(options[GEN], `${GEN} — generate ${model.width}×${model.height} images, ${model.arch}`);
-    assert.equal(options[FAST], `${FAST} — upscale ×${fast.scale}, ${fast.arch}`);
+    assert.equal(fast.family, "Real-ESRGAN");
+    assert.equal(options[FAST], `${FAST} — upscale ×${fast.scale}, Real-ESRGAN ${fast.arch}`);
 
     // Picking it replaces the upload area with the prompt chooser and the parameters.
     await g.page.selectOption("#model", GEN);

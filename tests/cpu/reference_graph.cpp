@@ -47,6 +47,8 @@ double activation(double v, Activation a, double alpha, double slope) {
             return v / (1.0 + std::exp(-v));
         case Activation::GELU:
             return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+        case Activation::SIGMOID:
+            return 1.0 / (1.0 + std::exp(-v));
     }
     return v;
 }
@@ -60,7 +62,7 @@ void conv(Store& s, const Op& op) {
     const Value in = s.g.value(op.inputs[0]);
     const Value out = s.g.value(op.output);
     const auto& w = *op.conv.weight;
-    const int k = op.conv.kernel, pad = k / 2, ci = op.conv.in_channels;
+    const int k = op.conv.kernel, pad = op.conv.padding(), ci = op.conv.in_channels;
     const int stride = op.conv.stride;
     std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
     for (int y = 0; y < out.h; ++y) {
@@ -94,6 +96,20 @@ void conv(Store& s, const Op& op) {
         for (int x = 0; x < out.w; ++x)
             for (int o = 0; o < out.c; ++o)
                 s.at(op.output, y, x, o) = result[(static_cast<size_t>(y) * out.w + x) * out.c + o];
+}
+
+// ADD and MUL: out = f(a, b) in double; b is a's shape or [1, 1, c] (the same every pixel).
+template <typename F>
+void binary(Store& s, const Op& op, const F& f) {
+    const Value out = s.g.value(op.output);
+    const Value b = s.g.value(op.inputs[1]);
+    const bool broadcast = b.h == 1 && b.w == 1;
+    for (int y = 0; y < out.h; ++y)
+        for (int x = 0; x < out.w; ++x)
+            for (int c = 0; c < out.c; ++c)
+                s.at(op.output, y, x, c) = static_cast<float>(
+                    f(s.at(op.inputs[0], y, x, c),
+                      s.at(op.inputs[1], broadcast ? 0 : y, broadcast ? 0 : x, c)));
 }
 
 // GROUP_NORM (groups > 0) and LAYER_NORM (groups == 0: each pixel its own group), in double.
@@ -292,14 +308,8 @@ std::vector<float> run_reference(const Graph& graph,
                 break;
             }
             case OpKind::ADD: {
-                const Value b = graph.value(op.inputs[1]);
-                const bool broadcast = b.h == 1 && b.w == 1;
-                for (int y = 0; y < out.h; ++y)
-                    for (int x = 0; x < out.w; ++x)
-                        for (int c = 0; c < out.c; ++c)
-                            s.at(op.output, y, x, c) = static_cast<float>(
-                                static_cast<double>(s.at(op.inputs[0], y, x, c)) * op.scale +
-                                s.at(op.inputs[1], broadcast ? 0 : y, broadcast ? 0 : x, c));
+                const double scale = op.scale;
+                binary(s, op, [scale](double a, double b) { return a * scale + b; });
                 break;
             }
             case OpKind::GROUP_NORM:
@@ -324,6 +334,28 @@ std::vector<float> run_reference(const Graph& graph,
                 break;
             case OpKind::ATTENTION:
                 attention(s, op);
+                break;
+            case OpKind::GLOBAL_AVG_POOL: {
+                const Value in = graph.value(op.inputs[0]);
+                for (int c = 0; c < out.c; ++c) {
+                    double sum = 0;
+                    for (int y = 0; y < in.h; ++y)
+                        for (int x = 0; x < in.w; ++x)
+                            sum += s.at(op.inputs[0], y, x, c);
+                    s.at(op.output, 0, 0, c) =
+                        static_cast<float>(sum / (static_cast<double>(in.h) * in.w));
+                }
+                break;
+            }
+            case OpKind::MUL:
+                binary(s, op, [](double a, double b) { return a * b; });
+                break;
+            case OpKind::CROP:
+                for (int y = 0; y < out.h; ++y)
+                    for (int x = 0; x < out.w; ++x)
+                        for (int c = 0; c < out.c; ++c)
+                            s.at(op.output, y, x, c) =
+                                s.at(op.inputs[0], y + op.crop_top, x + op.crop_left, c);
                 break;
             case OpKind::CONCAT: {
                 const int ca = graph.value(op.inputs[0]).c;

@@ -69,6 +69,22 @@ TEST(Tiling, ReflectIndexMatchesNumpyReflect) {
     EXPECT_EQ(reflect_index(-5, 0), 0);
 }
 
+TEST(Tiling, ReplicatePadRepeatsTheEdges) {
+    FloatImage img(2, 3, 1);
+    img.data = {1, 2, 3, 4, 5, 6};
+    const FloatImage p = replicate_pad(img, 2, 1, 1, 3);
+    ASSERT_EQ(p.h, 5);
+    ASSERT_EQ(p.w, 7);
+    const float want[5][7] = {{1, 1, 2, 3, 3, 3, 3},
+                              {1, 1, 2, 3, 3, 3, 3},
+                              {1, 1, 2, 3, 3, 3, 3},
+                              {4, 4, 5, 6, 6, 6, 6},
+                              {4, 4, 5, 6, 6, 6, 6}};
+    for (int y = 0; y < 5; ++y)
+        for (int x = 0; x < 7; ++x)
+            EXPECT_EQ(*p.pixel(y, x), want[y][x]) << y << " " << x;
+}
+
 TEST(Tiling, ReflectPadAndCrop) {
     FloatImage img(2, 3, 1);
     for (int i = 0; i < 6; ++i)

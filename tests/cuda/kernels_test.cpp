@@ -8,20 +8,12 @@
 #include "kernels/cuda_check.h"
 #include "kernels/kernels.h"
 #include "tests/cuda/cuda_device.h"
+#include "tests/cuda/device_array.h"
 
 namespace kiln::kernels {
 namespace {
 
-template <typename T>
-struct DeviceArray {
-    T* ptr = nullptr;
-    explicit DeviceArray(size_t n) {
-        KILN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)));
-    }
-    ~DeviceArray() { cudaFree(ptr); }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-};
+using test::DeviceArray;
 
 TEST(ImageIo, RgbaRoundTripThroughAChannelSlice) {
     KILN_REQUIRE_CUDA();

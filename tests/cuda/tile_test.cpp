@@ -14,29 +14,12 @@
 #include "kernels/kernels.h"
 #include "kernels/tile_body.h"
 #include "tests/cuda/cuda_device.h"
+#include "tests/cuda/device_array.h"
 
 namespace kiln::kernels {
 namespace {
 
-template <typename T>
-struct DeviceArray {
-    T* ptr = nullptr;
-    size_t n = 0;
-    explicit DeviceArray(size_t count) : n(count) {
-        KILN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr), (n ? n : 1) * sizeof(T)));
-    }
-    ~DeviceArray() { cudaFree(ptr); }
-    DeviceArray(const DeviceArray&) = delete;
-    DeviceArray& operator=(const DeviceArray&) = delete;
-    void upload(const std::vector<T>& v) {
-        KILN_CUDA_CHECK(cudaMemcpy(ptr, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    std::vector<T> download() const {
-        std::vector<T> v(n);
-        KILN_CUDA_CHECK(cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
-        return v;
-    }
-};
+using test::DeviceArray;
 
 struct Case {
     int h, w, c, tile, pad, pre, scale, blend;

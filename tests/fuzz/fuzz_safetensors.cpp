@@ -1,8 +1,11 @@
 // The .safetensors reader: the JSON header (length, dtypes, shapes, offsets), its metadata
-// block, then architecture detection.
+// block, architecture detection, and kiln's architecture block in the metadata (what
+// `kiln convert` writes) applied to what detection found.
 #include "core/error.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "weights/arch.h"
+#include "weights/arch_metadata.h"
+#include "weights/registry.h"
 #include "weights/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -14,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         kiln::fuzz::finding(e.what());
     }
     try {
-        kiln::weights::detect_architecture(kiln::weights::load_safetensors(path));
+        // Detection, then the metadata block (the registry's path for a .safetensors file).
+        kiln::weights::load_model_files("safetensors", {path});
     } catch (const kiln::core::Error&) {
     } catch (const std::exception& e) {
         kiln::fuzz::finding(e.what());

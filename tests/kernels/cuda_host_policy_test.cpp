@@ -124,6 +124,9 @@ TEST(ConvRouting, EveryWholeViewOneByOneStrideOneGoesToCublasLt) {
     q.cublaslt_ready = true;
     q.cublaslt_enabled = false;
     EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
+    q.cublaslt_enabled = true;
+    q.pad = 1;  // not a GEMM over the pixels (the graph refuses it anyway: pad < kernel)
+    EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
 }
 
 TEST(ConvRouting, CublasLtWorkspace) {

@@ -218,19 +218,129 @@ TEST(KernelBody, GegluMatchesReferenceOnEveryLayout) {
     }
 }
 
-TEST(KernelBody, EpilogueSiluAndGelu) {
+TEST(KernelBody, EpilogueSiluGeluAndSigmoid) {
     HostBuffer src(2, 3, 8, 31), dst(2, 3, 8, 32);
-    for (const Act act : {Act::SILU, Act::GELU}) {
+    for (const Act act : {Act::SILU, Act::GELU, Act::SIGMOID}) {
         EpilogueArgs args;
         args.act = act;
         epilogue_host(make_epilogue_params(src.view(8, 0), dst.view(8, 0), args));
         for (size_t i = 0; i < src.size(); ++i) {
             const double x = core::half_to_float(src.data[i]);
-            const double want = act == Act::SILU ? x / (1.0 + std::exp(-x))
-                                                 : 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+            const double want = act == Act::SILU   ? x / (1.0 + std::exp(-x))
+                                : act == Act::GELU ? 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)))
+                                                   : 1.0 / (1.0 + std::exp(-x));
             ASSERT_NEAR(core::half_to_float(dst.data[i]), want, std::abs(want) * 1e-3 + 1e-6);
         }
     }
+}
+
+// A squeeze-excitation gate: bias + sigmoid on a [1, 1, c] slice (one pixel: a flat run
+// with a scalar tail when packed, else one row).
+TEST(KernelBody, EpilogueSigmoidOnOnePixel) {
+    for (const Layout& l : kLayouts) {
+        HostBuffer src(1, 1, l.c_total, 33), dst(1, 1, l.c_total, 34);
+        std::vector<float> bias(static_cast<size_t>(l.c));
+        for (size_t i = 0; i < bias.size(); ++i)
+            bias[i] = 4.0f * static_cast<float>(i) - 8.0f;  // saturates both ends
+        const DeviceView sv = src.view(l.c, l.c_offset), dv = dst.view(l.c, l.c_offset);
+        const std::vector<uint16_t> before = dst.storage;
+        EpilogueArgs args;
+        args.bias = bias.data();
+        args.act = Act::SIGMOID;
+        epilogue_host(make_epilogue_params(sv, dv, args));
+        for (int ch = 0; ch < l.c; ++ch) {
+            const double x = src.at(sv, 0, 0, ch) + bias[static_cast<size_t>(ch)];
+            const double want = 1.0 / (1.0 + std::exp(-x));
+            ASSERT_NEAR(dst.at(dv, 0, 0, ch), want, want * 1e-3 + 1e-7) << l.name << " " << ch;
+        }
+        for (size_t i = 0; i < dst.size(); ++i) {
+            if (!in_view(dv.desc, i)) {
+                ASSERT_EQ(dst.data[i],
+                          before[static_cast<size_t>(dst.data - dst.storage.data()) + i]);
+            }
+        }
+    }
+}
+
+TEST(KernelBody, MulMatchesReferenceOnEveryLayoutAndBroadcast) {
+    const int h = 3, w = 11;
+    for (const Layout& l : kLayouts) {
+        for (const bool broadcast : {false, true}) {
+            // b: a's shape, or [1, 1, c] (a squeeze-excitation gate) as a slice of its buffer.
+            HostBuffer a(h, w, l.c_total, 41),
+                b(broadcast ? 1 : h, broadcast ? 1 : w, l.c_total, 42), d(h, w, l.c_total, 43);
+            const DeviceView av = a.view(l.c, l.c_offset), bv = b.view(l.c, l.c_offset),
+                             dv = d.view(l.c, l.c_offset);
+            const std::vector<uint16_t> before = d.storage;
+            const AddParams p = make_add_params(av, bv, dv, 1.0f);
+            EXPECT_EQ(p.b_broadcast, broadcast);
+            if (l.c_total != l.c || broadcast) {
+                EXPECT_EQ(p.plan.vec,
+                          l.c % 8 == 0 && l.c_offset % 8 == 0 && l.c_total % 8 == 0 ? 8 : 1)
+                    << l.name;
+            }
+            mul_host(p);
+            for (int y = 0; y < h; ++y)
+                for (int x = 0; x < w; ++x)
+                    for (int ch = 0; ch < l.c; ++ch) {
+                        const float vb = broadcast ? b.at(bv, 0, 0, ch) : b.at(bv, y, x, ch);
+                        ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
+                                  core::float_to_half(a.at(av, y, x, ch) * vb))
+                            << l.name << " broadcast " << broadcast;
+                    }
+            for (size_t i = 0; i < d.size(); ++i) {
+                if (!in_view(dv.desc, i)) {
+                    ASSERT_EQ(d.data[i],
+                              before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+                }
+            }
+        }
+    }
+}
+
+TEST(KernelBody, CropCopiesTheWindowOnEveryLayout) {
+    const int h = 9, w = 13;
+    struct Window {
+        int top, left, h, w;
+    };
+    for (const Layout& l : kLayouts) {
+        for (const Window win :
+             {Window{0, 0, 9, 13}, Window{4, 4, 1, 5}, Window{2, 5, 7, 6}, Window{8, 12, 1, 1}}) {
+            // Source and destination are both slices of their buffers (same layout).
+            HostBuffer s(h, w, l.c_total, 51), d(win.h, win.w, l.c_total, 52);
+            const DeviceView sv = s.view(l.c, l.c_offset), dv = d.view(l.c, l.c_offset);
+            const std::vector<uint16_t> before = d.storage;
+            const CropParams p = make_crop_params(sv, dv, win.top, win.left);
+            EXPECT_EQ(p.plan.rows, static_cast<int64_t>(win.h) * win.w);  // never flat
+            EXPECT_EQ(p.plan.tail, 0);
+            EXPECT_EQ(p.plan.vec, l.c % 8 == 0 && l.c_offset % 8 == 0 && l.c_total % 8 == 0 ? 8 : 1)
+                << l.name;
+            crop_host(p);
+            for (int y = 0; y < win.h; ++y)
+                for (int x = 0; x < win.w; ++x)
+                    for (int ch = 0; ch < l.c; ++ch)
+                        ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
+                                  s.data[sv.desc.offset(win.top + y, win.left + x, ch)])
+                            << l.name << " " << y << "," << x << "," << ch;
+            for (size_t i = 0; i < d.size(); ++i) {
+                if (!in_view(dv.desc, i)) {
+                    ASSERT_EQ(d.data[i],
+                              before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+                }
+            }
+        }
+    }
+    // A packed source cropped into a channel slice of a wider buffer (CUNet's skip + concat).
+    HostBuffer s(6, 7, 16, 53), d(3, 4, 48, 54);
+    const DeviceView sv = s.view(16, 0), dv = d.view(16, 32);
+    const CropParams p = make_crop_params(sv, dv, 2, 1);
+    EXPECT_EQ(p.plan.vec, 8);
+    crop_host(p);
+    for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 4; ++x)
+            for (int ch = 0; ch < 16; ++ch)
+                ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)],
+                          s.data[sv.desc.offset(y + 2, x + 1, ch)]);
 }
 
 // Naive references in double (PyTorch's definitions).

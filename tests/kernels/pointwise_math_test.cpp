@@ -31,6 +31,22 @@ TEST(Pointwise, SiluAndExactGelu) {
     EXPECT_NEAR(silu(1.0f), 0.7310586f, 1e-6f);
 }
 
+TEST(Pointwise, Sigmoid) {
+    for (const float x : {-30.0f, -8.0f, -1.0f, -0.25f, 0.0f, 0.5f, 1.0f, 2.5f, 9.0f, 30.0f}) {
+        const double want = 1.0 / (1.0 + std::exp(-static_cast<double>(x)));
+        EXPECT_NEAR(activate(x, Act::SIGMOID, 0.0f), want, want * 1e-6) << x;
+    }
+    // torch.sigmoid(torch.tensor(1.0)) = 0.7310586.
+    EXPECT_NEAR(sigmoid(1.0f), 0.7310586f, 1e-6f);
+    EXPECT_EQ(sigmoid(0.0f), 0.5f);
+    // exp(-x) overflows below x = -88: the result is 0, not NaN; large x saturates at 1.
+    EXPECT_EQ(sigmoid(-100.0f), 0.0f);
+    EXPECT_EQ(sigmoid(-std::numeric_limits<float>::infinity()), 0.0f);
+    EXPECT_EQ(sigmoid(100.0f), 1.0f);
+    EXPECT_EQ(sigmoid(std::numeric_limits<float>::infinity()), 1.0f);
+    EXPECT_TRUE(std::isnan(sigmoid(std::numeric_limits<float>::quiet_NaN())));
+}
+
 TEST(Pointwise, EveryByteSurvivesAnFp16RoundTrip) {
     // u8 -> value -> fp16 storage -> u8 is the identity for the [0,1] and [-1,1] conventions.
     for (const auto& [scale, offset] : {std::pair{1.0f, 0.0f}, std::pair{2.0f, -1.0f}}) {

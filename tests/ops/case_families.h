@@ -45,5 +45,6 @@ void add_elementwise_cases(std::vector<OpCase>& v);
 void add_norm_cases(std::vector<OpCase>& v);
 void add_attention_cases(std::vector<OpCase>& v);
 void add_graph_cases(std::vector<OpCase>& v);
+void add_unet_gan_cases(std::vector<OpCase>& v);
 
 }  // namespace kiln::test

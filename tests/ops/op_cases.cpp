@@ -18,6 +18,7 @@ const std::vector<OpCase>& op_cases() {
         add_norm_cases(v);
         add_attention_cases(v);
         add_graph_cases(v);
+        add_unet_gan_cases(v);
         return v;
     }();
     return cases;

@@ -36,8 +36,7 @@ except ImportError as e:
     skip(f"{e.name} missing: run this with Debian's /usr/bin/python3 (scripts/install-deps.sh)")
 
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-import numpy as np  # noqa: E402,F811
-from psnr import format_db, psnr, read_png, repair_lavapipe  # noqa: E402
+from psnr import check_against_reference, read_png  # noqa: E402
 from run_ncnn_reference import cached_reference, ncnn_model_args, vulkan_problem  # noqa: E402
 
 
@@ -95,27 +94,11 @@ def main() -> int:
             failures.append(stem)
             continue
 
-        ref = read_png(ref_path)
-        got = read_png(out)
         inp = read_png(src)
         want_shape = (inp.shape[0] * scale, inp.shape[1] * scale, 3)
-        if got.shape != want_shape or ref.shape != want_shape:
-            print(f"FAIL: {stem}: shapes kiln {got.shape}, reference {ref.shape}, want {want_shape}")
-            failures.append(stem)
-            continue
-
-        raw = psnr(ref, got)
-        fixed, repaired = repair_lavapipe(ref, got)
-        value = psnr(fixed, got)
-        d = np.abs(fixed.astype(np.int16) - got.astype(np.int16))
-        ok = value >= args.min_psnr
-        print(f"{'ok  ' if ok else 'FAIL'} model={args.model} image={stem} "
-              f"PSNR={format_db(value)} dB (min {args.min_psnr:g}; raw {format_db(raw)} dB) "
-              f"repaired={repaired}/{ref.size} values  max|d|={int(d.max())} "
-              f"values|d|>2={int((d > 2).sum())}  kiln={kiln_s:.2f}s "
-              f"ncnn={'cached' if cached else f'{ref_s:.1f}s'}")
-        if not ok:
-            print(f"      kiln: {out}\n      reference: {ref_path}")
+        timing = f"kiln={kiln_s:.2f}s ncnn={'cached' if cached else f'{ref_s:.1f}s'}"
+        if not check_against_reference(args.model, stem, ref_path, out, want_shape,
+                                       args.min_psnr, timing):
             failures.append(stem)
 
     if failures:

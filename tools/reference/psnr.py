@@ -90,3 +90,28 @@ def sha256_file(path: str) -> str:
 
 def format_db(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:.2f}"
+
+
+def check_against_reference(model: str, stem: str, ref_path: str, out_path: str,
+                            want_shape: Tuple[int, int, int], min_psnr: float,
+                            timing: str) -> bool:
+    """Compares kiln's PNG with an official binary's (after repair_lavapipe), prints one
+    line (PSNR, raw PSNR, values repaired, largest difference, `timing`) and returns
+    whether the PSNR reaches min_psnr and the shapes are as wanted."""
+    ref = read_png(ref_path)
+    got = read_png(out_path)
+    if got.shape != want_shape or ref.shape != want_shape:
+        print(f"FAIL: {stem}: shapes kiln {got.shape}, reference {ref.shape}, want {want_shape}")
+        return False
+    raw = psnr(ref, got)
+    fixed, repaired = repair_lavapipe(ref, got)
+    value = psnr(fixed, got)
+    d = np.abs(fixed.astype(np.int16) - got.astype(np.int16))
+    ok = value >= min_psnr
+    print(f"{'ok  ' if ok else 'FAIL'} model={model} image={stem} "
+          f"PSNR={format_db(value)} dB (min {min_psnr:g}; raw {format_db(raw)} dB) "
+          f"repaired={repaired}/{ref.size} values  max|d|={int(d.max())} "
+          f"values|d|>2={int((d > 2).sum())}  {timing}")
+    if not ok:
+        print(f"      kiln: {out_path}\n      reference: {ref_path}")
+    return ok

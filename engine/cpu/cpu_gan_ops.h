@@ -1,0 +1,37 @@
+// The UNet generators' non-convolution ops on the CPU backend (waifu2x CUNet, Real-CUGAN):
+// the squeeze-excitation pieces (global average pool, channel scale) and the skip
+// connections' crop. Set up once with the plan; running allocates nothing.
+#pragma once
+
+#include <vector>
+
+#include "engine/cpu/cpu_unet_ops.h"
+
+namespace kiln::engine::cpu {
+
+// dst [1, 1, c] = the mean of every channel of src, summed in double.
+struct GlobalAvgPoolOp {
+    CpuView src, dst;
+    GlobalAvgPoolOp(const CpuView& s, const CpuView& d) : src(s), dst(d) {}
+    void run(int threads) const;
+};
+
+// dst = a * b; b is either a's shape or [1, 1, c] (scales every pixel's channels).
+struct MulOp {
+    CpuView a, b, dst;
+    bool broadcast = false;
+    std::vector<ChannelRun> runs;
+    MulOp(const CpuView& va, const CpuView& vb, const CpuView& d);
+    void run(int threads) const;
+};
+
+// dst = src[top : top + dst.h, left : left + dst.w].
+struct CropOp {
+    CpuView src, dst;
+    int top = 0, left = 0;
+    std::vector<ChannelRun> runs;
+    CropOp(const CpuView& s, const CpuView& d, int crop_top, int crop_left);
+    void run(int threads) const;
+};
+
+}  // namespace kiln::engine::cpu

@@ -1,0 +1,159 @@
+// Global average pooling ([h, w, c] -> [1, 1, c] channel means; squeeze-excitation blocks) as
+// host-device code: the split of the work over blocks, each thread's sum, the block's and the
+// final combination, all in fp32 and in one fixed order, so the kernel (kernels/pool.cu) is
+// deterministic (no atomics: a replayed CUDA graph gives the same bits) and the CPU tests
+// (tests/kernels) reproduce it exactly through the same walk.
+//
+// A block is kPoolLanes x kPoolRows threads: lane = channel within a tile of 32 channels
+// (consecutive lanes read consecutive channels of a pixel), row = pixel phase. Blocks are
+// (channel tile, split): split s sums pixels [s * pps, (s + 1) * pps) (pps = pixels per split).
+// Thread (lane, row) sums pixels p0 + row, p0 + row + kPoolRows, ...; the block adds its rows
+// in order 0..7 into partials[s][ch]; the finish adds the splits in order and divides by the
+// pixel count. With one split the block writes the mean itself (one launch).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/half_io.h"
+#include "kernels/view_math.h"
+
+namespace kiln::kernels {
+
+inline constexpr int kPoolLanes = 32;
+inline constexpr int kPoolRows = 8;                     // block = 256 threads
+inline constexpr int kPoolTargetBlocks = 264;           // 2 per SM on an H100
+inline constexpr int64_t kPoolMinPixelsPerSplit = 256;  // 32 per thread row
+inline constexpr int kPoolMaxSplits = 128;
+
+struct PoolSplit {
+    int channel_tiles = 0;  // ceil(c / kPoolLanes)
+    int splits = 1;
+    int64_t pixels_per_split = 0;
+};
+
+// Enough (tile, split) blocks to fill the device, each over at least kPoolMinPixelsPerSplit
+// pixels (or all of them), at most kPoolMaxSplits splits.
+KILN_HD inline PoolSplit pool_split(int64_t pixels, int channels) {
+    PoolSplit s;
+    s.channel_tiles = static_cast<int>(ceil_div(channels, kPoolLanes));
+    int64_t want = s.channel_tiles > 0 ? ceil_div(kPoolTargetBlocks, s.channel_tiles) : 1;
+    const int64_t by_size = pixels / kPoolMinPixelsPerSplit;
+    if (want > by_size)
+        want = by_size;
+    if (want > kPoolMaxSplits)
+        want = kPoolMaxSplits;
+    if (want < 1)
+        want = 1;
+    s.pixels_per_split = pixels > 0 ? ceil_div(pixels, want) : 0;
+    s.splits = pixels > 0 ? static_cast<int>(ceil_div(pixels, s.pixels_per_split)) : 1;
+    return s;
+}
+
+// fp32 partial sums [splits][c] the kernel needs beyond its output (0 with one split).
+inline size_t global_avg_pool_scratch_bytes(const ViewDesc& x) {
+    const PoolSplit s = pool_split(x.pixels(), x.c);
+    return s.splits > 1 ? static_cast<size_t>(s.splits) * static_cast<size_t>(x.c) * sizeof(float)
+                        : 0;
+}
+
+struct PoolParams {
+    ViewDesc src_d, dst_d;
+    const uint16_t* src;
+    uint16_t* dst;    // [1, 1, c] view
+    float* partials;  // [splits][c] (unused with one split)
+    PoolSplit split;
+    int64_t pixels;
+};
+
+// Thread (lane, row) of block (tile, s): channel tile * kPoolLanes + lane over its pixels of
+// split s. 0 for a lane past the last channel.
+KILN_HD inline float pool_thread_sum(const PoolParams& p, int tile, int s, int lane, int row) {
+    const int ch = tile * kPoolLanes + lane;
+    if (ch >= p.src_d.c)
+        return 0.0f;
+    const int64_t p0 = s * p.split.pixels_per_split;
+    int64_t p1 = p0 + p.split.pixels_per_split;
+    if (p1 > p.pixels)
+        p1 = p.pixels;
+    const uint16_t* x = p.src + p.src_d.pixel_offset(0, ch);
+    const int64_t stride = p.src_d.c_total;
+    float acc = 0.0f;
+    for (int64_t px = p0 + row; px < p1; px += kPoolRows) {
+        float v[1];
+        load_halves<1>(x + px * stride, v);
+        acc += v[0];
+    }
+    return acc;
+}
+
+// The block's sum of one lane: its kPoolRows thread sums added in row order.
+KILN_HD inline float pool_combine_rows(const float* rows, int row_stride) {
+    float acc = 0.0f;
+    for (int r = 0; r < kPoolRows; ++r)
+        acc += rows[r * row_stride];
+    return acc;
+}
+
+// The mean of channel ch from the split sums (one value per split, `stride` floats apart),
+// added in split order.
+KILN_HD inline float pool_finish(const float* sums, int64_t stride, int splits, int64_t pixels) {
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s)
+        acc += sums[s * stride];
+    return acc / static_cast<float>(pixels);
+}
+
+KILN_HD inline void pool_store(const PoolParams& p, int ch, float mean) {
+    const float v[1] = {mean};
+    store_halves<1>(p.dst + p.dst_d.pixel_offset(0, ch), v);
+}
+
+// The block's result for channel ch: the mean itself (one split) or its partial sum.
+KILN_HD inline void pool_block_result(const PoolParams& p, int s, int ch, float block_sum) {
+    if (p.split.splits == 1)
+        pool_store(p, ch, pool_finish(&block_sum, 1, 1, p.pixels));
+    else
+        p.partials[static_cast<int64_t>(s) * p.src_d.c + ch] = block_sum;
+}
+
+// The finish of channel ch (more than one split).
+KILN_HD inline void pool_finish_channel(const PoolParams& p, int ch) {
+    pool_store(p, ch, pool_finish(p.partials + ch, p.src_d.c, p.split.splits, p.pixels));
+}
+
+// src [h, w, c] (any channel view), dst [1, 1, c]; partials: global_avg_pool_scratch_bytes.
+inline PoolParams make_pool_params(const DeviceView& src, const DeviceView& dst, void* partials) {
+    PoolParams p{};
+    p.src_d = src.desc;
+    p.dst_d = dst.desc;
+    p.src = src.data;
+    p.dst = dst.data;
+    p.partials = static_cast<float*>(partials);
+    p.pixels = src.desc.pixels();
+    p.split = pool_split(p.pixels, src.desc.c);
+    return p;
+}
+
+// The kernels' walk on one host thread: every block's threads, its row combination, then the
+// finish; the same sums in the same order as on the device.
+inline void global_avg_pool_host(const PoolParams& p) {
+    float rows[kPoolRows * kPoolLanes];
+    for (int s = 0; s < p.split.splits; ++s)
+        for (int tile = 0; tile < p.split.channel_tiles; ++tile) {
+            for (int r = 0; r < kPoolRows; ++r)
+                for (int lane = 0; lane < kPoolLanes; ++lane)
+                    rows[r * kPoolLanes + lane] = pool_thread_sum(p, tile, s, lane, r);
+            for (int lane = 0; lane < kPoolLanes; ++lane) {
+                const int ch = tile * kPoolLanes + lane;
+                if (ch < p.src_d.c)
+                    pool_block_result(p, s, ch, pool_combine_rows(rows + lane, kPoolLanes));
+            }
+        }
+    if (p.split.splits > 1) {
+        for (int ch = 0; ch < p.src_d.c; ++ch)
+            pool_finish_channel(p, ch);
+    }
+}
+
+}  // namespace kiln::kernels
