@@ -52,8 +52,8 @@ struct UpConv7Config {
 // unet2.conv{2,3,4}.seblock.conv{1,2}, unet2.conv{1,2}_down, unet2.conv{3,4}_up, unet2.conv5,
 // unet2.conv_bottom (each .weight and .bias).
 struct CUNetConfig {
-    // 2: unet1's bottom is a 4x4 stride-2 transposed convolution; 1: a 3x3 convolution
-    // (waifu2x's noise-only CUNet).
+    // 2: unet1's bottom is a 4x4 stride-2 transposed convolution; 3: a 5x5 stride-3 one
+    // (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution (waifu2x's noise-only CUNet).
     int scale = 2;
     int num_in_ch = 3;
     int num_out_ch = 3;

@@ -61,7 +61,9 @@ std::optional<DetectedModel> detect_cunet(StateDict& weights) {
     if (c.num_in_ch < 1 || c.num_out_ch < 1)
         throw core::Error(core::ErrorCode::BAD_FILE, "CUNet: implausible channel counts");
     // [64, out, 4, 4] for the transposed convolution, [out, 64, 3, 3] for a convolution.
-    c.scale = dim_of(weights, "unet1.conv_bottom.weight", 4, 3) == 4 ? 2 : 1;
+    // unet1's bottom: a 4x4 (2x) or 5x5 (3x) transposed convolution, or a 3x3 convolution.
+    const int64_t bottom = dim_of(weights, "unet1.conv_bottom.weight", 4, 3);
+    c.scale = bottom == 4 ? 2 : bottom == 5 ? 3 : 1;
     require_layers(weights, cunet_layers(c), "CUNet");
     DetectedModel m;
     m.config = c;

@@ -361,8 +361,9 @@ DetectedModel import_unet_gan(const NcnnGraph& graph, const GraphView& v) {
         m.scale = 2;
     } else {
         CUNetConfig c;
-        // unet1's bottom, the tenth weighted layer: transposed (2x) or not (1x).
-        c.scale = weighted.size() > 9 && weighted[9]->type == "Deconvolution" ? 2 : 1;
+        // unet1's bottom, the tenth weighted layer: transposed 4x4 (2x) or 5x5 (3x), or not (1x).
+        const bool transposed = weighted.size() > 9 && weighted[9]->type == "Deconvolution";
+        c.scale = !transposed ? 1 : weighted[9]->param_int(1, 0) == 5 ? 3 : 2;
         c.program = v.count("Eltwise") > 0 ? CUNetConfig::Program::WAIFU2X
                                            : CUNetConfig::Program::REAL_CUGAN;
         table = cunet_layers(c);

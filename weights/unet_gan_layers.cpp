@@ -64,6 +64,8 @@ std::vector<GanLayer> cunet_layers(const CUNetConfig& config) {
     conv(v, "unet1.conv3", 64, 64);
     if (config.scale == 2)
         v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, config.num_out_ch, 4, 2, 3, Act::NONE});
+    else if (config.scale == 3)
+        v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, config.num_out_ch, 5, 3, 2, Act::NONE});
     else
         conv(v, "unet1.conv_bottom", 64, config.num_out_ch, Act::NONE);
     unet_conv(v, "unet2.conv1", config.num_out_ch, 32, 64, false);
@@ -84,9 +86,10 @@ int upconv7_border() {
 }
 
 // Output = scale * (input - 2 * border): 2x loses 72 output pixels (unet2's 40 and unet1's 32
-// halved back to input pixels: 18 a side); 1x loses 16 in unet1 and 40 in unet2 (28 a side).
+// halved back to input pixels: 18 a side); 3x loses 84 (unet1's 14 input pixels and 2 output
+// pixels, unet2's 40: 14 a side); 1x loses 16 in unet1 and 40 in unet2 (28 a side).
 int cunet_border(const CUNetConfig& config) {
-    return config.scale == 2 ? 18 : 28;
+    return config.scale == 2 ? 18 : config.scale == 3 ? 14 : 28;
 }
 
 }  // namespace kiln::weights

@@ -73,7 +73,7 @@ ValueId shrink(Graph& g, ValueId x, int by) {
 
 }  // namespace
 
-// x [n] -> [2n - 32] (2x) or [n - 16] (1x).
+// x [n] -> [2n - 32] (2x), [3n - 44] (3x) or [n - 16] (1x).
 ValueId CUNet::unet1(Graph& g, ValueId x) const {
     const ValueId x1 = layer(g, "unet1.conv1.conv.2", layer(g, "unet1.conv1.conv.0", x));
     ValueId x2 = layer(g, "unet1.conv1_down", x1);

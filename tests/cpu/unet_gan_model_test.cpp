@@ -69,9 +69,11 @@ TEST(UnetGanModels, BordersAndMultiples) {
     EXPECT_EQ(cunet(2)->size_multiple(), 2);
     EXPECT_EQ(cunet(1)->border(), 28);
     EXPECT_EQ(cunet(1)->size_multiple(), 4);
+    EXPECT_EQ(cunet(3)->border(), 14);
+    EXPECT_EQ(cunet(3)->size_multiple(), 4);
     // The graph of an h x w window reads the border around it and gives s h x s w.
     for (const auto& [model, h, w] :
-         {std::tuple{upconv7(), 5, 9}, {cunet(2), 6, 4}, {cunet(1), 8, 12}}) {
+         {std::tuple{upconv7(), 5, 9}, {cunet(2), 6, 4}, {cunet(1), 8, 12}, {cunet(3), 8, 4}}) {
         const Graph g = model->build_graph(h, w);
         const Value& in = g.value(g.input_value());
         const Value& out = g.value(g.output_value());
@@ -87,7 +89,7 @@ TEST(UnetGanModels, GraphsMatchTheReference) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
     for (const auto& [model, h, w] :
-         {std::tuple{upconv7(), 6, 5}, {cunet(2), 4, 6}, {cunet(1), 4, 8}}) {
+         {std::tuple{upconv7(), 6, 5}, {cunet(2), 4, 6}, {cunet(1), 4, 8}, {cunet(3), 4, 4}}) {
         const Graph g = model->build_graph(h, w);
         const Value& in = g.value(g.input_value());
         const std::vector<float> x =
@@ -106,7 +108,7 @@ TEST(UnetGanModels, GraphsMatchTheReference) {
 TEST(UnetGanModels, EstimateBoundsThePlan) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
-    for (const auto& model : {upconv7(), cunet(2), cunet(1)}) {
+    for (const auto& model : {upconv7(), cunet(2), cunet(1), cunet(3)}) {
         const Graph g = model->build_graph(64, 48);
         auto plan = backend->compile(g, *context);
         EXPECT_GE(backend->estimate_peak_bytes(g), plan->peak_bytes()) << model->arch();
@@ -140,7 +142,7 @@ TEST(UnetGanModels, TiledUpConv7MatchesOneTile) {
 TEST(UnetGanModels, CUNetOddSizesComeBackScaled) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
-    for (const int scale : {1, 2}) {
+    for (const int scale : {1, 2, 3}) {
         const auto model = cunet(scale);
         Upscaler upscaler(*model, *backend, *context);
         UpscaleOptions whole;

@@ -47,7 +47,7 @@ TEST(UnetGanDetect, UpConv7FromCanonicalKeys) {
 }
 
 TEST(UnetGanDetect, CUNetScaleComesFromUnet1Bottom) {
-    for (const int scale : {1, 2}) {
+    for (const int scale : {1, 2, 3}) {
         CUNetConfig c;
         c.scale = scale;
         const DetectedModel m = detect_architecture(state_dict_of(cunet_layers(c)));
@@ -157,7 +157,7 @@ TEST(UnetGanNcnn, UpConv7GraphBecomesCanonical) {
 }
 
 TEST(UnetGanNcnn, CUNetGraphBecomesCanonical) {
-    for (const int scale : {1, 2}) {
+    for (const int scale : {1, 2, 3}) {
         CUNetConfig c;
         c.scale = scale;
         const DetectedModel m = import_text(ncnn_of(cunet_layers(c), 4));
@@ -239,6 +239,7 @@ TEST(UnetGanReal, Waifu2xAndRealCuganFiles) {
         {"waifu2x-cunet-scale2x", "CUNet", "waifu2x", 2, 1284598},
         {"waifu2x-cunet-noise3", "CUNet", "waifu2x", 1, 1283254},
         {"realcugan-up2x-no-denoise", "CUNet", "Real-CUGAN", 2, 1284598},
+        {"realcugan-up3x-denoise3x", "CUNet", "Real-CUGAN", 3, 1286326},
     };
     int found = 0;
     for (const Expect& e : files) {

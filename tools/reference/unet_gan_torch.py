@@ -5,7 +5,7 @@ upcunet_v3), with Real-CUGAN's parameter names: kiln's independent reference for
 networks (tests/reference/unet_gan_vs_torch.py) and the PyTorch peer of the benchmark.
 
 Both pad none of their convolutions: UpConv7 maps [n + 14] to [2n], CUNet 2x [n + 36] to
-[2n], CUNet 1x [n + 56] to [n] (n even / a multiple of 4 for CUNet).
+[2n], 3x [n + 28] to [3n], 1x [n + 56] to [n] (n even for 2x, a multiple of 4 otherwise).
 
 load_safetensors() reads what `kiln convert` writes (F32/F16/BF16) without the safetensors
 package, which Debian 12 does not ship.
@@ -69,15 +69,19 @@ def crop(x, by):
 
 
 class UNet1(nn.Module):
-    def __init__(self, in_ch, out_ch, deconv):
+    def __init__(self, in_ch, out_ch, scale):
         super().__init__()
         self.conv1 = UNetConv(in_ch, 32, 64, se=False)
         self.conv1_down = nn.Conv2d(64, 64, 2, 2, 0)
         self.conv2 = UNetConv(64, 128, 64, se=True)
         self.conv2_up = nn.ConvTranspose2d(64, 64, 2, 2, 0)
         self.conv3 = nn.Conv2d(64, 64, 3, 1, 0)
-        self.conv_bottom = (nn.ConvTranspose2d(64, out_ch, 4, 2, 3) if deconv
-                            else nn.Conv2d(64, out_ch, 3, 1, 0))
+        if scale == 2:
+            self.conv_bottom = nn.ConvTranspose2d(64, out_ch, 4, 2, 3)
+        elif scale == 3:
+            self.conv_bottom = nn.ConvTranspose2d(64, out_ch, 5, 3, 2)
+        else:
+            self.conv_bottom = nn.Conv2d(64, out_ch, 3, 1, 0)
 
     def forward(self, x):
         x1 = self.conv1(x)
@@ -113,11 +117,12 @@ class UNet2(nn.Module):
 
 
 class CUNet(nn.Module):
-    """scale 2: unet1 ends in a 4x4 stride-2 transposed convolution; scale 1: a 3x3 one."""
+    """scale 2: unet1 ends in a 4x4 stride-2 transposed convolution; 3: a 5x5 stride-3 one
+    (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution."""
 
     def __init__(self, scale=2, in_ch=3, out_ch=3):
         super().__init__()
-        self.unet1 = UNet1(in_ch, out_ch, deconv=scale == 2)
+        self.unet1 = UNet1(in_ch, out_ch, scale)
         self.unet2 = UNet2(out_ch, out_ch)
 
     def forward(self, x):
@@ -125,7 +130,7 @@ class CUNet(nn.Module):
         return crop(z, 20) + self.unet2(z)
 
 
-BORDER = {"upconv7": 7, "cunet2": 18, "cunet1": 28}
+BORDER = {"upconv7": 7, "cunet2": 18, "cunet3": 14, "cunet1": 28}
 
 
 def build(arch):
@@ -135,6 +140,8 @@ def build(arch):
         return CUNet(scale=2)
     if arch == "cunet1":
         return CUNet(scale=1)
+    if arch == "cunet3":
+        return CUNet(scale=3)
     raise ValueError(f"unknown arch {arch!r}")
 
 
