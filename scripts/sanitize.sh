@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: scripts/sanitize.sh asan|tsan}
+jobs=$(nproc)  # before the OMP_* exports below, which GNU nproc obeys
 case $mode in
 asan)
     flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -43,14 +44,14 @@ generator=()
 cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DKILN_CUDA=OFF \
     -DKILN_BUILD_BENCH=OFF -DKILN_WERROR=ON >/dev/null
-cmake --build "$build" --parallel "$(nproc)"
+cmake --build "$build" --parallel "$jobs"
 out=bench/results/$(date -u +%F)-sanitize-$mode.txt
 {
     echo "# scripts/sanitize.sh $mode at $(git rev-parse --short HEAD) on $(date -u +%FT%TZ)"
     echo "# flags: $flags; $(g++ --version | head -1)"
 } >"$out"
 set +e
-ctest --test-dir "$build" --parallel "$(nproc)" --timeout 1500 -LE 'reference|browser|contract|load|soak' \
+ctest --test-dir "$build" --parallel "$jobs" --timeout 1500 -LE 'reference|browser|contract|load|soak' \
     --output-on-failure 2>&1 | tee "$build/ctest.log" | grep -E 'tests passed|tests failed|Failed|\*\*\*' >>"$out"
 rc=${PIPESTATUS[0]}
 set -e
