@@ -53,7 +53,9 @@ struct UpConv7Config {
 // unet2.conv_bottom (each .weight and .bias).
 struct CUNetConfig {
     // 2: unet1's bottom is a 4x4 stride-2 transposed convolution; 3: a 5x5 stride-3 one
-    // (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution (waifu2x's noise-only CUNet).
+    // (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution (waifu2x's noise-only CUNet); 4: 2x's
+    // UNets at 64 channels, conv_final to 4 channels a pixel, a 2x pixel shuffle and the
+    // nearest-upsampled input added (Real-CUGAN's UpCunet4x).
     int scale = 2;
     int num_in_ch = 3;
     int num_out_ch = 3;

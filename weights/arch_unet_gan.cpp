@@ -58,12 +58,14 @@ std::optional<DetectedModel> detect_cunet(StateDict& weights) {
     CUNetConfig c;
     c.num_in_ch = static_cast<int>(dim_of(weights, "unet1.conv1.conv.0.weight", 4, 1));
     c.num_out_ch = static_cast<int>(dim_of(weights, "unet2.conv_bottom.weight", 4, 0));
+    if (weights.count("conv_final.weight"))  // 4x: four output channels per pixel
+        c.num_out_ch = static_cast<int>(dim_of(weights, "conv_final.weight", 4, 0) / 4);
     if (c.num_in_ch < 1 || c.num_out_ch < 1)
         throw core::Error(core::ErrorCode::BAD_FILE, "CUNet: implausible channel counts");
     // [64, out, 4, 4] for the transposed convolution, [out, 64, 3, 3] for a convolution.
     // unet1's bottom: a 4x4 (2x) or 5x5 (3x) transposed convolution, or a 3x3 convolution.
     const int64_t bottom = dim_of(weights, "unet1.conv_bottom.weight", 4, 3);
-    c.scale = bottom == 4 ? 2 : bottom == 5 ? 3 : 1;
+    c.scale = weights.count("conv_final.weight") ? 4 : bottom == 4 ? 2 : bottom == 5 ? 3 : 1;
     require_layers(weights, cunet_layers(c), "CUNet");
     DetectedModel m;
     m.config = c;

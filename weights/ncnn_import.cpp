@@ -19,7 +19,7 @@ const std::set<std::string> kSrvggTypes{"Input", "Split",  "Convolution", "PReLU
                                         "ReLU",  "Interp", "BinaryOp",    "PixelShuffle"};
 const std::set<std::string> kUnetGanTypes{"Input",   "Split", "Convolution",  "Deconvolution",
                                           "Pooling", "Scale", "InnerProduct", "BinaryOp",
-                                          "Eltwise", "Crop"};
+                                          "Eltwise", "Crop",  "PixelShuffle"};
 
 [[noreturn]] void unsupported(const std::string& what) {
     throw core::Error(core::ErrorCode::UNSUPPORTED, "ncnn graph: " + what);
@@ -363,7 +363,15 @@ DetectedModel import_unet_gan(const NcnnGraph& graph, const GraphView& v) {
         CUNetConfig c;
         // unet1's bottom, the tenth weighted layer: transposed 4x4 (2x) or 5x5 (3x), or not (1x).
         const bool transposed = weighted.size() > 9 && weighted[9]->type == "Deconvolution";
-        c.scale = !transposed ? 1 : weighted[9]->param_int(1, 0) == 5 ? 3 : 2;
+        c.scale = !transposed                         ? 1
+                  : weighted[9]->param_int(1, 0) == 5 ? 3
+                  : v.count("PixelShuffle") > 0       ? 4
+                                                      : 2;
+        if (c.scale == 4) {
+            const auto shuffles = v.of_type("PixelShuffle");
+            if (shuffles.size() != 1 || shuffles[0]->param_int(0, 1) != 2)
+                unsupported("Real-CUGAN 4x graph: expected one PixelShuffle by 2");
+        }
         c.program = v.count("Eltwise") > 0 ? CUNetConfig::Program::WAIFU2X
                                            : CUNetConfig::Program::REAL_CUGAN;
         table = cunet_layers(c);

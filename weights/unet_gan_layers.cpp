@@ -57,18 +57,21 @@ std::vector<GanLayer> upconv7_layers(const UpConv7Config& config) {
 
 std::vector<GanLayer> cunet_layers(const CUNetConfig& config) {
     std::vector<GanLayer> v;
+    // 4x: the UNets carry 64 channels between them, then a 3x3 convolution to 4 out
+    // channels per pixel before the pixel shuffle.
+    const int mid = config.scale == 4 ? 64 : config.num_out_ch;
     unet_conv(v, "unet1.conv1", config.num_in_ch, 32, 64, false);
     down(v, "unet1.conv1_down", 64);
     unet_conv(v, "unet1.conv2", 64, 128, 64, true);
     up(v, "unet1.conv2_up", 64);
     conv(v, "unet1.conv3", 64, 64);
-    if (config.scale == 2)
-        v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, config.num_out_ch, 4, 2, 3, Act::NONE});
+    if (config.scale == 2 || config.scale == 4)
+        v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, mid, 4, 2, 3, Act::NONE});
     else if (config.scale == 3)
-        v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, config.num_out_ch, 5, 3, 2, Act::NONE});
+        v.push_back({"unet1.conv_bottom", Kind::DECONV, 64, mid, 5, 3, 2, Act::NONE});
     else
-        conv(v, "unet1.conv_bottom", 64, config.num_out_ch, Act::NONE);
-    unet_conv(v, "unet2.conv1", config.num_out_ch, 32, 64, false);
+        conv(v, "unet1.conv_bottom", 64, mid, Act::NONE);
+    unet_conv(v, "unet2.conv1", mid, 32, 64, false);
     down(v, "unet2.conv1_down", 64);
     unet_conv(v, "unet2.conv2", 64, 64, 128, true);
     down(v, "unet2.conv2_down", 128);
@@ -77,7 +80,9 @@ std::vector<GanLayer> cunet_layers(const CUNetConfig& config) {
     unet_conv(v, "unet2.conv4", 128, 64, 64, true);
     up(v, "unet2.conv4_up", 64);
     conv(v, "unet2.conv5", 64, 64);
-    conv(v, "unet2.conv_bottom", 64, config.num_out_ch, Act::NONE);
+    conv(v, "unet2.conv_bottom", 64, mid, Act::NONE);
+    if (config.scale == 4)
+        conv(v, "conv_final", 64, 4 * config.num_out_ch, Act::NONE);
     return v;
 }
 
@@ -88,8 +93,19 @@ int upconv7_border() {
 // Output = scale * (input - 2 * border): 2x loses 72 output pixels (unet2's 40 and unet1's 32
 // halved back to input pixels: 18 a side); 3x loses 84 (unet1's 14 input pixels and 2 output
 // pixels, unet2's 40: 14 a side); 1x loses 16 in unet1 and 40 in unet2 (28 a side).
+// 4x: 2x's 72 output pixels of the UNets at twice the scale, plus the final convolution's 2
+// and its crop's 2 (times 2 after the shuffle): 19 a side.
 int cunet_border(const CUNetConfig& config) {
-    return config.scale == 2 ? 18 : config.scale == 3 ? 14 : 28;
+    switch (config.scale) {
+        case 2:
+            return 18;
+        case 3:
+            return 14;
+        case 4:
+            return 19;
+        default:
+            return 28;
+    }
 }
 
 }  // namespace kiln::weights

@@ -101,7 +101,13 @@ ValueId CUNet::unet2(Graph& g, ValueId x) const {
 
 ValueId CUNet::build(Graph& g, ValueId x) const {
     const ValueId z = unet1(g, x);
-    return g.add(shrink(g, z, 20), unet2(g, z));
+    const ValueId y = g.add(shrink(g, z, 20), unet2(g, z));
+    if (config_.scale != 4)
+        return y;
+    // UpCunet4x: [2m, 2m, 64] -> 3x3 -> crop 1 -> shuffle: [4h, 4w, 3], plus the window's
+    // own pixels (the input without its border) upsampled by 4, nearest.
+    const ValueId rgb = g.pixel_shuffle(shrink(g, layer(g, "conv_final", y), 1), 2);
+    return g.add(rgb, g.upsample_nearest(shrink(g, x, border()), 4));
 }
 
 }  // namespace kiln::engine

@@ -43,9 +43,9 @@ class CUNet final : public UnetGanModel {
   public:
     CUNet(const weights::CUNetConfig& config, weights::StateDict weights);
     int border() const override { return weights::cunet_border(config_); }
-    // unet1 halves the (bordered) size once, unet2 twice: 2x needs even windows, 1x and 3x
-    // windows that are multiples of 4 (Real-CUGAN's program pads 3x tiles so too).
-    int size_multiple() const override { return config_.scale == 2 ? 2 : 4; }
+    // unet1 halves the (bordered) size once, unet2 twice: 2x and 4x need even windows, 1x
+    // and 3x windows that are multiples of 4 (Real-CUGAN's program pads 3x tiles so too).
+    int size_multiple() const override { return config_.scale == 2 || config_.scale == 4 ? 2 : 4; }
     // waifu2x-ncnn-vulkan repeats the edge pixels; realcugan-ncnn-vulkan (and Real-CUGAN's
     // PyTorch code) mirror the image without repeating them.
     EdgeMode edge_mode() const override {

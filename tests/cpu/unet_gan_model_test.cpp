@@ -71,9 +71,14 @@ TEST(UnetGanModels, BordersAndMultiples) {
     EXPECT_EQ(cunet(1)->size_multiple(), 4);
     EXPECT_EQ(cunet(3)->border(), 14);
     EXPECT_EQ(cunet(3)->size_multiple(), 4);
+    EXPECT_EQ(cunet(4)->border(), 19);
+    EXPECT_EQ(cunet(4)->size_multiple(), 2);
     // The graph of an h x w window reads the border around it and gives s h x s w.
-    for (const auto& [model, h, w] :
-         {std::tuple{upconv7(), 5, 9}, {cunet(2), 6, 4}, {cunet(1), 8, 12}, {cunet(3), 8, 4}}) {
+    for (const auto& [model, h, w] : {std::tuple{upconv7(), 5, 9},
+                                      {cunet(2), 6, 4},
+                                      {cunet(1), 8, 12},
+                                      {cunet(3), 8, 4},
+                                      {cunet(4), 6, 2}}) {
         const Graph g = model->build_graph(h, w);
         const Value& in = g.value(g.input_value());
         const Value& out = g.value(g.output_value());
@@ -88,8 +93,11 @@ TEST(UnetGanModels, BordersAndMultiples) {
 TEST(UnetGanModels, GraphsMatchTheReference) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
-    for (const auto& [model, h, w] :
-         {std::tuple{upconv7(), 6, 5}, {cunet(2), 4, 6}, {cunet(1), 4, 8}, {cunet(3), 4, 4}}) {
+    for (const auto& [model, h, w] : {std::tuple{upconv7(), 6, 5},
+                                      {cunet(2), 4, 6},
+                                      {cunet(1), 4, 8},
+                                      {cunet(3), 4, 4},
+                                      {cunet(4), 2, 4}}) {
         const Graph g = model->build_graph(h, w);
         const Value& in = g.value(g.input_value());
         const std::vector<float> x =
@@ -108,7 +116,7 @@ TEST(UnetGanModels, GraphsMatchTheReference) {
 TEST(UnetGanModels, EstimateBoundsThePlan) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
-    for (const auto& model : {upconv7(), cunet(2), cunet(1), cunet(3)}) {
+    for (const auto& model : {upconv7(), cunet(2), cunet(1), cunet(3), cunet(4)}) {
         const Graph g = model->build_graph(64, 48);
         auto plan = backend->compile(g, *context);
         EXPECT_GE(backend->estimate_peak_bytes(g), plan->peak_bytes()) << model->arch();
@@ -142,7 +150,7 @@ TEST(UnetGanModels, TiledUpConv7MatchesOneTile) {
 TEST(UnetGanModels, CUNetOddSizesComeBackScaled) {
     auto backend = cpu::make_cpu_backend();
     auto context = backend->create_context({});
-    for (const int scale : {1, 2, 3}) {
+    for (const int scale : {1, 2, 3, 4}) {
         const auto model = cunet(scale);
         Upscaler upscaler(*model, *backend, *context);
         UpscaleOptions whole;

@@ -47,7 +47,7 @@ TEST(UnetGanDetect, UpConv7FromCanonicalKeys) {
 }
 
 TEST(UnetGanDetect, CUNetScaleComesFromUnet1Bottom) {
-    for (const int scale : {1, 2, 3}) {
+    for (const int scale : {1, 2, 3, 4}) {
         CUNetConfig c;
         c.scale = scale;
         const DetectedModel m = detect_architecture(state_dict_of(cunet_layers(c)));
@@ -112,6 +112,10 @@ NcnnText ncnn_of(const std::vector<GanLayer>& layers, int poolings) {
         put_floats(t.bin, static_cast<size_t>(size), rng);
         put_floats(t.bin, static_cast<size_t>(l.out), rng);
     }
+    // Real-CUGAN 4x ends in a pixel shuffle (its conv_final feeds it).
+    const bool shuffle = layers.back().key == "conv_final";
+    if (shuffle)
+        body << "PixelShuffle ps 1 1 b" << layers.size() << " out 0=2\n";
     for (int p = 0; p < poolings; ++p) {
         body << "Pooling p" << p << " 1 1 ";
         if (p == 0)
@@ -120,7 +124,7 @@ NcnnText ncnn_of(const std::vector<GanLayer>& layers, int poolings) {
             body << "q" << p - 1;
         body << " q" << p << " 0=1 4=1\n";
     }
-    const size_t count = 1 + layers.size() + static_cast<size_t>(poolings);
+    const size_t count = 1 + layers.size() + static_cast<size_t>(poolings) + (shuffle ? 1 : 0);
     std::ostringstream param;
     param << "7767517\n" << count << " " << count << "\n" << body.str();
     t.param = param.str();
@@ -157,7 +161,7 @@ TEST(UnetGanNcnn, UpConv7GraphBecomesCanonical) {
 }
 
 TEST(UnetGanNcnn, CUNetGraphBecomesCanonical) {
-    for (const int scale : {1, 2, 3}) {
+    for (const int scale : {1, 2, 3, 4}) {
         CUNetConfig c;
         c.scale = scale;
         const DetectedModel m = import_text(ncnn_of(cunet_layers(c), 4));
@@ -240,6 +244,7 @@ TEST(UnetGanReal, Waifu2xAndRealCuganFiles) {
         {"waifu2x-cunet-noise3", "CUNet", "waifu2x", 1, 1283254},
         {"realcugan-up2x-no-denoise", "CUNet", "Real-CUGAN", 2, 1284598},
         {"realcugan-up3x-denoise3x", "CUNet", "Real-CUGAN", 3, 1286326},
+        {"realcugan-up4x-conservative", "CUNet", "Real-CUGAN", 4, 1406812},
     };
     int found = 0;
     for (const Expect& e : files) {

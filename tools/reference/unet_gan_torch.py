@@ -5,7 +5,8 @@ upcunet_v3), with Real-CUGAN's parameter names: kiln's independent reference for
 networks (tests/reference/unet_gan_vs_torch.py) and the PyTorch peer of the benchmark.
 
 Both pad none of their convolutions: UpConv7 maps [n + 14] to [2n], CUNet 2x [n + 36] to
-[2n], 3x [n + 28] to [3n], 1x [n + 56] to [n] (n even for 2x, a multiple of 4 otherwise).
+[2n], 3x [n + 28] to [3n], 4x [n + 38] to [4n], 1x [n + 56] to [n] (n even for 2x and 4x,
+a multiple of 4 otherwise).
 
 load_safetensors() reads what `kiln convert` writes (F32/F16/BF16) without the safetensors
 package, which Debian 12 does not ship.
@@ -118,19 +119,29 @@ class UNet2(nn.Module):
 
 class CUNet(nn.Module):
     """scale 2: unet1 ends in a 4x4 stride-2 transposed convolution; 3: a 5x5 stride-3 one
-    (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution."""
+    (Real-CUGAN's UpCunet3x); 1: a 3x3 convolution; 4: Real-CUGAN's UpCunet4x, the 2x UNets
+    at 64 channels, conv_final, crop 1, a 2x pixel shuffle, plus the input without its
+    19-pixel border upsampled by 4 (nearest), which its program adds."""
 
     def __init__(self, scale=2, in_ch=3, out_ch=3):
         super().__init__()
-        self.unet1 = UNet1(in_ch, out_ch, scale)
-        self.unet2 = UNet2(out_ch, out_ch)
+        self.scale = scale
+        mid = 64 if scale == 4 else out_ch
+        self.unet1 = UNet1(in_ch, mid, 2 if scale == 4 else scale)
+        self.unet2 = UNet2(mid, mid)
+        if scale == 4:
+            self.conv_final = nn.Conv2d(64, 4 * out_ch, 3, 1, 0)
 
     def forward(self, x):
         z = self.unet1(x)
-        return crop(z, 20) + self.unet2(z)
+        y = crop(z, 20) + self.unet2(z)
+        if self.scale != 4:
+            return y
+        y = F.pixel_shuffle(crop(self.conv_final(y), 1), 2)
+        return y + F.interpolate(crop(x, BORDER["cunet4"]), scale_factor=4, mode="nearest")
 
 
-BORDER = {"upconv7": 7, "cunet2": 18, "cunet3": 14, "cunet1": 28}
+BORDER = {"upconv7": 7, "cunet2": 18, "cunet3": 14, "cunet4": 19, "cunet1": 28}
 
 
 def build(arch):
@@ -142,6 +153,8 @@ def build(arch):
         return CUNet(scale=1)
     if arch == "cunet3":
         return CUNet(scale=3)
+    if arch == "cunet4":
+        return CUNet(scale=4)
     raise ValueError(f"unknown arch {arch!r}")
 
 
