@@ -1,12 +1,24 @@
 #!/usr/bin/python3
-"""Reference test: kiln's Real-ESRGAN upscale vs the official realesrgan-ncnn-vulkan.
+"""Reference test: kiln's upscale vs the official ncnn-vulkan programs.
 
-For each input image: run the reference binary on lavapipe (cached by model and input
-hash), run `kiln upscale --tile 0 --device cpu`, repair the binary's lavapipe defect
-(negative values wrapped to 255), and require PSNR >= --min-psnr on the 8-bit images.
+For each input image: run the program on lavapipe with one tile (realesrgan-ncnn-vulkan for
+the Real-ESRGAN models, waifu2x-ncnn-vulkan for waifu2x-*, realcugan-ncnn-vulkan for
+realcugan-*; cached by model, options and input hash), run
+`kiln upscale -m MODEL --tile 0 --device cpu`, repair the programs' lavapipe defect (negative
+values wrapped to 255), and require PSNR >= --min-psnr on the 8-bit images.
 
-Exit 0 pass, 1 fail, 77 skipped (weights, reference binary, Vulkan driver or Debian's
-Python packages absent).
+The model is named as in kiln's models folder (scripts/fetch-models.sh):
+  waifu2x-cunet-noiseN            1x denoise            (-n N -s 1, models-cunet)
+  waifu2x-cunet-noiseN-scale2x    denoise + 2x          (-n N -s 2)
+  waifu2x-cunet-scale2x           2x                    (-n -1 -s 2)
+  waifu2x-upconv7-anime[-noiseN]-scale2x                (models-upconv_7_anime_style_art_rgb)
+  realcugan-upSx-{conservative,no-denoise,denoiseNx}    (-n -1/0/N -s S, models-se)
+  realesrgan-x4plus[-anime], realesr-animevideov3-xS    (-n NAME -s S, models)
+Images must fit one tile (<= 512 px) so that the program's squeeze-excitation sees the
+whole image, as kiln's --tile 0 does.
+
+Exit 0 pass, 1 fail, 77 skipped (weights, program, Vulkan driver or Debian's Python
+packages absent).
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ except ImportError as e:
 
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
 from psnr import check_against_reference, read_png  # noqa: E402
-from run_ncnn_reference import cached_reference, ncnn_model_args, vulkan_problem  # noqa: E402
+from run_ncnn_reference import (DEFAULT_TILE, cached_job, job_binary, missing_files,  # noqa: E402
+                                reference_job, vulkan_problem)
 
 
 def main() -> int:
@@ -47,24 +60,28 @@ def main() -> int:
     ap.add_argument("--third-party", default=os.path.join(REPO, "third_party"))
     ap.add_argument("--data", default=os.path.join(REPO, "tests", "data", "reference"))
     ap.add_argument("--work", required=True, help="folder for kiln's outputs")
-    ap.add_argument("--cache", required=True, help="folder caching the binary's outputs")
+    ap.add_argument("--cache", required=True, help="folder caching the program's outputs")
     ap.add_argument("--model", required=True)
+    ap.add_argument("--syncgap", type=int, default=None,
+                    help="realcugan -c (0..3); irrelevant with one tile")
     ap.add_argument("--images", nargs="+", required=True)
     ap.add_argument("--min-psnr", type=float, required=True)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    name, scale = ncnn_model_args(args.model)
-    binary = os.path.join(args.third_party, "bin", "realesrgan-ncnn-vulkan")
-    ncnn_models = os.path.join(args.third_party, "realesrgan", "models")
+    try:
+        job = reference_job(args.model, args.third_party, syncgap=args.syncgap)
+    except ValueError as e:
+        print(f"FAIL: {e}")
+        return 1
+    binary = job_binary(job, args.third_party)
     for ext in ("param", "bin"):
         f = os.path.join(args.models_dir, f"{args.model}.{ext}")
         if not os.path.exists(f):
             skip(f"{f} absent: run scripts/fetch-models.sh")
-        if not os.path.exists(os.path.join(ncnn_models, f"{args.model}.{ext}")):
-            skip(f"{ncnn_models}/{args.model}.{ext} absent: run scripts/fetch-models.sh")
-    if not os.access(binary, os.X_OK):
-        skip(f"{binary} absent: run scripts/fetch-models.sh")
+    problem = missing_files(job, binary)
+    if problem:
+        skip(problem)
     problem = vulkan_problem()
     if problem:
         skip(problem)
@@ -77,8 +94,19 @@ def main() -> int:
     for image in args.images:
         src = image if os.path.isabs(image) else os.path.join(args.data, image)
         stem = os.path.splitext(os.path.basename(src))[0]
+        inp = read_png(src)
+        if max(inp.shape[:2]) > DEFAULT_TILE:
+            print(f"FAIL: {stem}: {inp.shape[1]}x{inp.shape[0]} is larger than the program's "
+                  f"one tile ({DEFAULT_TILE}); its tiles would change the result")
+            failures.append(stem)
+            continue
 
-        ref_path, cached, ref_s = cached_reference(args.model, src, args.cache, binary, ncnn_models)
+        try:
+            ref_path, cached, ref_s = cached_job(job, src, args.cache, binary)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+            print(f"FAIL: {stem}: reference program: {e}")
+            failures.append(stem)
+            continue
 
         out = os.path.join(args.work, f"{args.model}-{stem}.png")
         if os.path.exists(out):
@@ -90,13 +118,13 @@ def main() -> int:
                            errors="replace")
         kiln_s = time.monotonic() - t0
         if r.returncode != 0 or not os.path.exists(out):
-            print(f"FAIL: {' '.join(cmd)} -> rc {r.returncode}\n{r.stdout[-3000:]}")
+            print(f"FAIL: kiln could not upscale {stem} with {args.model} (rc {r.returncode}; "
+                  f"does kiln serve this model?)\n      {' '.join(cmd)}\n{r.stdout[-3000:]}")
             failures.append(stem)
             continue
 
-        inp = read_png(src)
-        want_shape = (inp.shape[0] * scale, inp.shape[1] * scale, 3)
-        timing = f"kiln={kiln_s:.2f}s ncnn={'cached' if cached else f'{ref_s:.1f}s'}"
+        want_shape = (inp.shape[0] * job.scale, inp.shape[1] * job.scale, 3)
+        timing = f"kiln={kiln_s:.2f}s {job.program}={'cached' if cached else f'{ref_s:.1f}s'}"
         if not check_against_reference(args.model, stem, ref_path, out, want_shape,
                                        args.min_psnr, timing):
             failures.append(stem)

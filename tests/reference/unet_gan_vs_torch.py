@@ -8,7 +8,7 @@ same real photo crop /255, extended by the network's border with its edge pixels
 The reference runs in float64; kiln's raw float32 output must agree to max|d| <= --max-abs
 and PSNR >= --min-psnr on the 8-bit quantised images. This checks the network (layers,
 skips, squeeze-excitation, crops) against an implementation that shares no code with kiln;
-the processing around it is checked against the official binary (waifu2x_vs_kiln.py).
+the processing around it is checked against the official binary (ncnn_vs_kiln.py).
 
 Exit 0 pass, 1 fail, 77 skipped (weights or Debian's torch/numpy/PIL absent).
 """

@@ -273,24 +273,6 @@ def cached_job(job: ReferenceJob, in_png: str, cache_dir: str, binary: Optional[
     return path, False, dt
 
 
-# Real-ESRGAN entry points with their original signatures (tests/reference/ncnn_vs_kiln.py).
-
-def run_reference(model: str, in_png: str, out_png: str, binary: Optional[str] = None,
-                  models_dir: Optional[str] = None, tile: int = DEFAULT_TILE,
-                  gpu: Optional[int] = None, timeout: float = 600.0) -> float:
-    """Run the program for `model` once; returns its wall time in seconds."""
-    job = reference_job(model, models_dir=models_dir)
-    return run_job(job, in_png, out_png, binary, tile, gpu, timeout)
-
-
-def cached_reference(model: str, in_png: str, cache_dir: str, binary: Optional[str] = None,
-                     models_dir: Optional[str] = None, tile: int = DEFAULT_TILE,
-                     timeout: float = 600.0) -> Tuple[str, bool, float]:
-    """cached_job for a model name; (path, was_cached, seconds running the binary)."""
-    job = reference_job(model, models_dir=models_dir)
-    return cached_job(job, in_png, cache_dir, binary, tile, timeout)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-m", "--model", required=True,
