@@ -20,32 +20,6 @@ void GlobalAvgPoolOp::run(int threads) const {
     zero_padding(dst, threads);
 }
 
-MulOp::MulOp(const CpuView& va, const CpuView& vb, const CpuView& d)
-    : a(va),
-      b(vb),
-      dst(d),
-      broadcast(vb.layout.pixels() == 1 && d.layout.pixels() != 1),
-      runs(channel_runs({&a, &b, &dst}, d.layout.c)) {}
-
-void MulOp::run(int threads) const {
-    const int64_t pixels = dst.layout.pixels();
-    const int64_t pa = a.layout.pixel_stride();
-    const int64_t pb = broadcast ? 0 : b.layout.pixel_stride();
-    const int64_t pd = dst.layout.pixel_stride();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t p = 0; p < pixels; ++p) {
-        for (const ChannelRun& r : runs) {
-            const float* x = a.buffer + p * pa + a.coff[r.c0];
-            const float* y = b.buffer + p * pb + b.coff[r.c0];
-            float* out = dst.buffer + p * pd + dst.coff[r.c0];
-#pragma omp simd
-            for (int k = 0; k < r.len; ++k)
-                out[k] = x[k] * y[k];
-        }
-    }
-    zero_padding(dst, threads);
-}
-
 CropOp::CropOp(const CpuView& s, const CpuView& d, int crop_top, int crop_left)
     : src(s),
       dst(d),

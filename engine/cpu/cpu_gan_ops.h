@@ -1,6 +1,6 @@
 // The UNet generators' non-convolution ops on the CPU backend (waifu2x CUNet, Real-CUGAN):
-// the squeeze-excitation pieces (global average pool, channel scale) and the skip
-// connections' crop. Set up once with the plan; running allocates nothing.
+// squeeze-excitation's global average pool (its channel scale is MulOp, beside AddOp) and
+// the skip connections' crop. Set up once with the plan; running allocates nothing.
 #pragma once
 
 #include <vector>
@@ -13,15 +13,6 @@ namespace kiln::engine::cpu {
 struct GlobalAvgPoolOp {
     CpuView src, dst;
     GlobalAvgPoolOp(const CpuView& s, const CpuView& d) : src(s), dst(d) {}
-    void run(int threads) const;
-};
-
-// dst = a * b; b is either a's shape or [1, 1, c] (scales every pixel's channels).
-struct MulOp {
-    CpuView a, b, dst;
-    bool broadcast = false;
-    std::vector<ChannelRun> runs;
-    MulOp(const CpuView& va, const CpuView& vb, const CpuView& d);
     void run(int threads) const;
 };
 

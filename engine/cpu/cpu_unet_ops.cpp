@@ -416,6 +416,27 @@ void AddOp::run(int threads) const {
     zero_padding(dst, threads);
 }
 
+MulOp::MulOp(const CpuView& va, const CpuView& vb, const CpuView& d)
+    : a(va),
+      b(vb),
+      dst(d),
+      broadcast(vb.layout.pixels() == 1 && d.layout.pixels() != 1),
+      runs(channel_runs({&a, &b, &dst}, d.layout.c)) {}
+
+void MulOp::run(int threads) const {
+    WalkView wb = walk_view(b);
+    if (broadcast)
+        wb.ps = 0;  // one pixel per call, as AddOp's broadcast
+    walk(runs, dst.layout.pixels(), walk_view(dst), walk_view(a), wb, threads,
+         [](float* d, const float* x, const float* y, int64_t rows, const ChannelRun& r) {
+             const int64_t n = rows * r.len;
+#pragma omp simd
+             for (int64_t k = 0; k < n; ++k)
+                 d[k] = x[k] * y[k];
+         });
+    zero_padding(dst, threads);
+}
+
 GroupNormOp::GroupNormOp(const CpuView& s, const CpuView& d, const NormParams& p, int plan_threads)
     : src(s),
       dst(d),

@@ -62,6 +62,15 @@ struct AddOp {
     void run(int threads) const;
 };
 
+// dst = a * b; b is either a's shape or [1, 1, c] (squeeze-excitation's channel scale).
+struct MulOp {
+    CpuView a, b, dst;
+    bool broadcast = false;
+    std::vector<ChannelRun> runs;
+    MulOp(const CpuView& va, const CpuView& vb, const CpuView& d);
+    void run(int threads) const;
+};
+
 // GROUP_NORM: statistics per group over all pixels (fp32 chunk sums accumulated in double,
 // the mean subtracted before squaring), then y = x * a[ch] + b[ch] and the activation.
 struct GroupNormOp {

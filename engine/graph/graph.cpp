@@ -224,17 +224,22 @@ ValueId Graph::pixel_unshuffle(ValueId x, int r) {
     return push_op(std::move(op), new_buffer_value(in.h / r, in.w / r, in.c * r * r));
 }
 
-ValueId Graph::add(ValueId a, ValueId b, float scale_a) {
+ValueId Graph::binary(OpKind kind, ValueId a, ValueId b, float scale_a) {
     const Value va = value(a);
     const Value vb = value(b);
     const bool broadcast = vb.h == 1 && vb.w == 1;
-    require(((va.h == vb.h && va.w == vb.w) || broadcast) && va.c == vb.c, "add: shapes differ");
+    require(((va.h == vb.h && va.w == vb.w) || broadcast) && va.c == vb.c,
+            std::string(op_kind_name(kind)) + ": shapes differ");
     Op op;
-    op.kind = OpKind::ADD;
-    op.name = "add";
+    op.kind = kind;
+    op.name = op_kind_name(kind);
     op.inputs = {a, b};
     op.scale = scale_a;
     return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c));
+}
+
+ValueId Graph::add(ValueId a, ValueId b, float scale_a) {
+    return binary(OpKind::ADD, a, b, scale_a);
 }
 
 ValueId Graph::norm(OpKind kind, const std::string& name, ValueId x, NormParams params) {
@@ -348,15 +353,7 @@ ValueId Graph::global_avg_pool(ValueId x) {
 }
 
 ValueId Graph::mul(ValueId a, ValueId b) {
-    const Value va = value(a);
-    const Value vb = value(b);
-    const bool broadcast = vb.h == 1 && vb.w == 1;
-    require(((va.h == vb.h && va.w == vb.w) || broadcast) && va.c == vb.c, "mul: shapes differ");
-    Op op;
-    op.kind = OpKind::MUL;
-    op.name = "mul";
-    op.inputs = {a, b};
-    return push_op(std::move(op), new_buffer_value(va.h, va.w, va.c));
+    return binary(OpKind::MUL, a, b, 1.0f);
 }
 
 ValueId Graph::crop(ValueId x, int top, int left, int h, int w) {

@@ -179,6 +179,8 @@ class Graph {
     ValueId new_buffer_value(int h, int w, int c);
     ValueId push_op(Op op, ValueId out);
     ValueId upsample(OpKind kind, ValueId x, int factor);
+    // ADD and MUL: b is a's shape or [1, 1, c].
+    ValueId binary(OpKind kind, ValueId a, ValueId b, float scale_a);
     ValueId norm(OpKind kind, const std::string& name, ValueId x, NormParams params);
 
     std::vector<Op> ops_;
