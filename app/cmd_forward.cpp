@@ -1,11 +1,14 @@
 // kiln forward -m MODEL in.npy out.npy: the raw network on a float NHWC array (no padding,
 // no tiling, no clamping), for parity tests against reference implementations. Networks of
 // unpadded convolutions (UpConv7, CUNet) give an output smaller than scale x the input.
+// Networks whose published forward pads with zeros to their size multiple and crops
+// (OmniSR: edge rule ZERO) are run so, as that forward is.
 #include <spdlog/spdlog.h>
 
 #include "app/commands.h"
 #include "app/engine_setup.h"
 #include "core/error.h"
+#include "engine/pipeline/float_image.h"
 #include "image/npy.h"
 
 namespace kiln::app {
@@ -38,13 +41,22 @@ int run_forward(const ForwardArgs& args) {
                           args.input + ": " + loaded.model->arch() + " needs more than " +
                               std::to_string(2 * b) + " pixels a side");
     }
-    auto plan = loaded.backend->compile(loaded.model->build_graph(h, w), *loaded.context);
+    const engine::Model& model = *loaded.model;
+    const bool pads = model.edge_mode() == engine::EdgeMode::ZERO && b == 0;
+    const int ph = pads ? model.window_for(h) : h;
+    const int pw = pads ? model.window_for(w) : w;
+    auto plan = loaded.backend->compile(model.build_graph(ph, pw), *loaded.context);
     spdlog::debug("plan:\n{}", plan->describe());
-    const int s = loaded.model->scale();
-    std::vector<float> out(static_cast<size_t>(h) * static_cast<size_t>(w) * 3 *
-                           static_cast<size_t>(s * s));
-    const std::vector<float> data = in.as_f32();
-    plan->run(data.data(), out.data(), {});
+    const int s = model.scale();
+    engine::FloatImage x(static_cast<int>(shape[0]), static_cast<int>(shape[1]), 3);
+    x.data = in.as_f32();
+    if (pads)
+        x = engine::zero_pad(x, 0, ph - h, 0, pw - w);
+    engine::FloatImage y(ph * s, pw * s, 3);
+    plan->run(x.data.data(), y.data.data(), {});
+    if (pads)
+        y = engine::crop(y, 0, 0, h * s, w * s);
+    const std::vector<float>& out = y.data;
     std::vector<int64_t> out_shape = {int64_t{h} * s, int64_t{w} * s, 3};
     if (in.shape.size() == 4)
         out_shape.insert(out_shape.begin(), 1);

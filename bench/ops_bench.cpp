@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <ctime>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,7 +21,9 @@ using kiln::engine::ConvWeights;
 using kiln::engine::Epilogue;
 using kiln::engine::Graph;
 using kiln::engine::NormParams;
+using kiln::engine::PixelGroups;
 using kiln::engine::ValueId;
+using kiln::engine::WindowAttentionParams;
 
 ConvWeights conv(int in, int out, int kernel = 3) {
     std::mt19937 rng(1);
@@ -250,6 +253,46 @@ void attention_cross_16x16x64_t4(benchmark::State& state) {
 void attention_cross_32x32x32_t77(benchmark::State& state) {
     cross_attention(state, 32, 32, 32, 77, 1);
 }
+// OmniSR's attentions on a 128x128 map of 64 channels in 4 heads, windows of 8: block and
+// grid window attention with a position bias, block and grid channel attention.
+WindowAttentionParams omnisr_window(PixelGroups groups) {
+    WindowAttentionParams p;
+    p.window = 8;
+    p.groups = groups;
+    p.heads = 4;
+    p.scale = 0.25f;
+    p.bias = std::make_shared<const std::vector<float>>(4 * 64 * 64, 0.1f);
+    p.temperature = std::make_shared<const std::vector<float>>(4, 1.5f);
+    return p;
+}
+void window_attention_128x128x64(benchmark::State& state, PixelGroups groups) {
+    run_plan(
+        state, 128, 128, 192,
+        [groups](Graph& g, ValueId x) {
+            return g.window_attention("wa", x, omnisr_window(groups));
+        },
+        4.0 * 128 * 128 * 64 * 64);
+}
+void channel_attention_128x128x64(benchmark::State& state, PixelGroups groups) {
+    run_plan(
+        state, 128, 128, 192,
+        [groups](Graph& g, ValueId x) {
+            return g.channel_attention("ca", x, omnisr_window(groups));
+        },
+        4.0 * 128 * 128 * 64 * 16);
+}
+void window_attention_blocks(benchmark::State& state) {
+    window_attention_128x128x64(state, PixelGroups::BLOCKS);
+}
+void window_attention_grid(benchmark::State& state) {
+    window_attention_128x128x64(state, PixelGroups::GRID);
+}
+void channel_attention_blocks(benchmark::State& state) {
+    channel_attention_128x128x64(state, PixelGroups::BLOCKS);
+}
+void channel_attention_grid(benchmark::State& state) {
+    channel_attention_128x128x64(state, PixelGroups::GRID);
+}
 // A transformer's linear layer: a 1x1 convolution on 1024 tokens, 32 -> 256 (ff proj).
 void linear_1024_32_256(benchmark::State& state) {
     run_plan(
@@ -303,6 +346,10 @@ BENCHMARK(attention_cross_32x32x32_t77)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(window_attention_blocks)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(window_attention_grid)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(channel_attention_blocks)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(channel_attention_grid)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(linear_1024_32_256)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(conv_stride2_32x32x64)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(conv_dense_160_32)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -41,6 +41,8 @@ ARCHS = {
     # 256 figures, from kiln's graph.
     "upconv7": ("waifu2x-upconv7-anime-noise0-scale2x", 1.13, "waifu2x UpConv7 2x"),
     "cunet2": ("waifu2x-cunet-noise0-scale2x", 1.67, "waifu2x CUNet 2x"),
+    # Convolutions and the attentions' two products, from kiln's graph (`kiln bench`).
+    "omnisr": ("4x_WTP_descreenton", 1.52, "OmniSR x4"),
 }
 ENGINES = ("kiln", "pytorch", "onnxruntime")
 
@@ -296,7 +298,7 @@ def table(rows, engines):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--archs", type=csv_strs, default=None,
-                    help="comma list of rrdbnet,srvgg,upconv7,cunet2 (default all)")
+                    help="comma list of rrdbnet,srvgg,upconv7,cunet2,omnisr (default all)")
     ap.add_argument("--sizes", type=csv_ints, default=None, help="default 64,256")
     ap.add_argument("--threads", type=csv_ints, default=None, help="default 1,2")
     ap.add_argument("--repeat", type=int, default=None,

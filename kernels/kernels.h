@@ -10,11 +10,13 @@
 
 #include "kernels/activation_body.h"  // kMaxResidualAdds
 #include "kernels/attention_math.h"
+#include "kernels/channel_attention_body.h"  // ChannelAttentionArgs
 #include "kernels/pointwise_math.h"
 #include "kernels/pool_body.h"  // global_avg_pool_scratch_bytes
 #include "kernels/tile_body.h"  // TileImage, TileScatterMode
 #include "kernels/tile_math.h"
 #include "kernels/view_math.h"
+#include "kernels/window_attention_body.h"  // WindowAttentionArgs
 
 namespace kiln::kernels {
 
@@ -57,6 +59,14 @@ void global_avg_pool(const DeviceView& src,
                      void* scratch,
                      cudaStream_t stream);
 
+// dst [(h - k) / s + 1, (w - k) / s + 1, c] = the maximum of each channel over the k x k
+// windows of src [h, w, c] at stride s (no padding). One launch.
+void max_pool(const DeviceView& src,
+              const DeviceView& dst,
+              int kernel,
+              int stride,
+              cudaStream_t stream);
+
 // --- resample.cu --------------------------------------------------------------------------
 void upsample_nearest(const DeviceView& src,
                       const DeviceView& dst,
@@ -68,6 +78,9 @@ void upsample_bilinear(const DeviceView& src,
                        cudaStream_t stream);
 // To dst's size: half-pixel centres, A = -0.75, edge clamp (kernels/resample_math.h).
 void resize_bicubic(const DeviceView& src, const DeviceView& dst, cudaStream_t stream);
+// To dst's size (any): half-pixel centres (align_corners = false), edge clamp
+// (kernels/resample_math.h: resize_linear_taps).
+void resize_bilinear(const DeviceView& src, const DeviceView& dst, cudaStream_t stream);
 void pixel_shuffle(const DeviceView& src, const DeviceView& dst, int r, cudaStream_t stream);
 void pixel_unshuffle(const DeviceView& src, const DeviceView& dst, int r, cudaStream_t stream);
 
@@ -115,6 +128,28 @@ void attention(const DeviceView& q,
                const DeviceView& o,
                const AttentionArgs& args,
                cudaStream_t stream);
+
+// --- window_attention.cu ------------------------------------------------------------------
+// WINDOW_ATTENTION (engine/graph/graph.h): qkv [h, w, 3c] -> out [h, w, c]; per pixel group
+// (blocks or grid, kernels/window_math.h) and head, softmax(scale q k^T + bias) v among the
+// group's ws * ws tokens. args.bias: fp32 [heads][n][n] device memory, or null. Throws
+// UNSUPPORTED when a group's q, k and v do not fit 48 KiB of shared memory
+// (window_attention_fits). One launch, one block per (group, head).
+void window_attention(const DeviceView& qkv,
+                      const DeviceView& out,
+                      const WindowAttentionArgs& args,
+                      cudaStream_t stream);
+
+// --- channel_attention.cu -----------------------------------------------------------------
+// CHANNEL_ATTENTION (engine/graph/graph.h): qkv [h, w, 3c] -> out [h, w, c]; per pixel group
+// (blocks or grid) and head, attention among the head's d channels, each L2-normalised over
+// the group's pixels (any number), times args.temperature[head] (fp32 [heads] device
+// memory). Throws UNSUPPORTED when d does not fit (channel_attention_fits). One launch, one
+// block per (group, head).
+void channel_attention(const DeviceView& qkv,
+                       const DeviceView& out,
+                       const ChannelAttentionArgs& args,
+                       cudaStream_t stream);
 
 // --- image_io.cu --------------------------------------------------------------------------
 // uint8 HWC (channels 3 or 4, `stride` bytes per row) -> the first `dst.c` channels as

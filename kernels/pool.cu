@@ -1,6 +1,8 @@
-// Global average pooling over an fp16 NHWC view: [h, w, c] -> [1, 1, c] channel means, fp32
-// sums in a fixed order (no atomics). Kernel -> launcher -> entry; the split, every thread's
-// sum and the combination order are kernels/pool_body.h (shared with the CPU tests).
+// Pooling over fp16 NHWC views. Global average pooling: [h, w, c] -> [1, 1, c] channel means,
+// fp32 sums in a fixed order (no atomics). Max pooling: k x k windows at stride s, no padding,
+// one thread per output (pixel, chunk of V channels). Kernel -> launcher -> entry; the split,
+// every thread's sum, the combination order and the pool windows are kernels/pool_body.h
+// (shared with the CPU tests).
 #include "core/error.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
@@ -51,6 +53,24 @@ void launch_pool(const PoolParams& p, cudaStream_t stream) {
     }
 }
 
+template <int kBlock, int kVec>
+__global__ void __launch_bounds__(kBlock) max_pool_kernel(const MaxPoolParams p) {
+    const int64_t work = p.dst_d.pixels() * p.chunks_per_pixel;
+    for (int64_t k = global_thread(); k < work; k += grid_threads())
+        max_pool_item<kVec>(p, k);
+}
+
+void launch_max_pool(const MaxPoolParams& p, bool vector, cudaStream_t stream) {
+    const Launch1D l = launch_1d(p.dst_d.pixels() * p.chunks_per_pixel, kBlockSize, kMaxBlocks);
+    if (l.grid == 0)
+        return;
+    if (vector)
+        max_pool_kernel<kBlockSize, kHalfVector><<<l.grid, l.block, 0, stream>>>(p);
+    else
+        max_pool_kernel<kBlockSize, 1><<<l.grid, l.block, 0, stream>>>(p);
+    KILN_CUDA_CHECK_LAUNCH("max_pool");
+}
+
 }  // namespace
 
 void global_avg_pool(const DeviceView& src,
@@ -64,6 +84,21 @@ void global_avg_pool(const DeviceView& src,
     if (p.split.splits > 1 && !scratch)
         throw core::Error(core::ErrorCode::INTERNAL, "global_avg_pool: no scratch for the splits");
     launch_pool(p, stream);
+}
+
+void max_pool(const DeviceView& src,
+              const DeviceView& dst,
+              int kernel,
+              int stride,
+              cudaStream_t stream) {
+    if (kernel < 1 || stride < 1 || dst.desc.c != src.desc.c ||
+        dst.desc.h != max_pool_output_size(src.desc.h, kernel, stride) ||
+        dst.desc.w != max_pool_output_size(src.desc.w, kernel, stride)) {
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "max_pool: the output must be [(h - k) / s + 1, (w - k) / s + 1, c]");
+    }
+    const bool vector = max_pool_vectorized(src, dst);
+    launch_max_pool(make_max_pool_params(src, dst, kernel, stride, vector), vector, stream);
 }
 
 }  // namespace kiln::kernels

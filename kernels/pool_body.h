@@ -1,6 +1,6 @@
-// Global average pooling ([h, w, c] -> [1, 1, c] channel means; squeeze-excitation blocks) as
-// host-device code: the split of the work over blocks, each thread's sum, the block's and the
-// final combination, all in fp32 and in one fixed order, so the kernel (kernels/pool.cu) is
+// Pooling as host-device code. Global average pooling ([h, w, c] -> [1, 1, c] channel means;
+// squeeze-excitation blocks): the split of the work over blocks, each thread's sum, the block's and
+// the final combination, all in fp32 and in one fixed order, so the kernel (kernels/pool.cu) is
 // deterministic (no atomics: a replayed CUDA graph gives the same bits) and the CPU tests
 // (tests/kernels) reproduce it exactly through the same walk.
 //
@@ -10,8 +10,12 @@
 // Thread (lane, row) sums pixels p0 + row, p0 + row + kPoolRows, ...; the block adds its rows
 // in order 0..7 into partials[s][ch]; the finish adds the splits in order and divides by the
 // pixel count. With one split the block writes the mean itself (one launch).
+//
+// Max pooling (MAX_POOL: OmniSR's ESA, 7 x 7 windows at stride 3, no padding) is at the end:
+// one output (pixel, chunk of V channels) per work item, as the resampling kernels.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -153,6 +157,85 @@ inline void global_avg_pool_host(const PoolParams& p) {
     if (p.split.splits > 1) {
         for (int ch = 0; ch < p.src_d.c; ++ch)
             pool_finish_channel(p, ch);
+    }
+}
+
+// Max pooling's windows along an axis of `in` pixels: floor((in - kernel) / stride) + 1 (0
+// when in < kernel); output index o reads input [o * stride, o * stride + kernel).
+KILN_HD inline int max_pool_output_size(int in, int kernel, int stride) {
+    return in < kernel ? 0 : (in - kernel) / stride + 1;
+}
+
+KILN_HD inline int max_pool_window_start(int o, int stride) {
+    return o * stride;
+}
+
+struct MaxPoolParams {
+    ViewDesc src_d, dst_d;
+    const uint16_t* src;
+    uint16_t* dst;
+    int kernel, stride;
+    int chunks_per_pixel;  // dst.c / V
+};
+
+// Work item k (of dst pixels x chunks_per_pixel): the maximum of each of V channels over the
+// output pixel's window. Comparisons as std::max(m, v) (a NaN input is skipped unless first);
+// the maximum of fp16 values is one of them, so the store is exact.
+template <int V>
+KILN_HD inline void max_pool_item(const MaxPoolParams& p, int64_t k) {
+    const int64_t pixel = k / p.chunks_per_pixel;
+    const int ch = static_cast<int>(k - pixel * p.chunks_per_pixel) * V;
+    const int y = static_cast<int>(pixel / p.dst_d.w);
+    const int x = static_cast<int>(pixel - static_cast<int64_t>(y) * p.dst_d.w);
+    const int y0 = max_pool_window_start(y, p.stride), x0 = max_pool_window_start(x, p.stride);
+    float m[V];
+    KILN_UNROLL
+    for (int i = 0; i < V; ++i)
+        m[i] = -INFINITY;
+    for (int ky = 0; ky < p.kernel; ++ky) {
+        for (int kx = 0; kx < p.kernel; ++kx) {
+            float v[V];
+            load_halves<V>(p.src + p.src_d.offset(y0 + ky, x0 + kx, ch), v);
+            KILN_UNROLL
+            for (int i = 0; i < V; ++i)
+                m[i] = m[i] < v[i] ? v[i] : m[i];
+        }
+    }
+    store_halves<V>(p.dst + p.dst_d.offset(y, x, ch), m);
+}
+
+// Whether both views allow 8-wide (128-bit) access per pixel.
+inline bool max_pool_vectorized(const DeviceView& src, const DeviceView& dst) {
+    return view_vectorizable(src.desc, reinterpret_cast<uintptr_t>(src.data), kHalfVector, false) &&
+           view_vectorizable(dst.desc, reinterpret_cast<uintptr_t>(dst.data), kHalfVector, false);
+}
+
+inline MaxPoolParams make_max_pool_params(const DeviceView& src,
+                                          const DeviceView& dst,
+                                          int kernel,
+                                          int stride,
+                                          bool vector) {
+    MaxPoolParams p{};
+    p.src_d = src.desc;
+    p.dst_d = dst.desc;
+    p.src = src.data;
+    p.dst = dst.data;
+    p.kernel = kernel;
+    p.stride = stride;
+    p.chunks_per_pixel = vector ? dst.desc.c / kHalfVector : dst.desc.c;
+    return p;
+}
+
+// The kernel's work on one host thread.
+inline void max_pool_host(const DeviceView& src, const DeviceView& dst, int kernel, int stride) {
+    const bool vector = max_pool_vectorized(src, dst);
+    const MaxPoolParams p = make_max_pool_params(src, dst, kernel, stride, vector);
+    const int64_t work = dst.desc.pixels() * p.chunks_per_pixel;
+    for (int64_t k = 0; k < work; ++k) {
+        if (vector)
+            max_pool_item<kHalfVector>(p, k);
+        else
+            max_pool_item<1>(p, k);
     }
 }
 

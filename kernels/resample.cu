@@ -1,6 +1,7 @@
 // Resampling over fp16 NHWC views: nearest and bilinear upsampling by an integer factor,
-// bicubic resize, pixel shuffle and unshuffle. One thread per output (pixel, chunk of V
-// channels); the per-item work is kernels/resample_body.h (shared with the CPU tests).
+// bicubic and bilinear resize to any size, pixel shuffle and unshuffle. One thread per output
+// (pixel, chunk of V channels); the per-item work is kernels/resample_body.h (shared with the
+// CPU tests).
 #include "kernels/cuda_check.h"
 #include "kernels/device_common.cuh"
 #include "kernels/kernels.h"
@@ -55,6 +56,10 @@ void upsample_bilinear(const DeviceView& src,
 
 void resize_bicubic(const DeviceView& src, const DeviceView& dst, cudaStream_t stream) {
     launch_resample<ResampleMode::BICUBIC>(src, dst, 1, stream, "resize_bicubic");
+}
+
+void resize_bilinear(const DeviceView& src, const DeviceView& dst, cudaStream_t stream) {
+    launch_resample<ResampleMode::RESIZE_BILINEAR>(src, dst, 1, stream, "resize_bilinear");
 }
 
 void pixel_shuffle(const DeviceView& src, const DeviceView& dst, int r, cudaStream_t stream) {

@@ -9,7 +9,8 @@
 
 namespace kiln::kernels {
 
-enum class ResampleMode : int { NEAREST, BILINEAR, BICUBIC, SHUFFLE, UNSHUFFLE };
+// BILINEAR: upsampling by an integer factor; RESIZE_BILINEAR: to the output's size (any).
+enum class ResampleMode : int { NEAREST, BILINEAR, BICUBIC, SHUFFLE, UNSHUFFLE, RESIZE_BILINEAR };
 
 struct ResampleParams {
     ViewDesc src_d, dst_d;
@@ -27,10 +28,14 @@ KILN_HD inline void nearest_chunk(const ResampleParams& p, int y, int x, int ch)
     store_halves<V>(p.dst + p.dst_d.offset(y, x, ch), v);
 }
 
+// One output chunk from its taps along y and x.
 template <int V>
-KILN_HD inline void bilinear_chunk(const ResampleParams& p, int y, int x, int ch) {
-    const LinearTaps ty = linear_taps(y, p.src_d.h, p.factor);
-    const LinearTaps tx = linear_taps(x, p.src_d.w, p.factor);
+KILN_HD inline void bilinear_chunk_taps(const ResampleParams& p,
+                                        int y,
+                                        int x,
+                                        int ch,
+                                        const LinearTaps& ty,
+                                        const LinearTaps& tx) {
     float a[V], b[V], c[V], d[V], out[V];
     load_halves<V>(p.src + p.src_d.offset(ty.i0, tx.i0, ch), a);
     load_halves<V>(p.src + p.src_d.offset(ty.i0, tx.i1, ch), b);
@@ -43,6 +48,18 @@ KILN_HD inline void bilinear_chunk(const ResampleParams& p, int y, int x, int ch
         out[i] = top * (1.0f - ty.w1) + bottom * ty.w1;
     }
     store_halves<V>(p.dst + p.dst_d.offset(y, x, ch), out);
+}
+
+template <int V>
+KILN_HD inline void bilinear_chunk(const ResampleParams& p, int y, int x, int ch) {
+    bilinear_chunk_taps<V>(p, y, x, ch, linear_taps(y, p.src_d.h, p.factor),
+                           linear_taps(x, p.src_d.w, p.factor));
+}
+
+template <int V>
+KILN_HD inline void resize_bilinear_chunk(const ResampleParams& p, int y, int x, int ch) {
+    bilinear_chunk_taps<V>(p, y, x, ch, resize_linear_taps(y, p.src_d.h, p.dst_d.h),
+                           resize_linear_taps(x, p.src_d.w, p.dst_d.w));
 }
 
 template <int V>
@@ -101,6 +118,8 @@ KILN_HD inline void resample_item(const ResampleParams& p, int64_t k) {
         bilinear_chunk<kVec>(p, y, x, ch);
     else if constexpr (kMode == ResampleMode::BICUBIC)
         bicubic_chunk<kVec>(p, y, x, ch);
+    else if constexpr (kMode == ResampleMode::RESIZE_BILINEAR)
+        resize_bilinear_chunk<kVec>(p, y, x, ch);
     else if constexpr (kMode == ResampleMode::SHUFFLE)
         shuffle_one(p, y, x, ch);
     else

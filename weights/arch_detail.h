@@ -15,6 +15,7 @@ std::optional<DetectedModel> detect_rrdbnet(StateDict& weights);
 std::optional<DetectedModel> detect_srvgg(StateDict& weights);
 std::optional<DetectedModel> detect_upconv7(StateDict& weights);
 std::optional<DetectedModel> detect_cunet(StateDict& weights);
+std::optional<DetectedModel> detect_omnisr(StateDict& weights);
 
 std::string shape_string(const std::vector<int64_t>& shape);
 

@@ -38,6 +38,16 @@ json config_json(const ArchConfig& config) {
     }
     if (const auto* c = std::get_if<UpConv7Config>(&config))
         return {{"num_in_ch", c->num_in_ch}, {"num_out_ch", c->num_out_ch}};
+    if (const auto* c = std::get_if<OmniSRConfig>(&config)) {
+        return {{"num_in_ch", c->num_in_ch},
+                {"num_out_ch", c->num_out_ch},
+                {"num_feat", c->num_feat},
+                {"res_num", c->res_num},
+                {"block_num", c->block_num},
+                {"window_size", c->window_size},
+                {"pe", c->pe},
+                {"scale", c->scale}};
+    }
     const auto& c = std::get<CUNetConfig>(config);
     return {{"num_in_ch", c.num_in_ch},
             {"num_out_ch", c.num_out_ch},
@@ -95,6 +105,13 @@ void apply_arch_metadata(DetectedModel& model, const std::map<std::string, std::
             c->program = CUNetConfig::Program::REAL_CUGAN;
         else
             bad("CUNet program '" + program + "'");
+    }
+    if (auto* c = std::get_if<OmniSRConfig>(&model.config); c && !c->pe) {
+        // Without the position bias tables the window size leaves no trace in the tensors.
+        const json ws = config.value("window_size", json());
+        if (!ws.is_number_integer() || ws.get<int>() < 1 || ws.get<int>() > 64)
+            bad("OmniSR window_size is not an integer in [1, 64]");
+        c->window_size = ws.get<int>();
     }
     const json resize = json::parse(field(metadata, "kiln.output_resize"), nullptr, false);
     if (!resize.is_number() || resize.get<double>() <= 0 || resize.get<double>() > 1)

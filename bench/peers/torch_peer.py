@@ -16,6 +16,8 @@ Architectures (BasicSR semantics, written out here):
   upconv7  waifu2x UpConv7 (2x, unpadded convolutions: a --size window reads
            --size + 14 pixels).  tools/reference/unet_gan_torch.py.
   cunet2   waifu2x CUNet 2x / Real-CUGAN UpCunet2x (reads --size + 36 pixels).
+  omnisr   OmniSR x4 (4x_WTP_descreenton's configuration: 64 feat, 5 groups, window
+           8).  tools/reference/omnisr_torch.py.
 
 Weights are random with a fixed seed unless --state-dict is given (the FLOP
 count, and hence the time, does not depend on the values).
@@ -47,9 +49,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "tools", "reference"))
+import omnisr_torch  # noqa: E402
 import unet_gan_torch  # noqa: E402
 
-ARCHS = ("rrdbnet", "srvgg", "upconv7", "cunet2")
+ARCHS = ("rrdbnet", "srvgg", "upconv7", "cunet2", "omnisr")
+# OmniSR as 4x_WTP_descreenton.pth is configured (omnisr_torch.config_from_state).
+OMNISR_CONFIG = {"in_ch": 3, "out_ch": 3, "num_feat": 64, "res_num": 5, "block_num": 1,
+                 "window_size": 8, "scale": 4, "heads": 4, "ca_heads": 4, "se_hidden": 16,
+                 "ffn_hidden": 64, "esa_channels": 16}
 CONCRETE_MODES = ("channels_last", "torchscript", "torchscript_ofi", "eager")
 AUTO_CANDIDATES = ("channels_last", "torchscript", "torchscript_ofi")
 SEED = 20261124
@@ -150,6 +157,10 @@ def build_model(arch, state_dict_path=None):
         model = SRVGGNetCompact()
     elif arch in unet_gan_torch.BORDER:
         model = unet_gan_torch.build(arch)
+    elif arch == "omnisr":
+        if state_dict_path:
+            return omnisr_torch.load_model(state_dict_path)[0]
+        model = omnisr_torch.OmniSR(OMNISR_CONFIG)
     else:
         raise ValueError(f"unknown arch {arch!r}")
     if state_dict_path and state_dict_path.endswith(".safetensors"):  # kiln convert's output

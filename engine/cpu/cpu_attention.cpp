@@ -18,34 +18,6 @@ size_t round_floats(size_t n) {
     return (n + 15) / 16 * 16;  // 64 bytes: threads' regions never share a cache line
 }
 
-// Scores row -> exp(row - max(row)) in place; returns 1 / sum of the exponentials. The
-// maximum is kept in 16 lanes (a plain max reduction does not vectorise without fast-math).
-KILN_CPU_CLONES
-float softmax_exp_row(float* __restrict s, int n) {
-    constexpr int kLanes = 16;
-    float lanes[kLanes];
-    for (int l = 0; l < kLanes; ++l)
-        lanes[l] = s[0];
-    int i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-        for (int l = 0; l < kLanes; ++l)
-            lanes[l] = s[i + l] > lanes[l] ? s[i + l] : lanes[l];
-    }
-    float m = s[0];
-    for (int l = 0; l < kLanes; ++l)
-        m = lanes[l] > m ? lanes[l] : m;
-    for (; i < n; ++i)
-        m = s[i] > m ? s[i] : m;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; ++j) {
-        const float e = exp_approx(s[j] - m);
-        s[j] = e;
-        sum += e;
-    }
-    return 1.0f / sum;
-}
-
 // 32 queries at once, one per vector lane of two 16-float vectors (GCC vector extensions:
 // zmm registers with AVX-512, lowered to narrower ones otherwise): qt [d][32] (queries
 // transposed, already scaled), kh and vh [keys][d] (one head), s [keys][32] scratch; out
@@ -192,6 +164,34 @@ void attend_lanes(const float* __restrict qt,
 }
 
 }  // namespace
+
+// The maximum is kept in 16 lanes (a plain max reduction does not vectorise without
+// fast-math).
+KILN_CPU_CLONES
+float softmax_exp_row(float* __restrict s, int n) {
+    constexpr int kLanes = 16;
+    float lanes[kLanes];
+    for (int l = 0; l < kLanes; ++l)
+        lanes[l] = s[0];
+    int i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (int l = 0; l < kLanes; ++l)
+            lanes[l] = s[i + l] > lanes[l] ? s[i + l] : lanes[l];
+    }
+    float m = s[0];
+    for (int l = 0; l < kLanes; ++l)
+        m = lanes[l] > m ? lanes[l] : m;
+    for (; i < n; ++i)
+        m = s[i] > m ? s[i] : m;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; ++j) {
+        const float e = exp_approx(s[j] - m);
+        s[j] = e;
+        sum += e;
+    }
+    return 1.0f / sum;
+}
 
 AttentionOp::AttentionOp(const CpuView& q,
                          const CpuView& k,

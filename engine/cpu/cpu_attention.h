@@ -19,6 +19,9 @@
 
 namespace kiln::engine::cpu {
 
+// Scores row -> exp(row - max(row)) in place; returns 1 / sum of the exponentials.
+float softmax_exp_row(float* __restrict s, int n);
+
 class AttentionOp {
   public:
     AttentionOp(const CpuView& q,

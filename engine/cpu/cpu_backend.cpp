@@ -12,6 +12,7 @@
 #include "engine/cpu/cpu_attention.h"
 #include "engine/cpu/cpu_gan_ops.h"
 #include "engine/cpu/cpu_unet_ops.h"
+#include "engine/cpu/cpu_window_attention.h"
 #include "engine/cpu/host_pool.h"
 #include "engine/graph/memory_plan.h"
 #include "engine/pool_block.h"
@@ -86,6 +87,9 @@ size_t non_conv_scratch_bytes(const Graph& graph, const Op& op, int slots) {
             return AttentionOp::scratch_bytes_for(q.h * q.w, k.h * k.w, q.c, op.attention.heads,
                                                   slots);
         }
+        case OpKind::WINDOW_ATTENTION:
+            return WindowAttentionOp::scratch_bytes_for(op.window.window, graph.value(op.output).c,
+                                                        slots);
         default:
             return 0;
     }
@@ -183,6 +187,7 @@ class CpuPlan final : public Plan {
                 }
                 case OpKind::UPSAMPLE_NEAREST:
                 case OpKind::UPSAMPLE_BILINEAR:
+                case OpKind::RESIZE_BILINEAR:
                 case OpKind::PIXEL_SHUFFLE:
                 case OpKind::PIXEL_UNSHUFFLE:
                 case OpKind::RESIZE_BICUBIC: {
@@ -196,7 +201,8 @@ class CpuPlan final : public Plan {
                                                   op_upsample_nearest(src, dst, f, t);
                                                   break;
                                               case OpKind::UPSAMPLE_BILINEAR:
-                                                  op_upsample_bilinear(src, dst, f, t);
+                                              case OpKind::RESIZE_BILINEAR:
+                                                  op_resize_bilinear(src, dst, t);
                                                   break;
                                               case OpKind::PIXEL_SHUFFLE:
                                                   op_pixel_shuffle(src, dst, f, t);
@@ -262,6 +268,28 @@ class CpuPlan final : public Plan {
                     const CropOp crop(view(op.inputs[0]), view(op.output), op.crop_top,
                                       op.crop_left);
                     steps_.push_back({op.name, [crop](dnnl::stream&, int t) { crop.run(t); }});
+                    break;
+                }
+                case OpKind::MAX_POOL: {
+                    const MaxPoolOp pool(view(op.inputs[0]), view(op.output), op.pool_kernel,
+                                         op.pool_stride);
+                    steps_.push_back({op.name, [pool](dnnl::stream&, int t) { pool.run(t); }});
+                    break;
+                }
+                case OpKind::WINDOW_ATTENTION: {
+                    auto attention = std::make_shared<const WindowAttentionOp>(
+                        view(op.inputs[0]), view(op.output), op.window, slots);
+                    scratch = std::max(scratch, attention->scratch_bytes());
+                    steps_.push_back({op.name, [this, attention](dnnl::stream&, int) {
+                                          attention->run(scratch_.get());
+                                      }});
+                    break;
+                }
+                case OpKind::CHANNEL_ATTENTION: {
+                    const ChannelAttentionOp attention(view(op.inputs[0]), view(op.output),
+                                                       op.window);
+                    steps_.push_back(
+                        {op.name, [attention](dnnl::stream&, int t) { attention.run(t); }});
                     break;
                 }
                 case OpKind::ATTENTION: {

@@ -1,5 +1,6 @@
 #include "engine/cpu/cpu_gan_ops.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kiln::engine::cpu {
@@ -16,6 +17,28 @@ void GlobalAvgPoolOp::run(int threads) const {
         for (int64_t p = 0; p < pixels; ++p)
             sum += x[p * ps];
         dst.buffer[dst.coff[ch]] = static_cast<float>(sum * inv);
+    }
+    zero_padding(dst, threads);
+}
+
+void MaxPoolOp::run(int threads) const {
+    const ViewLayout& d = dst.layout;
+    const int64_t ps = src.layout.pixel_stride();
+    const int64_t pd = d.pixel_stride();
+    const int sw = src.layout.w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < d.h; ++y) {
+        for (int x = 0; x < d.w; ++x) {
+            const int64_t corner = static_cast<int64_t>(y * stride) * sw + x * stride;
+            for (int ch = 0; ch < d.c; ++ch) {
+                const float* s = src.buffer + src.coff[ch];
+                float m = s[corner * ps];
+                for (int ky = 0; ky < kernel; ++ky)
+                    for (int kx = 0; kx < kernel; ++kx)
+                        m = std::max(m, s[(corner + static_cast<int64_t>(ky) * sw + kx) * ps]);
+                dst.buffer[(static_cast<int64_t>(y) * d.w + x) * pd + dst.coff[ch]] = m;
+            }
+        }
     }
     zero_padding(dst, threads);
 }

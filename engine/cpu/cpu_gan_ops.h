@@ -1,6 +1,7 @@
 // The UNet generators' non-convolution ops on the CPU backend (waifu2x CUNet, Real-CUGAN):
 // squeeze-excitation's global average pool (its channel scale is MulOp, beside AddOp) and
-// the skip connections' crop. Set up once with the plan; running allocates nothing.
+// the skip connections' crop; and OmniSR's ESA max pool. Set up once with the plan; running
+// allocates nothing.
 #pragma once
 
 #include <vector>
@@ -13,6 +14,15 @@ namespace kiln::engine::cpu {
 struct GlobalAvgPoolOp {
     CpuView src, dst;
     GlobalAvgPoolOp(const CpuView& s, const CpuView& d) : src(s), dst(d) {}
+    void run(int threads) const;
+};
+
+// dst = the maximum of each kernel x kernel window of src at the stride (no padding).
+struct MaxPoolOp {
+    CpuView src, dst;
+    int kernel = 1, stride = 1;
+    MaxPoolOp(const CpuView& s, const CpuView& d, int k, int st)
+        : src(s), dst(d), kernel(k), stride(st) {}
     void run(int threads) const;
 };
 

@@ -144,27 +144,21 @@ void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int
         zero_padding(dst, threads);
 }
 
-void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, int threads) {
+void op_resize_bilinear(const CpuView& src, const CpuView& dst, int threads) {
     const ViewIndex si(src), di(dst);
     const ViewLayout& s = src.layout;
     const ViewLayout& d = dst.layout;
-    const float inv = 1.0f / static_cast<float>(factor);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int y = 0; y < d.h; ++y) {
-        // Source coordinate of the output pixel centre, clamped at the border (PyTorch).
-        const float fy = std::max((static_cast<float>(y) + 0.5f) * inv - 0.5f, 0.0f);
-        const int y0 = std::min(static_cast<int>(fy), s.h - 1);
-        const int y1 = std::min(y0 + 1, s.h - 1);
-        const float wy = fy - static_cast<float>(y0);
+        const kernels::LinearTaps ty = kernels::resize_linear_taps(y, s.h, d.h);
         for (int x = 0; x < d.w; ++x) {
-            const float fx = std::max((static_cast<float>(x) + 0.5f) * inv - 0.5f, 0.0f);
-            const int x0 = std::min(static_cast<int>(fx), s.w - 1);
-            const int x1 = std::min(x0 + 1, s.w - 1);
-            const float wx = fx - static_cast<float>(x0);
+            const kernels::LinearTaps tx = kernels::resize_linear_taps(x, s.w, d.w);
             for (int ch = 0; ch < d.c; ++ch) {
-                const float top = si(y0, x0, ch) * (1.0f - wx) + si(y0, x1, ch) * wx;
-                const float bottom = si(y1, x0, ch) * (1.0f - wx) + si(y1, x1, ch) * wx;
-                di(y, x, ch) = top * (1.0f - wy) + bottom * wy;
+                const float top =
+                    si(ty.i0, tx.i0, ch) * (1.0f - tx.w1) + si(ty.i0, tx.i1, ch) * tx.w1;
+                const float bottom =
+                    si(ty.i1, tx.i0, ch) * (1.0f - tx.w1) + si(ty.i1, tx.i1, ch) * tx.w1;
+                di(y, x, ch) = top * (1.0f - ty.w1) + bottom * ty.w1;
             }
         }
     }

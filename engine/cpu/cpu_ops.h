@@ -26,8 +26,9 @@ void op_copy_in(const float* nhwc, const CpuView& dst, int threads);
 // NHWC float [h, w, c] <- src.
 void op_copy_out(const CpuView& src, float* nhwc, int threads);
 void op_upsample_nearest(const CpuView& src, const CpuView& dst, int factor, int threads);
-// PyTorch's bilinear with align_corners = false.
-void op_upsample_bilinear(const CpuView& src, const CpuView& dst, int factor, int threads);
+// PyTorch's bilinear resize to dst's size with align_corners = false (UPSAMPLE_BILINEAR and
+// RESIZE_BILINEAR).
+void op_resize_bilinear(const CpuView& src, const CpuView& dst, int threads);
 // Bicubic resize to dst's size (kernels/resample_math.h: ncnn's and PyTorch's convention).
 void op_resize_bicubic(const CpuView& src, const CpuView& dst, int threads);
 void op_pixel_shuffle(const CpuView& src, const CpuView& dst, int r, int threads);

@@ -47,6 +47,17 @@ const char* act_name(Activation act) {
     return "";
 }
 
+// PyTorch's weight [out, in / groups, k, k] as oneDNN dimensions: oihw, or goihw when grouped.
+memory::dims weight_dims(const ConvWeights& w) {
+    if (w.groups == 1)
+        return {w.out_channels, w.in_channels, w.kernel, w.kernel};
+    return {w.groups, w.out_channels / w.groups, w.in_channels / w.groups, w.kernel, w.kernel};
+}
+
+memory::format_tag plain_weight_tag(const ConvWeights& w) {
+    return w.groups == 1 ? tag::oihw : tag::goihw;
+}
+
 }  // namespace
 
 memory::desc view_desc(const ViewLayout& l) {
@@ -104,7 +115,7 @@ OnednnConv::OnednnConv(const dnnl::engine& engine, const ConvSetup& setup)
 
     // Weights: PyTorch OIHW -> the layout the primitive chose, once.
     const ConvWeights& w = *setup.weights;
-    const memory::dims wdims = {w.out_channels, w.in_channels, w.kernel, w.kernel};
+    const memory::dims wdims = weight_dims(w);
     std::vector<float> weight = *w.weight;
     if (w.bias)
         bias_ = *w.bias;
@@ -115,7 +126,7 @@ OnednnConv::OnednnConv(const dnnl::engine& engine, const ConvSetup& setup)
         for (float& v : bias_)
             v *= s;
     }
-    memory plain({wdims, memory::data_type::f32, tag::oihw}, engine_, weight.data());
+    memory plain({wdims, memory::data_type::f32, plain_weight_tag(w)}, engine_, weight.data());
     weights_ = memory(pd_.weights_desc(), engine_);
     dnnl::stream stream(engine_);
     dnnl::reorder(plain, weights_).execute(stream, plain, weights_);
@@ -170,8 +181,7 @@ bool OnednnConv::try_create(const ConvSetup& setup, dnnl::algorithm algorithm, b
     const Epilogue& epi = *setup.epilogue;
     const memory::desc src = view_desc(setup.src.layout);
     const memory::desc dst = view_desc(setup.dst.layout);
-    const memory::desc wts({w.out_channels, w.in_channels, w.kernel, w.kernel},
-                           memory::data_type::f32, tag::any);
+    const memory::desc wts(weight_dims(w), memory::data_type::f32, tag::any);
     const int pad = w.padding();
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -14,7 +14,8 @@ enum class ConvRoute { CUBLASLT, CUDNN };
 struct ConvRouteQuery {
     int kernel = 3;
     int stride = 1;
-    int pad = 0;  // ConvWeights::padding()
+    int pad = 0;     // ConvWeights::padding()
+    int groups = 1;  // ConvWeights::groups: a grouped convolution is no single GEMM
     kernels::ViewDesc src, dst;
     bool cublaslt_enabled = true;  // CudaBackendOptions::cublaslt_linear
     bool cublaslt_ready = true;    // the context has a cuBLASLt handle
@@ -24,9 +25,12 @@ struct ConvRouteQuery {
 // buffers (a GEMM over the pixels: the UNet's transformer linears on [h, w, c] maps,
 // shortcuts), and token sequences ([L, 1, c], whose channel views are matrices with a leading
 // dimension).
-// Everything else goes to cuDNN; so does a convolution cuBLASLt refuses when it is built.
+// Everything else goes to cuDNN (grouped and depthwise convolutions always: cuDNN's group
+// count is the only path that honours groups); so does a convolution cuBLASLt refuses when it
+// is built.
 inline ConvRoute conv_route(const ConvRouteQuery& q) {
-    if (!q.cublaslt_enabled || !q.cublaslt_ready || q.kernel != 1 || q.stride != 1 || q.pad != 0)
+    if (!q.cublaslt_enabled || !q.cublaslt_ready || q.kernel != 1 || q.stride != 1 || q.pad != 0 ||
+        q.groups != 1)
         return ConvRoute::CUDNN;
     if (q.src.pixels() != q.dst.pixels() || q.src.pixels() == 0)
         return ConvRoute::CUDNN;

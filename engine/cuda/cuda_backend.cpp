@@ -131,6 +131,61 @@ size_t norm_param_bytes(const Op& op) {
     return 2 * align_up(op.norm.gamma->size() * sizeof(float)) + kAlign;
 }
 
+// fp32 parameters of a grouped attention in the parameter block: a window attention's
+// position bias ([heads, n, n], if any), a channel attention's temperatures ([heads]).
+size_t window_param_bytes(const Op& op) {
+    if (op.kind == OpKind::WINDOW_ATTENTION && op.window.bias)
+        return align_up(op.window.bias->size() * sizeof(float)) + kAlign;
+    if (op.kind == OpKind::CHANNEL_ATTENTION)
+        return align_up(op.window.temperature->size() * sizeof(float)) + kAlign;
+    return 0;
+}
+
+// The kernels' arguments of a WINDOW_ATTENTION / CHANNEL_ATTENTION op; `param` is its fp32
+// bias or temperatures in the parameter block (null: no bias).
+kernels::WindowAttentionArgs window_args(const Op& op, const float* param) {
+    kernels::WindowAttentionArgs args;
+    args.window = op.window.window;
+    args.grid = op.window.groups == PixelGroups::GRID;
+    args.heads = op.window.heads;
+    args.scale = op.window.scale;
+    args.bias = param;
+    return args;
+}
+
+kernels::ChannelAttentionArgs channel_args(const Op& op, const float* param) {
+    kernels::ChannelAttentionArgs args;
+    args.window = op.window.window;
+    args.grid = op.window.groups == PixelGroups::GRID;
+    args.heads = op.window.heads;
+    args.temperature = param;
+    return args;
+}
+
+// Refuses, when the plan is built, a grouped attention whose group does not fit the kernel's
+// shared memory (window: n tokens of the head's q, k, v; channel: the head's d x d products);
+// returns the op's line for describe().
+std::string check_group_attention(const Graph& graph, const Op& op) {
+    const Value& out = graph.value(op.output);
+    const int d = out.c / op.window.heads;
+    const int n = group_pixels(op.kind, op.window, out.h, out.w);
+    const bool window = op.kind == OpKind::WINDOW_ATTENTION;
+    const bool fits =
+        window ? kernels::window_attention_fits(n, d) : kernels::channel_attention_fits(d);
+    if (!fits) {
+        throw core::Error(core::ErrorCode::UNSUPPORTED,
+                          op.name + ": " + std::to_string(n) + " pixels per group with heads of " +
+                              std::to_string(d) +
+                              " channels do not fit the kernel's 48 KiB of shared memory");
+    }
+    const size_t smem = window ? kernels::window_attention_smem_bytes(n, d)
+                               : kernels::channel_attention_smem_bytes(d);
+    return op.name + ": " + (window ? "window" : "channel") + " attention, " +
+           (op.window.groups == PixelGroups::GRID ? "grid" : "blocks") + " groups of " +
+           std::to_string(n) + " pixels, " + std::to_string(op.window.heads) + " heads of " +
+           std::to_string(d) + ", " + std::to_string(smem) + " B shared memory per block";
+}
+
 // A value's view of its buffer (channels [c_offset, c_offset + c) of c_total).
 kernels::ViewDesc view_desc(const Graph& graph, ValueId id) {
     const Value& v = graph.value(id);
@@ -146,6 +201,7 @@ ConvRoute route_of(const Graph& graph,
     q.kernel = op.conv.kernel;
     q.stride = op.conv.stride;
     q.pad = op.conv.padding();
+    q.groups = op.conv.groups;
     q.src = view_desc(graph, op.inputs[0]);
     q.dst = view_desc(graph, op.output);
     q.cublaslt_enabled = options.cublaslt_linear;
@@ -201,6 +257,8 @@ class CudaPlan final : public Plan {
         std::vector<uint8_t> blob;
         std::vector<ConvParamOffsets> offsets;
         std::vector<std::pair<size_t, size_t>> norm_offsets;  // gamma, beta
+        constexpr size_t kNoParam = ~size_t{0};
+        std::vector<size_t> window_offsets;  // bias (or kNoParam) / temperatures, in op order
         for (const Op& op : graph.ops()) {
             if (op.kind == OpKind::CONV2D)
                 offsets.push_back(pack_conv_params(op.conv, op.epilogue, blob));
@@ -208,6 +266,12 @@ class CudaPlan final : public Plan {
                 const size_t gamma = pack_floats(*op.norm.gamma, blob);
                 norm_offsets.emplace_back(gamma, pack_floats(*op.norm.beta, blob));
             }
+            if (op.kind == OpKind::WINDOW_ATTENTION) {
+                window_offsets.push_back(op.window.bias ? pack_floats(*op.window.bias, blob)
+                                                        : kNoParam);
+            }
+            if (op.kind == OpKind::CHANNEL_ATTENTION)
+                window_offsets.push_back(pack_floats(*op.window.temperature, blob));
         }
         params_ = PoolBlock(context.pool(), blob.size());
         weight_bytes_ = blob.size();
@@ -247,7 +311,7 @@ class CudaPlan final : public Plan {
         linear_workspace_ =
             PoolBlock(context.pool(), linear_workspace_bytes(graph, options, context.cc_major(),
                                                              context.cublaslt() != nullptr));
-        size_t conv_index = 0, norm_index = 0;
+        size_t conv_index = 0, norm_index = 0, window_index = 0;
         for (const Op& op : graph.ops()) {
             switch (op.kind) {
                 case OpKind::INPUT: {
@@ -309,7 +373,8 @@ class CudaPlan final : public Plan {
                 case OpKind::UPSAMPLE_BILINEAR:
                 case OpKind::PIXEL_SHUFFLE:
                 case OpKind::PIXEL_UNSHUFFLE:
-                case OpKind::RESIZE_BICUBIC: {
+                case OpKind::RESIZE_BICUBIC:
+                case OpKind::RESIZE_BILINEAR: {
                     const kernels::DeviceView src = view(op.inputs[0]);
                     const kernels::DeviceView dst = view(op.output);
                     const int f = op.factor;
@@ -327,6 +392,9 @@ class CudaPlan final : public Plan {
                                                   break;
                                               case OpKind::RESIZE_BICUBIC:
                                                   kernels::resize_bicubic(src, dst, s);
+                                                  break;
+                                              case OpKind::RESIZE_BILINEAR:
+                                                  kernels::resize_bilinear(src, dst, s);
                                                   break;
                                               default:
                                                   kernels::pixel_unshuffle(src, dst, f, s);
@@ -430,6 +498,40 @@ class CudaPlan final : public Plan {
                     const int top = op.crop_top, left = op.crop_left;
                     steps_.push_back({op.name, [x, y, top, left](cudaStream_t s) {
                                           kernels::crop(x, y, top, left, s);
+                                      }});
+                    break;
+                }
+                case OpKind::MAX_POOL: {
+                    const kernels::DeviceView x = view(op.inputs[0]);
+                    const kernels::DeviceView y = view(op.output);
+                    const int kernel = op.pool_kernel, stride = op.pool_stride;
+                    steps_.push_back({op.name, [x, y, kernel, stride](cudaStream_t s) {
+                                          kernels::max_pool(x, y, kernel, stride, s);
+                                      }});
+                    break;
+                }
+                case OpKind::WINDOW_ATTENTION: {
+                    descriptions_.push_back(check_group_attention(graph, op));
+                    const size_t off = window_offsets[window_index++];
+                    const kernels::WindowAttentionArgs args = window_args(
+                        op,
+                        off == kNoParam ? nullptr : reinterpret_cast<const float*>(params + off));
+                    const kernels::DeviceView qkv = view(op.inputs[0]);
+                    const kernels::DeviceView out = view(op.output);
+                    steps_.push_back({op.name, [qkv, out, args](cudaStream_t s) {
+                                          kernels::window_attention(qkv, out, args, s);
+                                      }});
+                    break;
+                }
+                case OpKind::CHANNEL_ATTENTION: {
+                    descriptions_.push_back(check_group_attention(graph, op));
+                    const size_t off = window_offsets[window_index++];
+                    const kernels::ChannelAttentionArgs args =
+                        channel_args(op, reinterpret_cast<const float*>(params + off));
+                    const kernels::DeviceView qkv = view(op.inputs[0]);
+                    const kernels::DeviceView out = view(op.output);
+                    steps_.push_back({op.name, [qkv, out, args](cudaStream_t s) {
+                                          kernels::channel_attention(qkv, out, args, s);
                                       }});
                     break;
                 }
@@ -738,7 +840,7 @@ class CudaBackend final : public Backend {
         size_t params = 0, scratch = 0, op_scratch = 0;
         bool any_conv = false;
         for (const Op& op : graph.ops()) {
-            params += norm_param_bytes(op);
+            params += norm_param_bytes(op) + window_param_bytes(op);
             op_scratch = std::max(op_scratch, op_scratch_bytes(graph, op));
             if (op.kind != OpKind::CONV2D)
                 continue;

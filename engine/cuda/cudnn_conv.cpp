@@ -68,7 +68,9 @@ size_t pack_floats(const std::vector<float>& values, std::vector<uint8_t>& blob)
 }
 
 std::vector<uint16_t> to_krsc_half(const ConvWeights& weights) {
-    const int o = weights.out_channels, i = weights.in_channels, k = weights.kernel;
+    // Grouped: [out, in / groups, k, k] -> [out][k][k][in / groups] (cuDNN's grouped filter).
+    const int o = weights.out_channels, i = weights.in_channels / weights.groups;
+    const int k = weights.kernel;
     std::vector<uint16_t> out(static_cast<size_t>(o) * i * k * k);
     const std::vector<float>& w = *weights.weight;
     for (int oc = 0; oc < o; ++oc)
@@ -123,6 +125,7 @@ CudnnConv::CudnnConv(const ConvSetup& setup) : setup_(setup) {
     }
     // The graph's weights and epilogue are not kept: the plan may outlive the graph.
     stride_ = setup.weights->stride;
+    groups_ = setup.weights->groups;
     pad_ = setup.weights->padding();
     same_pad_ = pad_ == setup.weights->kernel / 2;
     setup_.weights = nullptr;
@@ -142,14 +145,21 @@ void CudnnConv::configure() {
     KILN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc_));
     KILN_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act_desc_));
     const int pad = w.padding();
+    if (w.groups < 1 || w.in_channels % w.groups != 0 || w.out_channels % w.groups != 0)
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "convolution groups must divide the channel counts");
+    // Grouped (depthwise: groups == in == out): the filter holds in / groups input channels
+    // and the descriptor the group count.
     KILN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc_, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC,
-                                                w.out_channels, w.in_channels, w.kernel, w.kernel));
+                                                w.out_channels, w.in_channels / w.groups, w.kernel,
+                                                w.kernel));
     // Stride 2 for the UNet's downsamplers, padding as the graph gives it (kernel / 2 unless
     // set: 0 for unpadded and 2x2 stride-2 convolutions, K - 1 for sub-pixel ones); the output
     // view has the graph's output size ((size + 2 pad - kernel) / stride + 1), which is what
     // cuDNN computes.
     KILN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc_, pad, pad, w.stride, w.stride, 1, 1,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    KILN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_desc_, w.groups));
     // Packed copies first: a view whose packed copy does not fit cuDNN's 32-bit descriptors
     // cannot run at all; one whose strided form does not fit runs on packed copies only.
     const CudnnViewDims src_packed = cudnn_view_dims(setup.src.desc, true);
@@ -202,7 +212,8 @@ void CudnnConv::configure() {
         throw core::Error(core::ErrorCode::UNSUPPORTED,
                           "cuDNN has no forward algorithm for convolution " +
                               std::to_string(w.in_channels) + "->" +
-                              std::to_string(w.out_channels) + " k" + std::to_string(w.kernel));
+                              std::to_string(w.out_channels) + " k" + std::to_string(w.kernel) +
+                              (w.groups != 1 ? " groups " + std::to_string(w.groups) : ""));
     }
     ConvViewPath path = have_strided ? ConvViewPath::STRIDED : ConvViewPath::PACKED;
     if (have_strided && have_packed && plan.time_both) {
@@ -448,6 +459,8 @@ std::string CudnnConv::describe() const {
         s += " stride " + std::to_string(stride_);
     if (!same_pad_)
         s += " pad " + std::to_string(pad_);
+    if (groups_ != 1)
+        s += " groups " + std::to_string(groups_);
     s += " ws " + std::to_string(chosen_.workspace);
     // Which path over the views ran, and the whole-op times when both were measured.
     s += whole_views_ ? " whole-views" : chosen_.packed ? " packed-copies" : " strided-views";

@@ -1,7 +1,8 @@
 // One convolution of a CUDA plan: cuDNN (legacy v7 API: fp16 NHWC tensors, fp32 compute,
-// tensor-op math) over channel views, its algorithm chosen once when the plan is built. Bias +
-// ReLU are fused into cudnnConvolutionBiasActivationForward; any other epilogue (LeakyReLU,
-// PReLU, residual adds) runs as one kernels::epilogue pass.
+// tensor-op math; grouped and depthwise convolutions through the group count) over channel
+// views, its algorithm chosen once when the plan is built. Bias + ReLU are fused into
+// cudnnConvolutionBiasActivationForward; any other epilogue (LeakyReLU, PReLU, residual adds)
+// runs as one kernels::epilogue pass.
 // Each candidate algorithm (cuDNN's heuristic order) is validated by one trial launch at plan
 // time, so an unsupported stride or layout is found when the plan is built, never at run.
 // With ConvSetup::timed_search the candidates come from cudnnFindConvolutionForwardAlgorithmEx
@@ -47,7 +48,7 @@ ConvParamOffsets pack_conv_params(const ConvWeights& weights,
 // aligned).
 size_t pack_floats(const std::vector<float>& values, std::vector<uint8_t>& blob);
 
-// Device-side weight layout: OIHW fp32 -> KRSC fp16.
+// Device-side weight layout: OIHW fp32 -> KRSC fp16 (grouped: C = in / groups).
 std::vector<uint16_t> to_krsc_half(const ConvWeights& weights);
 
 struct ConvSetup {
@@ -139,6 +140,7 @@ class CudnnConv {
     bool whole_views_ = false;  // both views are whole buffers: the two paths are one
     int stride_ = 1;
     int pad_ = 0;
+    int groups_ = 1;            // shown by describe() when not 1
     bool same_pad_ = true;      // padding kernel / 2 (not shown by describe())
     float strided_ms_ = -1.0f;  // whole-op times of the two paths (timed search only)
     float packed_ms_ = -1.0f;

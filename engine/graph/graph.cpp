@@ -19,10 +19,13 @@ void check_weights(const std::string& name, int in_c, const ConvWeights& weights
     require(weights.in_channels == in_c, name + ": input has " + std::to_string(in_c) +
                                              " channels, weights expect " +
                                              std::to_string(weights.in_channels));
-    require(weights.weight &&
-                weights.weight->size() == static_cast<size_t>(weights.out_channels) *
-                                              static_cast<size_t>(weights.in_channels) *
-                                              static_cast<size_t>(weights.kernel * weights.kernel),
+    require(weights.groups >= 1 && weights.in_channels % weights.groups == 0 &&
+                weights.out_channels % weights.groups == 0,
+            name + ": groups must divide the input and output channel counts");
+    require(weights.weight && weights.weight->size() ==
+                                  static_cast<size_t>(weights.out_channels) *
+                                      static_cast<size_t>(weights.in_channels / weights.groups) *
+                                      static_cast<size_t>(weights.kernel * weights.kernel),
             name + ": weight size");
     require(!weights.bias || weights.bias->size() == static_cast<size_t>(weights.out_channels),
             name + ": bias size");
@@ -68,8 +71,23 @@ const char* op_kind_name(OpKind kind) {
             return "mul";
         case OpKind::CROP:
             return "crop";
+        case OpKind::MAX_POOL:
+            return "max_pool";
+        case OpKind::RESIZE_BILINEAR:
+            return "resize_bilinear";
+        case OpKind::WINDOW_ATTENTION:
+            return "window_attention";
+        case OpKind::CHANNEL_ATTENTION:
+            return "channel_attention";
     }
     return "?";
+}
+
+int group_pixels(OpKind kind, const WindowAttentionParams& params, int h, int w) {
+    const int ws = params.window;
+    if (kind == OpKind::CHANNEL_ATTENTION && params.groups == PixelGroups::GRID)
+        return (h / ws) * (w / ws);
+    return ws * ws;
 }
 
 int conv_output_size(int size, const ConvWeights& w) {
@@ -329,6 +347,7 @@ ValueId Graph::deconv2d(const std::string& name,
     require(weights.stride >= 1 && weights.kernel >= 1 && weights.pad >= 0 &&
                 weights.pad < weights.kernel,
             name + ": stride must be positive and the padding given, below the kernel");
+    require(weights.groups == 1, name + ": transposed convolutions are not grouped");
     require(epilogue.adds.empty() && epilogue.act != Activation::PRELU,
             name + ": a transposed convolution's epilogue is an activation (not PReLU)");
     const int out_h = deconv_output_size(in.h, weights);
@@ -369,14 +388,85 @@ ValueId Graph::crop(ValueId x, int top, int left, int h, int w) {
     return push_op(std::move(op), new_buffer_value(h, w, in.c));
 }
 
+ValueId Graph::max_pool(ValueId x, int kernel, int stride) {
+    const Value in = value(x);
+    require(kernel >= 1 && stride >= 1 && in.h >= kernel && in.w >= kernel,
+            "max_pool: the input must hold one window");
+    Op op;
+    op.kind = OpKind::MAX_POOL;
+    op.name = "max_pool";
+    op.inputs = {x};
+    op.pool_kernel = kernel;
+    op.pool_stride = stride;
+    return push_op(std::move(op), new_buffer_value((in.h - kernel) / stride + 1,
+                                                   (in.w - kernel) / stride + 1, in.c));
+}
+
+ValueId Graph::resize_bilinear(ValueId x, int out_h, int out_w) {
+    const Value in = value(x);
+    Op op;
+    op.kind = OpKind::RESIZE_BILINEAR;
+    op.name = op_kind_name(op.kind);
+    op.inputs = {x};
+    return push_op(std::move(op), new_buffer_value(out_h, out_w, in.c));
+}
+
+ValueId Graph::grouped_attention(OpKind kind,
+                                 const std::string& name,
+                                 ValueId qkv,
+                                 WindowAttentionParams params) {
+    const Value in = value(qkv);
+    const int ws = params.window;
+    require(in.c % 3 == 0 && params.heads >= 1 && (in.c / 3) % params.heads == 0,
+            name + ": qkv must be 3 x c channels, c a multiple of the heads");
+    require(ws >= 1 && in.h % ws == 0 && in.w % ws == 0,
+            name + ": the map must be a whole number of windows");
+    const int c = in.c / 3;
+    if (kind == OpKind::WINDOW_ATTENTION) {
+        const size_t n = static_cast<size_t>(ws) * static_cast<size_t>(ws);
+        require(!params.bias || params.bias->size() == static_cast<size_t>(params.heads) * n * n,
+                name + ": the position bias must be [heads, ws * ws, ws * ws]");
+    } else {
+        require(
+            params.temperature && params.temperature->size() == static_cast<size_t>(params.heads),
+            name + ": one temperature per head");
+    }
+    Op op;
+    op.kind = kind;
+    op.name = name;
+    op.inputs = {qkv};
+    op.window = std::move(params);
+    return push_op(std::move(op), new_buffer_value(in.h, in.w, c));
+}
+
+ValueId Graph::window_attention(const std::string& name,
+                                ValueId qkv,
+                                WindowAttentionParams params) {
+    return grouped_attention(OpKind::WINDOW_ATTENTION, name, qkv, std::move(params));
+}
+
+ValueId Graph::channel_attention(const std::string& name,
+                                 ValueId qkv,
+                                 WindowAttentionParams params) {
+    return grouped_attention(OpKind::CHANNEL_ATTENTION, name, qkv, std::move(params));
+}
+
 double Graph::matmul_flops() const {
     double flops = conv_flops();
     for (const Op& op : ops_) {
-        if (op.kind != OpKind::ATTENTION)
-            continue;
-        const Value& q = values_[static_cast<size_t>(op.inputs[0])];
-        const Value& k = values_[static_cast<size_t>(op.inputs[1])];
-        flops += 2.0 * 2.0 * q.h * q.w * k.h * k.w * q.c;
+        if (op.kind == OpKind::ATTENTION) {
+            const Value& q = values_[static_cast<size_t>(op.inputs[0])];
+            const Value& k = values_[static_cast<size_t>(op.inputs[1])];
+            flops += 2.0 * 2.0 * q.h * q.w * k.h * k.w * q.c;
+        } else if (op.kind == OpKind::WINDOW_ATTENTION || op.kind == OpKind::CHANNEL_ATTENTION) {
+            // Both products touch every pixel once per partner: n tokens (window) or the
+            // head's d channels (channel).
+            const Value& out = values_[static_cast<size_t>(op.output)];
+            const double partners = op.kind == OpKind::WINDOW_ATTENTION
+                                        ? static_cast<double>(op.window.window) * op.window.window
+                                        : static_cast<double>(out.c) / op.window.heads;
+            flops += 2.0 * 2.0 * out.h * out.w * out.c * partners;
+        }
     }
     return flops;
 }
@@ -387,8 +477,8 @@ double Graph::conv_flops() const {
         if (op.kind != OpKind::CONV2D)
             continue;
         const Value& out = values_[static_cast<size_t>(op.output)];
-        flops +=
-            2.0 * out.h * out.w * out.c * op.conv.in_channels * op.conv.kernel * op.conv.kernel;
+        flops += 2.0 * out.h * out.w * out.c * (op.conv.in_channels / op.conv.groups) *
+                 op.conv.kernel * op.conv.kernel;
     }
     return flops;
 }

@@ -37,6 +37,12 @@ enum class OpKind {
     GLOBAL_AVG_POOL,  // [h, w, c] -> [1, 1, c]: the mean of each channel
     MUL,              // out = a * b; b may be [1, 1, c] (scales every pixel's channels)
     CROP,             // out = x[top : top + h, left : left + w], every channel
+    // OmniSR's ops (omni self-attention and ESA). Depthwise convolutions are CONV2D with
+    // groups.
+    MAX_POOL,           // windows of k x k at stride s, no padding: floor((h - k) / s) + 1
+    RESIZE_BILINEAR,    // any output size; half-pixel centres (align_corners = false), clamp
+    WINDOW_ATTENTION,   // qkv [h, w, 3c] -> [h, w, c]: attention among a group's pixels
+    CHANNEL_ATTENTION,  // qkv [h, w, 3c] -> [h, w, c]: attention among a head's channels
 };
 
 const char* op_kind_name(OpKind kind);
@@ -72,6 +78,10 @@ struct ConvWeights {
     int kernel = 3;  // square kernels
     int stride = 1;
     int pad = -1;  // the same on every side; -1: kernel / 2 ("same" for odd kernels)
+    // CONV2D only: weight [out, in / groups, kh, kw]; group g maps input channels
+    // [g in / groups, (g + 1) in / groups) to its share of the outputs (groups == in == out:
+    // depthwise).
+    int groups = 1;
 
     int padding() const { return pad >= 0 ? pad : kernel / 2; }
 };
@@ -97,6 +107,39 @@ struct AttentionParams {
     float scale = 1.0f;
 };
 
+// WINDOW_ATTENTION and CHANNEL_ATTENTION read one [h, w, 3c] value: q, k and v are channels
+// [0, c), [c, 2c) and [2c, 3c), each `heads` heads of d = c / heads channels (head-major).
+// h and w are multiples of `window` (ws); gh = h / ws, gw = w / ws. The pixels fall into
+// groups, and everything happens within one group and one head:
+//
+// WINDOW_ATTENTION (OmniSR's block and grid attention, MaxViT's): each group has n = ws * ws
+// pixels, its tokens.
+//   BLOCKS: the ws x ws blocks; pixel (y, x) is token (y % ws) * ws + x % ws of group
+//           (y / ws, x / ws).
+//   GRID:   pixels spaced (gh, gw) apart; pixel (y, x) is token (y / gh) * ws + x / gw of
+//           group (y % gh, x % gw).
+//   out_t = sum_u softmax_u(scale * q_t . k_u + bias[head][t][u]) v_u (bias may be null).
+//
+// CHANNEL_ATTENTION (OmniSR's channel attention, Restormer's transposed attention): each of
+// the head's d channels is a vector over the group's n pixels.
+//   BLOCKS: the ws x ws blocks (n = ws * ws).
+//   GRID:   pixels sharing (y % ws, x % ws), spaced ws apart (n = gh * gw).
+//   q^ = q / max(|q|, 1e-12), k^ likewise, per channel;
+//   out_a = sum_b softmax_b(temperature[head] * q^_a . k^_b) v_b over the head's channels.
+enum class PixelGroups { BLOCKS, GRID };
+
+struct WindowAttentionParams {
+    int window = 8;
+    PixelGroups groups = PixelGroups::BLOCKS;
+    int heads = 1;
+    float scale = 1.0f;                                     // WINDOW_ATTENTION
+    std::shared_ptr<const std::vector<float>> bias;         // WINDOW_ATTENTION: [heads, n, n]
+    std::shared_ptr<const std::vector<float>> temperature;  // CHANNEL_ATTENTION: [heads]
+};
+
+// Pixels per group of a WINDOW_ATTENTION or CHANNEL_ATTENTION op over an [h, w] map.
+int group_pixels(OpKind kind, const WindowAttentionParams& params, int h, int w);
+
 struct Buffer {
     int h = 0, w = 0, c = 0;
 };
@@ -112,14 +155,16 @@ struct Op {
     std::string name;
     std::vector<ValueId> inputs;
     ValueId output = kNoValue;
-    ConvWeights conv;                   // CONV2D
-    Epilogue epilogue;                  // CONV2D
-    int factor = 1;                     // resampling and shuffle factor
-    float scale = 1.0f;                 // ADD: scale of inputs[0]
-    NormParams norm;                    // GROUP_NORM, LAYER_NORM
-    Activation act = Activation::NONE;  // ACTIVATION
-    AttentionParams attention;          // ATTENTION: inputs q, k, v
-    int crop_top = 0, crop_left = 0;    // CROP: the output's origin in the input
+    ConvWeights conv;                      // CONV2D
+    Epilogue epilogue;                     // CONV2D
+    int factor = 1;                        // resampling and shuffle factor
+    float scale = 1.0f;                    // ADD: scale of inputs[0]
+    NormParams norm;                       // GROUP_NORM, LAYER_NORM
+    Activation act = Activation::NONE;     // ACTIVATION
+    AttentionParams attention;             // ATTENTION: inputs q, k, v
+    int crop_top = 0, crop_left = 0;       // CROP: the output's origin in the input
+    int pool_kernel = 1, pool_stride = 1;  // MAX_POOL
+    WindowAttentionParams window;          // WINDOW_ATTENTION, CHANNEL_ATTENTION: input qkv
 };
 
 class Graph {
@@ -161,6 +206,10 @@ class Graph {
     ValueId global_avg_pool(ValueId x);
     ValueId mul(ValueId a, ValueId b);
     ValueId crop(ValueId x, int top, int left, int h, int w);
+    ValueId max_pool(ValueId x, int kernel, int stride);
+    ValueId resize_bilinear(ValueId x, int out_h, int out_w);
+    ValueId window_attention(const std::string& name, ValueId qkv, WindowAttentionParams params);
+    ValueId channel_attention(const std::string& name, ValueId qkv, WindowAttentionParams params);
 
     const std::vector<Op>& ops() const { return ops_; }
     const std::vector<Value>& values() const { return values_; }
@@ -182,6 +231,10 @@ class Graph {
     // ADD and MUL: b is a's shape or [1, 1, c].
     ValueId binary(OpKind kind, ValueId a, ValueId b, float scale_a);
     ValueId norm(OpKind kind, const std::string& name, ValueId x, NormParams params);
+    ValueId grouped_attention(OpKind kind,
+                              const std::string& name,
+                              ValueId qkv,
+                              WindowAttentionParams params);
 
     std::vector<Op> ops_;
     std::vector<Value> values_;

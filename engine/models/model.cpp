@@ -1,6 +1,9 @@
 #include "engine/models/model.h"
 
+#include <algorithm>
+
 #include "core/error.h"
+#include "engine/models/omnisr.h"
 #include "engine/models/rrdbnet.h"
 #include "engine/models/srvgg.h"
 #include "engine/models/unet_gan.h"
@@ -34,6 +37,9 @@ std::unique_ptr<Model> Model::create(weights::DetectedModel detected) {
     if (auto* cunet = std::get_if<weights::CUNetConfig>(&detected.config)) {
         return std::make_unique<CUNet>(*cunet, std::move(detected.weights));
     }
+    if (auto* omnisr = std::get_if<weights::OmniSRConfig>(&detected.config)) {
+        return std::make_unique<OmniSR>(*omnisr, std::move(detected.weights));
+    }
     throw core::Error(core::ErrorCode::UNSUPPORTED,
                       "no engine model for architecture " + detected.arch_name);
 }
@@ -45,11 +51,19 @@ int64_t Model::parameter_count() const {
     return n;
 }
 
+int Model::window_for(int size) const {
+    const int m = size_multiple();
+    const int v = std::max(size, min_window());
+    return (v + m - 1) / m * m;
+}
+
 Graph Model::build_graph(int h, int w) const {
-    if (h <= 0 || w <= 0 || h % size_multiple() != 0 || w % size_multiple() != 0) {
+    if (h <= 0 || w <= 0 || h % size_multiple() != 0 || w % size_multiple() != 0 ||
+        h < min_window() || w < min_window()) {
         throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
                           arch_ + ": input " + std::to_string(w) + "x" + std::to_string(h) +
-                              " must be positive multiples of " + std::to_string(size_multiple()));
+                              " must be multiples of " + std::to_string(size_multiple()) +
+                              ", at least " + std::to_string(std::max(1, min_window())));
     }
     Graph g;
     const ValueId x = g.input(h + 2 * border(), w + 2 * border(), in_channels());

@@ -11,8 +11,9 @@
 
 namespace kiln::engine {
 
-// How the pipeline extends an image past its edges for a model's border (border() > 0).
-enum class EdgeMode { REFLECT, REPLICATE };
+// How the pipeline extends an image past its edges: for a model's border (border() > 0) and
+// to its size multiple.
+enum class EdgeMode { REFLECT, REPLICATE, ZERO };
 
 class Model {
   public:
@@ -25,15 +26,24 @@ class Model {
     int scale() const { return scale_; }
     int in_channels() const { return 3; }
     int out_channels() const { return 3; }
-    // Window height and width must be multiples of this (pixel-unshuffle models, UNets).
+    // Window height and width must be multiples of this (pixel-unshuffle models, UNets,
+    // window attention) and at least min_window() (OmniSR's ESA pools a 7x7 window of a
+    // half-size map).
     virtual int size_multiple() const { return 1; }
+    virtual int min_window() const { return 1; }
+    // The smallest window side the model takes that holds `size` pixels: rounded up to the
+    // size multiple, at least min_window().
+    int window_for(int size) const;
     // Input pixels the network consumes on every side (unpadded convolutions): its graph for
     // an h x w window takes (h + 2 border) x (w + 2 border) pixels and gives (s h) x (s w).
     // 0 for networks that pad their convolutions themselves.
     virtual int border() const { return 0; }
-    // How the pipeline extends the image by border() pixels past its edges (the official
-    // program's rule); models with a border take no separate pre-pad.
+    // How the pipeline extends the image by border() pixels past its edges and to the size
+    // multiple (the official program's rule); models with a border take no separate pre-pad.
     virtual EdgeMode edge_mode() const { return EdgeMode::REFLECT; }
+    // Whether Real-ESRGAN's reflect pre-pad (UpscaleOptions::prepad) applies: not to models
+    // whose programs pad otherwise.
+    virtual bool takes_prepad() const { return border() == 0; }
     int64_t parameter_count() const;
 
     // The graph for one window of h x w: an NHWC input of (h + 2 border) x (w + 2 border) x 3.
@@ -47,11 +57,11 @@ class Model {
     // weight + bias of a convolution named by its state-dict prefix ("body.0.rdb1.conv1").
     ConvWeights conv(const std::string& prefix) const;
     std::vector<float> values(const std::string& key) const;
-
-  private:
+    // The tensor under `key` (its shape into *shape when given); BAD_FILE when missing.
     std::shared_ptr<const std::vector<float>> tensor(const std::string& key,
                                                      std::vector<int64_t>* shape) const;
 
+  private:
     std::string arch_;
     int scale_;
     struct Stored {

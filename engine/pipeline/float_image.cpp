@@ -31,6 +31,15 @@ FloatImage replicate_pad(const FloatImage& in, int top, int bottom, int left, in
     return out;
 }
 
+FloatImage zero_pad(const FloatImage& in, int top, int bottom, int left, int right) {
+    FloatImage out(in.h + top + bottom, in.w + left + right, in.c);  // zero-filled
+    for (int y = 0; y < in.h; ++y) {
+        std::copy_n(in.pixel(y, 0), static_cast<size_t>(in.w) * static_cast<size_t>(in.c),
+                    out.pixel(top + y, left));
+    }
+    return out;
+}
+
 FloatImage crop(const FloatImage& in, int y0, int x0, int h, int w) {
     if (y0 < 0 || x0 < 0 || h < 0 || w < 0 || y0 + h > in.h || x0 + w > in.w) {
         throw core::Error(core::ErrorCode::INTERNAL, "crop outside the image");

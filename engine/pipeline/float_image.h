@@ -33,6 +33,8 @@ struct FloatImage {
 FloatImage reflect_pad(const FloatImage& in, int top, int bottom, int left, int right);
 // Pads by repeating the edge pixels.
 FloatImage replicate_pad(const FloatImage& in, int top, int bottom, int left, int right);
+// Pads with zeros.
+FloatImage zero_pad(const FloatImage& in, int top, int bottom, int left, int right);
 // Rows [y0, y0+h) and columns [x0, x0+w).
 FloatImage crop(const FloatImage& in, int y0, int x0, int h, int w);
 

@@ -9,13 +9,9 @@ namespace kiln::engine {
 
 namespace {
 
-int round_up(int v, int m) {
-    return (v + m - 1) / m * m;
-}
-
 // Real-ESRGAN's reflect pre-pad; a model with a border gets its context from the border.
 int prepad_of(const Model& model, const UpscaleOptions& options) {
-    return model.border() > 0 ? 0 : options.prepad;
+    return model.takes_prepad() ? options.prepad : 0;
 }
 
 FloatImage pad_edges(const FloatImage& in,
@@ -24,8 +20,15 @@ FloatImage pad_edges(const FloatImage& in,
                      int left,
                      int right,
                      EdgeMode mode) {
-    return mode == EdgeMode::REPLICATE ? replicate_pad(in, top, bottom, left, right)
-                                       : reflect_pad(in, top, bottom, left, right);
+    switch (mode) {
+        case EdgeMode::REPLICATE:
+            return replicate_pad(in, top, bottom, left, right);
+        case EdgeMode::ZERO:
+            return zero_pad(in, top, bottom, left, right);
+        case EdgeMode::REFLECT:
+            break;
+    }
+    return reflect_pad(in, top, bottom, left, right);
 }
 
 }  // namespace
@@ -57,13 +60,12 @@ WindowShape largest_window(const Model& model,
                            int w,
                            int tile,
                            const UpscaleOptions& options) {
-    const int m = model.size_multiple();
     const int pre = prepad_of(model, options);
-    const int ph = round_up(h + 2 * pre, m);
-    const int pw = round_up(w + 2 * pre, m);
+    const int ph = model.window_for(h + 2 * pre);
+    const int pw = model.window_for(w + 2 * pre);
     if (tile == 0)
         return {ph, pw};
-    const int window = round_up(tile + 2 * options.tile_pad, m);
+    const int window = model.window_for(tile + 2 * options.tile_pad);
     return {std::min(ph, window), std::min(pw, window)};
 }
 
@@ -97,16 +99,18 @@ FloatImage Upscaler::run(const FloatImage& rgb,
     const int m = model_.size_multiple();
     const int pre = prepad_of(model_, options);
     const int b = model_.border();
-    // Pre-pad on every side and pad bottom/right to the model's size multiple (by reflection,
-    // or the model's edge rule), then extend by the model's border with its edge rule: every
-    // window below reads its border from this image.
-    const int ph = round_up(rgb.h + 2 * pre, m);
-    const int pw = round_up(rgb.w + 2 * pre, m);
-    const EdgeMode edge = b > 0 ? model_.edge_mode() : EdgeMode::REFLECT;
+    // Pre-pad on every side and pad bottom/right to the model's size multiple, then extend by
+    // the model's border, both with the model's edge rule (reflection unless its program
+    // does otherwise): every window below reads its border from this image.
+    const int ph = model_.window_for(rgb.h + 2 * pre);
+    const int pw = model_.window_for(rgb.w + 2 * pre);
+    const EdgeMode edge = model_.edge_mode();
     const FloatImage padded =
         pad_edges(rgb, pre + b, ph - rgb.h - pre + b, pre + b, pw - rgb.w - pre + b, edge);
 
-    const int tile = choose_tile(rgb.h, rgb.w, options);
+    int tile = choose_tile(rgb.h, rgb.w, options);
+    if (tile > 0)
+        tile = std::max(tile, model_.min_window());
     const auto rows = plan_tiles(ph, tile, options.tile_pad, m);
     const auto cols = plan_tiles(pw, tile, options.tile_pad, m);
     const int total = static_cast<int>(rows.size() * cols.size());

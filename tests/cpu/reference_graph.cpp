@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace kiln::test {
 
@@ -62,7 +64,9 @@ void conv(Store& s, const Op& op) {
     const Value in = s.g.value(op.inputs[0]);
     const Value out = s.g.value(op.output);
     const auto& w = *op.conv.weight;
-    const int k = op.conv.kernel, pad = op.conv.padding(), ci = op.conv.in_channels;
+    const int k = op.conv.kernel, pad = op.conv.padding();
+    const int ci = op.conv.in_channels / op.conv.groups;  // inputs per group
+    const int co = op.conv.out_channels / op.conv.groups;
     const int stride = op.conv.stride;
     std::vector<float> result(static_cast<size_t>(out.h) * out.w * out.c);
     for (int y = 0; y < out.h; ++y) {
@@ -80,7 +84,7 @@ void conv(Store& s, const Op& op) {
                                 continue;
                             acc += static_cast<double>(
                                        w[((static_cast<size_t>(o) * ci + i) * k + ky) * k + kx]) *
-                                   s.at(op.inputs[0], sy, sx, i);
+                                   s.at(op.inputs[0], sy, sx, (o / co) * ci + i);
                         }
                     }
                 }
@@ -194,6 +198,149 @@ void attention(Store& s, const Op& op) {
     }
 }
 
+// Bilinear resampling with half-pixel centres (align_corners = false), in double.
+void resize_bilinear(Store& s, const Op& op) {
+    const Value in = s.g.value(op.inputs[0]);
+    const Value out = s.g.value(op.output);
+    const double sy = static_cast<double>(in.h) / out.h, sx = static_cast<double>(in.w) / out.w;
+    for (int y = 0; y < out.h; ++y) {
+        for (int x = 0; x < out.w; ++x) {
+            const double fy = std::max((y + 0.5) * sy - 0.5, 0.0);
+            const double fx = std::max((x + 0.5) * sx - 0.5, 0.0);
+            const int y0 = std::min(static_cast<int>(fy), in.h - 1);
+            const int x0 = std::min(static_cast<int>(fx), in.w - 1);
+            const int y1 = std::min(y0 + 1, in.h - 1), x1 = std::min(x0 + 1, in.w - 1);
+            const double wy = fy - y0, wx = fx - x0;
+            for (int c = 0; c < out.c; ++c) {
+                const auto v = [&](int yy, int xx) {
+                    return static_cast<double>(s.at(op.inputs[0], yy, xx, c));
+                };
+                s.at(op.output, y, x, c) =
+                    static_cast<float>((v(y0, x0) * (1 - wx) + v(y0, x1) * wx) * (1 - wy) +
+                                       (v(y1, x0) * (1 - wx) + v(y1, x1) * wx) * wy);
+            }
+        }
+    }
+}
+
+void max_pool(Store& s, const Op& op) {
+    const Value out = s.g.value(op.output);
+    for (int y = 0; y < out.h; ++y)
+        for (int x = 0; x < out.w; ++x)
+            for (int c = 0; c < out.c; ++c) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < op.pool_kernel; ++ky)
+                    for (int kx = 0; kx < op.pool_kernel; ++kx)
+                        m = std::max(m, s.at(op.inputs[0], y * op.pool_stride + ky,
+                                             x * op.pool_stride + kx, c));
+                s.at(op.output, y, x, c) = m;
+            }
+}
+
+// The pixels of one group of a WINDOW_ATTENTION / CHANNEL_ATTENTION op, in token order,
+// written from the definitions in graph.h.
+std::vector<std::pair<int, int>> group_members(const Op& op, int h, int w, int gy, int gx) {
+    const int ws = op.window.window, gh = h / ws, gw = w / ws;
+    const bool grid = op.window.groups == engine::PixelGroups::GRID;
+    std::vector<std::pair<int, int>> px;
+    if (!grid) {  // block (gy, gx), gy < gh
+        for (int a = 0; a < ws; ++a)
+            for (int b = 0; b < ws; ++b)
+                px.emplace_back(gy * ws + a, gx * ws + b);
+    } else if (op.kind == OpKind::WINDOW_ATTENTION) {  // (y % gh, x % gw) == (gy, gx)
+        for (int a = 0; a < ws; ++a)
+            for (int b = 0; b < ws; ++b)
+                px.emplace_back(a * gh + gy, b * gw + gx);
+    } else {  // (y % ws, x % ws) == (gy, gx)
+        for (int a = 0; a < gh; ++a)
+            for (int b = 0; b < gw; ++b)
+                px.emplace_back(a * ws + gy, b * ws + gx);
+    }
+    return px;
+}
+
+// Softmax of logits in place, in double.
+void softmax(std::vector<double>& p) {
+    double m = -1e300, sum = 0;
+    for (double v : p)
+        m = std::max(m, v);
+    for (double& v : p) {
+        v = std::exp(v - m);
+        sum += v;
+    }
+    for (double& v : p)
+        v /= sum;
+}
+
+void grouped_attention(Store& s, const Op& op) {
+    const Value out = s.g.value(op.output);
+    const int c = out.c, heads = op.window.heads, d = c / heads, ws = op.window.window;
+    const bool channel = op.kind == OpKind::CHANNEL_ATTENTION;
+    const bool grid = op.window.groups == engine::PixelGroups::GRID;
+    // Group grid: blocks (h/ws x w/ws), window-attention grid groups (h/ws x w/ws) too,
+    // channel-attention grid groups (ws x ws).
+    const int ny = channel && grid ? ws : out.h / ws, nx = channel && grid ? ws : out.w / ws;
+    const auto qkv = [&](const std::pair<int, int>& p, int ch) -> double {
+        return s.at(op.inputs[0], p.first, p.second, ch);
+    };
+    for (int gy = 0; gy < ny; ++gy) {
+        for (int gx = 0; gx < nx; ++gx) {
+            const auto px = group_members(op, out.h, out.w, gy, gx);
+            const int n = static_cast<int>(px.size());
+            for (int hd = 0; hd < heads; ++hd) {
+                const int c0 = hd * d;
+                if (!channel) {
+                    std::vector<double> p(static_cast<size_t>(n));
+                    for (int t = 0; t < n; ++t) {
+                        for (int u = 0; u < n; ++u) {
+                            double dot = 0;
+                            for (int e = 0; e < d; ++e)
+                                dot += qkv(px[t], c0 + e) * qkv(px[u], c + c0 + e);
+                            double bias = 0;
+                            if (op.window.bias)
+                                bias = (*op.window.bias)[(static_cast<size_t>(hd) * n + t) * n + u];
+                            p[static_cast<size_t>(u)] = dot * op.window.scale + bias;
+                        }
+                        softmax(p);
+                        for (int e = 0; e < d; ++e) {
+                            double acc = 0;
+                            for (int u = 0; u < n; ++u)
+                                acc += p[static_cast<size_t>(u)] * qkv(px[u], 2 * c + c0 + e);
+                            s.at(op.output, px[t].first, px[t].second, c0 + e) =
+                                static_cast<float>(acc);
+                        }
+                    }
+                    continue;
+                }
+                const auto norm = [&](int ch) {
+                    double sq = 0;
+                    for (const auto& q : px)
+                        sq += qkv(q, ch) * qkv(q, ch);
+                    return std::max(std::sqrt(sq), 1e-12);
+                };
+                const double t = (*op.window.temperature)[static_cast<size_t>(hd)];
+                std::vector<double> p(static_cast<size_t>(d));
+                for (int a = 0; a < d; ++a) {
+                    const double na = norm(c0 + a);
+                    for (int b = 0; b < d; ++b) {
+                        double dot = 0;
+                        for (const auto& q : px)
+                            dot += qkv(q, c0 + a) * qkv(q, c + c0 + b);
+                        p[static_cast<size_t>(b)] = dot / (na * norm(c + c0 + b)) * t;
+                    }
+                    softmax(p);
+                    for (const auto& q : px) {
+                        double acc = 0;
+                        for (int b = 0; b < d; ++b)
+                            acc += p[static_cast<size_t>(b)] * qkv(q, 2 * c + c0 + b);
+                        s.at(op.output, q.first, q.second, c0 + a) = static_cast<float>(acc);
+                    }
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::vector<float> run_reference(const Graph& graph, const std::vector<float>& input) {
@@ -231,28 +378,10 @@ std::vector<float> run_reference(const Graph& graph,
                             s.at(op.output, y, x, c) =
                                 s.at(op.inputs[0], y / op.factor, x / op.factor, c);
                 break;
-            case OpKind::UPSAMPLE_BILINEAR: {
-                const Value in = graph.value(op.inputs[0]);
-                for (int y = 0; y < out.h; ++y) {
-                    for (int x = 0; x < out.w; ++x) {
-                        const double fy = std::max((y + 0.5) / op.factor - 0.5, 0.0);
-                        const double fx = std::max((x + 0.5) / op.factor - 0.5, 0.0);
-                        const int y0 = std::min(static_cast<int>(fy), in.h - 1);
-                        const int x0 = std::min(static_cast<int>(fx), in.w - 1);
-                        const int y1 = std::min(y0 + 1, in.h - 1), x1 = std::min(x0 + 1, in.w - 1);
-                        const double wy = fy - y0, wx = fx - x0;
-                        for (int c = 0; c < out.c; ++c) {
-                            const auto v = [&](int yy, int xx) {
-                                return static_cast<double>(s.at(op.inputs[0], yy, xx, c));
-                            };
-                            s.at(op.output, y, x, c) = static_cast<float>(
-                                (v(y0, x0) * (1 - wx) + v(y0, x1) * wx) * (1 - wy) +
-                                (v(y1, x0) * (1 - wx) + v(y1, x1) * wx) * wy);
-                        }
-                    }
-                }
+            case OpKind::UPSAMPLE_BILINEAR:  // the resize to factor x the size
+            case OpKind::RESIZE_BILINEAR:
+                resize_bilinear(s, op);
                 break;
-            }
             case OpKind::RESIZE_BICUBIC: {
                 // Keys' cubic (A = -0.75) written out directly, in double, with edge clamping.
                 const Value in = graph.value(op.inputs[0]);
@@ -356,6 +485,13 @@ std::vector<float> run_reference(const Graph& graph,
                         for (int c = 0; c < out.c; ++c)
                             s.at(op.output, y, x, c) =
                                 s.at(op.inputs[0], y + op.crop_top, x + op.crop_left, c);
+                break;
+            case OpKind::MAX_POOL:
+                max_pool(s, op);
+                break;
+            case OpKind::WINDOW_ATTENTION:
+            case OpKind::CHANNEL_ATTENTION:
+                grouped_attention(s, op);
                 break;
             case OpKind::CONCAT: {
                 const int ca = graph.value(op.inputs[0]).c;

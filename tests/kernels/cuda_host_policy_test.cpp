@@ -127,6 +127,30 @@ TEST(ConvRouting, EveryWholeViewOneByOneStrideOneGoesToCublasLt) {
     q.cublaslt_enabled = true;
     q.pad = 1;  // not a GEMM over the pixels (the graph refuses it anyway: pad < kernel)
     EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
+    q.pad = 0;
+    EXPECT_EQ(conv_route(q), ConvRoute::CUBLASLT);
+}
+
+TEST(ConvRouting, GroupedConvolutionsAlwaysGoToCudnn) {
+    // A grouped 1x1 on whole buffers or token sequences would be a GEMM that ignores the
+    // groups: only cuDNN's group count computes it.
+    ConvRouteQuery q;
+    q.kernel = 1;
+    q.src = {64, 64, 64, 64, 0};
+    q.dst = {64, 64, 64, 64, 0};
+    q.groups = 64;  // depthwise
+    EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
+    q.groups = 2;
+    EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
+    q.src = {77, 1, 64, 64, 0};
+    q.dst = {77, 1, 64, 64, 0};
+    EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
+    q.groups = 1;
+    EXPECT_EQ(conv_route(q), ConvRoute::CUBLASLT);
+    q.kernel = 3;  // OmniSR's depthwise 3x3s
+    q.pad = 1;
+    q.groups = 64;
+    EXPECT_EQ(conv_route(q), ConvRoute::CUDNN);
 }
 
 TEST(ConvRouting, CublasLtWorkspace) {

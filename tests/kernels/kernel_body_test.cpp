@@ -4,12 +4,14 @@
 // load/store intrinsics differ on the GPU (same rounding: nearest even).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "kernels/activation_body.h"
 #include "kernels/elementwise_body.h"
+#include "kernels/pool_body.h"
 #include "kernels/resample_body.h"
 
 namespace kiln::kernels {
@@ -416,6 +418,115 @@ TEST(KernelBody, ResamplingMatchesReferencesVectorAndScalar) {
             }
         }
     }
+}
+
+// RESIZE_BILINEAR: any output size (down and up, per axis), against PyTorch's definition in
+// double, on packed, aligned-slice and scalar layouts; nothing outside the view written.
+double ref_resize_bilinear(const HostBuffer& s,
+                           const DeviceView& v,
+                           int oh,
+                           int ow,
+                           int y,
+                           int x,
+                           int ch) {
+    const auto src = [](int d, int in, int out) {
+        return std::max((d + 0.5) * in / out - 0.5, 0.0);
+    };
+    const double fy = src(y, v.desc.h, oh), fx = src(x, v.desc.w, ow);
+    const int y0 = std::min(static_cast<int>(fy), v.desc.h - 1);
+    const int x0 = std::min(static_cast<int>(fx), v.desc.w - 1);
+    const int y1 = std::min(y0 + 1, v.desc.h - 1), x1 = std::min(x0 + 1, v.desc.w - 1);
+    const double wy = fy - y0, wx = fx - x0;
+    return (s.at(v, y0, x0, ch) * (1 - wx) + s.at(v, y0, x1, ch) * wx) * (1 - wy) +
+           (s.at(v, y1, x0, ch) * (1 - wx) + s.at(v, y1, x1, ch) * wx) * wy;
+}
+
+TEST(KernelBody, ResizeBilinearMatchesPyTorchDownAndUp) {
+    struct Io {
+        int c, c_total, c_offset;
+        bool vec;
+    };
+    struct Size {
+        int ih, iw, oh, ow;
+    };
+    for (const Io io :
+         {Io{16, 16, 0, true}, Io{16, 32, 16, true}, Io{16, 24, 4, false}, Io{5, 5, 0, false}}) {
+        for (const Size sz : {Size{3, 4, 23, 29}, Size{13, 11, 6, 17}, Size{24, 20, 24, 20},
+                              Size{1, 1, 3, 2}, Size{17, 9, 1, 1}}) {
+            HostBuffer s(sz.ih, sz.iw, io.c_total, 61), d(sz.oh, sz.ow, io.c_total, 62);
+            const DeviceView sv = s.view(io.c, io.c_offset), dv = d.view(io.c, io.c_offset);
+            EXPECT_EQ(resample_vectorized<ResampleMode::RESIZE_BILINEAR>(sv, dv), io.vec);
+            const std::vector<uint16_t> before = d.storage;
+            resample_host<ResampleMode::RESIZE_BILINEAR>(sv, dv, 1);
+            for (int y = 0; y < sz.oh; ++y)
+                for (int x = 0; x < sz.ow; ++x)
+                    for (int ch = 0; ch < io.c; ++ch) {
+                        const double ref = ref_resize_bilinear(s, sv, sz.oh, sz.ow, y, x, ch);
+                        // fp16 rounding of the result (2^-11 relative) and fp32 weights.
+                        ASSERT_NEAR(d.at(dv, y, x, ch), ref, std::abs(ref) * 1e-3 + 1e-5)
+                            << sz.ih << "x" << sz.iw << " -> " << sz.oh << "x" << sz.ow << " at "
+                            << y << "," << x << "," << ch;
+                    }
+            for (size_t i = 0; i < d.size(); ++i) {
+                if (!in_view(dv.desc, i)) {
+                    ASSERT_EQ(d.data[i],
+                              before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+                }
+            }
+        }
+        // Same size: the identity, exactly (weights 0, taps on the pixel).
+        HostBuffer s(7, 9, io.c_total, 63), d(7, 9, io.c_total, 64);
+        const DeviceView sv = s.view(io.c, io.c_offset), dv = d.view(io.c, io.c_offset);
+        resample_host<ResampleMode::RESIZE_BILINEAR>(sv, dv, 1);
+        for (int y = 0; y < 7; ++y)
+            for (int x = 0; x < 9; ++x)
+                for (int ch = 0; ch < io.c; ++ch)
+                    ASSERT_EQ(d.data[dv.desc.offset(y, x, ch)], s.data[sv.desc.offset(y, x, ch)]);
+    }
+}
+
+// MAX_POOL: every window's maximum, exactly (a maximum of fp16 values is one of them), on
+// every layout, 8-wide where both views allow it; nothing outside the view written.
+TEST(KernelBody, MaxPoolTakesEachWindowsMaximumOnEveryLayout) {
+    struct Pool {
+        int h, w, k, s;
+    };
+    for (const Layout& l : kLayouts) {
+        for (const Pool pool : {Pool{23, 29, 7, 3}, Pool{12, 9, 3, 2}, Pool{7, 7, 7, 3},
+                                Pool{5, 8, 1, 1}, Pool{10, 11, 2, 4}}) {
+            const int oh = max_pool_output_size(pool.h, pool.k, pool.s);
+            const int ow = max_pool_output_size(pool.w, pool.k, pool.s);
+            ASSERT_EQ(oh, static_cast<int>(std::floor((pool.h - pool.k) / double(pool.s))) + 1);
+            HostBuffer s(pool.h, pool.w, l.c_total, 71), d(oh, ow, l.c_total, 72);
+            const DeviceView sv = s.view(l.c, l.c_offset), dv = d.view(l.c, l.c_offset);
+            const bool vec = l.c % 8 == 0 && l.c_offset % 8 == 0 && l.c_total % 8 == 0;
+            EXPECT_EQ(max_pool_vectorized(sv, dv), vec) << l.name;
+            const std::vector<uint16_t> before = d.storage;
+            max_pool_host(sv, dv, pool.k, pool.s);
+            for (int y = 0; y < oh; ++y)
+                for (int x = 0; x < ow; ++x)
+                    for (int ch = 0; ch < l.c; ++ch) {
+                        float m = -INFINITY;
+                        for (int i = 0; i < pool.k; ++i)
+                            for (int j = 0; j < pool.k; ++j)
+                                m = std::max(m, s.at(sv, y * pool.s + i, x * pool.s + j, ch));
+                        ASSERT_EQ(d.at(dv, y, x, ch), m) << l.name << " " << y << "," << x;
+                    }
+            for (size_t i = 0; i < d.size(); ++i) {
+                if (!in_view(dv.desc, i)) {
+                    ASSERT_EQ(d.data[i],
+                              before[static_cast<size_t>(d.data - d.storage.data()) + i]);
+                }
+            }
+        }
+    }
+    // Negative inputs only: the maximum is not clamped at 0.
+    HostBuffer s(3, 3, 8, 73), d(1, 1, 8, 74);
+    for (size_t i = 0; i < s.size(); ++i)
+        s.data[i] = core::float_to_half(-1.0f - static_cast<float>(i));
+    max_pool_host(s.view(8, 0), d.view(8, 0), 3, 3);
+    for (int ch = 0; ch < 8; ++ch)
+        EXPECT_EQ(core::half_to_float(d.data[ch]), -1.0f - static_cast<float>(ch));
 }
 
 TEST(KernelBody, ShuffleThenUnshuffleIsIdentityThroughSlices) {

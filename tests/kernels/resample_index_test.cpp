@@ -1,6 +1,7 @@
 // Nearest, bilinear and pixel (un)shuffle index maps against naive PyTorch definitions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -33,6 +34,36 @@ TEST(ResampleIndex, BilinearMatchesPyTorchAlignCornersFalse) {
             }
         }
     }
+}
+
+TEST(ResampleIndex, ResizeBilinearMatchesPyTorchAlignCornersFalse) {
+    for (int in : {1, 2, 3, 5, 6, 17, 64}) {
+        for (int out : {1, 2, 4, 6, 7, 16, 23, 29, 64, 255}) {
+            for (int d = 0; d < out; ++d) {
+                // PyTorch: src = max((d + 0.5) * in / out - 0.5, 0); i0 = floor(src) (<= in-1);
+                // i1 = min(i0 + 1, in - 1); lambda = src - i0.
+                const double src = std::max((d + 0.5) * in / out - 0.5, 0.0);
+                const int i0 = std::min(static_cast<int>(std::floor(src)), in - 1);
+                const int i1 = std::min(i0 + 1, in - 1);
+                const LinearTaps t = resize_linear_taps(d, in, out);
+                ASSERT_EQ(t.i0, i0) << in << " -> " << out << " at " << d;
+                ASSERT_EQ(t.i1, i1);
+                ASSERT_NEAR(t.w1, src - i0, 2e-5);  // fp32 arithmetic, as the CPU op
+                ASSERT_GE(t.w1, 0.0f);
+                ASSERT_LT(t.w1, 1.0f);
+            }
+        }
+    }
+    // An integer upsample takes the same taps as the factor's (ESA at 2x: the two ops agree).
+    for (int f : {2, 3, 4})
+        for (int in : {1, 5, 17})
+            for (int d = 0; d < in * f; ++d) {
+                const LinearTaps a = resize_linear_taps(d, in, in * f);
+                const LinearTaps b = linear_taps(d, in, f);
+                EXPECT_EQ(a.i0, b.i0);
+                EXPECT_EQ(a.i1, b.i1);
+                EXPECT_NEAR(a.w1, b.w1, 1e-6);
+            }
 }
 
 TEST(ResampleIndex, BilinearIsExactOnALinearRamp) {

@@ -46,5 +46,6 @@ void add_norm_cases(std::vector<OpCase>& v);
 void add_attention_cases(std::vector<OpCase>& v);
 void add_graph_cases(std::vector<OpCase>& v);
 void add_unet_gan_cases(std::vector<OpCase>& v);
+void add_omnisr_cases(std::vector<OpCase>& v);
 
 }  // namespace kiln::test

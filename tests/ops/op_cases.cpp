@@ -19,6 +19,7 @@ const std::vector<OpCase>& op_cases() {
         add_attention_cases(v);
         add_graph_cases(v);
         add_unet_gan_cases(v);
+        add_omnisr_cases(v);
         return v;
     }();
     return cases;

@@ -39,7 +39,7 @@ except ImportError as e:
     skip(f"{e.name} missing: run this with Debian's /usr/bin/python3 (scripts/install-deps.sh)")
 
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-from psnr import format_db, psnr, quantise, read_npy, read_png, write_npy  # noqa: E402
+from psnr import check_against_float64, read_npy, read_png, write_npy  # noqa: E402
 
 
 def build_model(path: str, scripts_dir: str, key: str = "auto"):
@@ -128,21 +128,11 @@ def main() -> int:
         print(f"FAIL: {' '.join(cmd)} -> rc {r.returncode}\n{r.stdout[-3000:]}")
         return 1
     got = read_npy(out_npy)
-    if got.shape != ref64.shape:
-        print(f"FAIL: kiln output shape {got.shape}, reference {ref64.shape}")
-        return 1
-    if not np.all(np.isfinite(got)):
-        print(f"FAIL: kiln output has {int((~np.isfinite(got)).sum())} non-finite values")
-        return 1
-
-    max_abs = float(np.max(np.abs(got.astype(np.float64) - ref64)))
-    value = psnr(quantise(ref64), quantise(got))
-    torch32_abs = float(np.max(np.abs(ref32 - ref64)))
-    ok = max_abs <= args.max_abs and value >= args.min_psnr
-    print(f"{'ok  ' if ok else 'FAIL'} model={args.model} ({key}) image={stem} "
-          f"in={list(x.shape)} out={list(got.shape)} max|d|={max_abs:.3g} (max {args.max_abs:g}) "
-          f"PSNR8={format_db(value)} dB (min {args.min_psnr:g})  "
-          f"[torch fp32 vs fp64: max|d|={torch32_abs:.3g}]  kiln={kiln_s:.2f}s")
+    ok = check_against_float64(
+        f"model={args.model} ({key}) image={stem} in={list(x.shape)}", got, ref64, args.max_abs,
+        args.min_psnr,
+        f"[torch fp32 vs fp64: max|d|={float(np.max(np.abs(ref32 - ref64))):.3g}]  "
+        f"kiln={kiln_s:.2f}s")
     if not ok:
         # Tell a wrong weight choice apart from a numeric problem.
         if key == "params_ema":

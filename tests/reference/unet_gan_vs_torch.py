@@ -40,7 +40,7 @@ except ImportError as e:
     skip(f"{e.name} missing: run this with Debian's /usr/bin/python3 (scripts/install-deps.sh)")
 
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-from psnr import format_db, psnr, quantise, read_npy, read_png, write_npy  # noqa: E402
+from psnr import check_against_float64, read_npy, read_png, write_npy  # noqa: E402
 from unet_gan_torch import BORDER, load_model  # noqa: E402
 
 
@@ -95,20 +95,9 @@ def main() -> int:
     with torch.no_grad():
         t = torch.from_numpy(x).permute(0, 3, 1, 2).to(torch.float64)
         ref = model.to(torch.float64)(t).permute(0, 2, 3, 1).contiguous().numpy()
-    if got.shape != ref.shape:
-        print(f"FAIL: kiln output shape {got.shape}, PyTorch {ref.shape}")
-        return 1
-    if not np.all(np.isfinite(got)):
-        print("FAIL: kiln output has non-finite values")
-        return 1
-    max_abs = float(np.max(np.abs(got - ref)))
-    value = psnr(quantise(ref), quantise(got))
-    ok = max_abs <= args.max_abs and value >= args.min_psnr
-    print(f"{'ok  ' if ok else 'FAIL'} model={args.model} ({arch}) image={stem} "
-          f"in={list(x.shape)} out={list(got.shape)} max|d|={max_abs:.3g} (max {args.max_abs:g}) "
-          f"PSNR8={format_db(value)} dB (min {args.min_psnr:g})")
+    ok = check_against_float64(f"model={args.model} ({arch}) image={stem} in={list(x.shape)}",
+                               got, ref, args.max_abs, args.min_psnr)
     return 0 if ok else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -86,13 +86,21 @@ TEST(RealModels, YandereNeoSuperliteLegacyPth) {
     EXPECT_EQ(param_count(m.weights), 1590083);
 }
 
-TEST(RealModels, WtpDescreentonIsCleanlyUnsupported) {
+TEST(RealModels, WtpDescreentonIsOmniSR) {
     KILN_REQUIRE_REAL(real_model("4x_WTP_descreenton.pth"));
     const StateDict sd = load_pth(real_model("4x_WTP_descreenton.pth"));
     EXPECT_EQ(sd.size(), 316u);
     EXPECT_EQ(param_count(sd), 805376);
-    test::expect_error([&] { detect_architecture(sd); }, core::ErrorCode::UNSUPPORTED,
-                       {"unknown architecture: 316 tensors"});
+    const DetectedModel m = detect_architecture(sd);
+    ASSERT_EQ(m.arch_name, "OmniSR");
+    const auto& c = std::get<OmniSRConfig>(m.config);
+    EXPECT_EQ(c.num_feat, 64);
+    EXPECT_EQ(c.res_num, 5);
+    EXPECT_EQ(c.block_num, 1);
+    EXPECT_EQ(c.window_size, 8);
+    EXPECT_TRUE(c.pe);
+    EXPECT_EQ(m.scale, 4);
+    EXPECT_EQ(model_family(m.config), "OmniSR");
 }
 
 }  // namespace

@@ -115,3 +115,22 @@ def check_against_reference(model: str, stem: str, ref_path: str, out_path: str,
     if not ok:
         print(f"      kiln: {out_path}\n      reference: {ref_path}")
     return ok
+
+
+def check_against_float64(label: str, got: np.ndarray, ref: np.ndarray, max_abs: float,
+                          min_psnr: float, extra: str = "") -> bool:
+    """Compares kiln's raw float output with a float64 reference network's: shapes, finite
+    values, max |d| <= max_abs and 8-bit PSNR >= min_psnr. Prints one line (`label`, the
+    shapes, both figures, `extra`) and returns whether both bounds hold."""
+    if got.shape != ref.shape:
+        print(f"FAIL: {label}: kiln output shape {got.shape}, reference {ref.shape}")
+        return False
+    if not np.all(np.isfinite(got)):
+        print(f"FAIL: {label}: kiln output has {int((~np.isfinite(got)).sum())} non-finite values")
+        return False
+    d = float(np.max(np.abs(got.astype(np.float64) - ref)))
+    value = psnr(quantise(ref), quantise(got))
+    ok = d <= max_abs and value >= min_psnr
+    print(f"{'ok  ' if ok else 'FAIL'} {label} out={list(got.shape)} max|d|={d:.3g} "
+          f"(max {max_abs:g}) PSNR8={format_db(value)} dB (min {min_psnr:g})  {extra}".rstrip())
+    return ok
