@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
@@ -24,36 +25,41 @@ kernels::PixelGroupMap group_map(OpKind kind, const WindowAttentionParams& p, in
         w, p.window);
 }
 
-// Floats of one thread's window-attention scratch: q, k, v rows of all heads; one head's
-// keys transposed, one query's scores and the head's output rows; whole cache lines each.
+// Floats of one thread's window-attention scratch: the group's qkv rows ([n][3c]), one
+// head's keys transposed, one query's scores and the group's output rows ([n][c]); whole
+// cache lines each.
+size_t lines(size_t floats) {
+    return (floats + 15) / 16 * 16;
+}
+
 size_t window_floats_per_thread(int window, int channels) {
     const size_t n = static_cast<size_t>(window) * static_cast<size_t>(window);
     const size_t c = static_cast<size_t>(channels);
-    const auto lines = [](size_t f) { return (f + 15) / 16 * 16; };
-    return 3 * lines(n * c) + lines(n * c) + lines(n) + lines(n * c);
+    return lines(3 * n * c) + lines(n * c) + lines(n) + lines(n * c);
 }
 
-// One head of one group: out [n][d] = softmax(scale q k^T + bias) v, with q, k, v the head's
-// columns of [n][c] rows. kt [d][n] and s [n] are scratch. The scores of a query are built
-// along the keys (contiguous in kt) and the output along the features, so both inner loops
-// are vector loops.
+// One head of one group: out [n][d] (row stride `out_stride`) = softmax(scale q k^T + bias) v,
+// with q, k, v the head's columns of rows `stride` floats apart. kt [d][n] and s [n] are
+// scratch. The scores of a query are built along the keys (contiguous in kt) and the output
+// along the features, so both inner loops are vector loops.
 KILN_CPU_CLONES
 void window_head(const float* __restrict q,
                  const float* __restrict k,
                  const float* __restrict v,
-                 int c,
+                 int stride,
                  int n,
                  int d,
                  float scale,
                  const float* __restrict bias,
                  float* __restrict kt,
                  float* __restrict s,
-                 float* __restrict out) {
+                 float* __restrict out,
+                 int out_stride) {
     for (int u = 0; u < n; ++u)
         for (int e = 0; e < d; ++e)
-            kt[e * n + u] = k[u * c + e];
+            kt[e * n + u] = k[u * stride + e];
     for (int t = 0; t < n; ++t) {
-        const float* qt = q + t * c;
+        const float* qt = q + t * stride;
         if (bias) {
             const float* bt = bias + static_cast<size_t>(t) * n;
 #pragma omp simd
@@ -72,18 +78,35 @@ void window_head(const float* __restrict q,
                 s[u] += qe * ke[u];
         }
         const float inv = softmax_exp_row(s, n);
-        float* ot = out + t * d;
+        float* ot = out + t * out_stride;
 #pragma omp simd
         for (int e = 0; e < d; ++e)
             ot[e] = 0.0f;
         for (int u = 0; u < n; ++u) {
             const float p = s[u] * inv;
-            const float* vu = v + u * c;
+            const float* vu = v + u * stride;
 #pragma omp simd
             for (int e = 0; e < d; ++e)
                 ot[e] += p * vu[e];
         }
     }
+}
+
+// Copies pixel `pixel`'s channels into the dense row `row` (run by run: a blocked buffer's
+// channels are contiguous within a block), or back.
+void gather_row(const CpuView& v, const std::vector<ChannelRun>& runs, int64_t pixel, float* row) {
+    const float* src = v.buffer + pixel * v.layout.pixel_stride();
+    for (const ChannelRun& r : runs)
+        std::memcpy(row + r.c0, src + v.coff[r.c0], static_cast<size_t>(r.len) * sizeof(float));
+}
+
+void scatter_row(const CpuView& v,
+                 const std::vector<ChannelRun>& runs,
+                 int64_t pixel,
+                 const float* row) {
+    float* dst = v.buffer + pixel * v.layout.pixel_stride();
+    for (const ChannelRun& r : runs)
+        std::memcpy(dst + v.coff[r.c0], row + r.c0, static_cast<size_t>(r.len) * sizeof(float));
 }
 
 // The channel attention keeps a group's sums and a pixel's channels on its stack.
@@ -172,7 +195,12 @@ WindowAttentionOp::WindowAttentionOp(const CpuView& qkv,
                                      const CpuView& dst,
                                      const WindowAttentionParams& params,
                                      int threads)
-    : qkv_(qkv), dst_(dst), params_(params), threads_(std::max(1, threads)) {}
+    : qkv_(qkv),
+      dst_(dst),
+      params_(params),
+      threads_(std::max(1, threads)),
+      qkv_runs_(channel_runs({&qkv_}, qkv.layout.c)),
+      dst_runs_(channel_runs({&dst_}, dst.layout.c)) {}
 
 size_t WindowAttentionOp::scratch_bytes_for(int window, int channels, int threads) {
     return window_floats_per_thread(window, channels) * sizeof(float) *
@@ -193,37 +221,24 @@ void WindowAttentionOp::run(void* scratch) const {
     const float scale = params_.scale;
     const float* bias = params_.bias ? params_.bias->data() : nullptr;
     const size_t per_thread = window_floats_per_thread(params_.window, c);
-    const int64_t ps = qkv_.layout.pixel_stride();
-    const int64_t pd = dst_.layout.pixel_stride();
     float* base = static_cast<float*>(scratch);
 #pragma omp parallel for num_threads(threads_) schedule(static)
     for (int g = 0; g < groups.count(); ++g) {
-        const auto lines = [](size_t f) { return (f + 15) / 16 * 16; };
-        const size_t rows = lines(static_cast<size_t>(n) * c);
-        float* q = base + static_cast<size_t>(omp_get_thread_num()) * per_thread;  // [n][c]
-        float* k = q + rows;
-        float* v = k + rows;
-        float* kt = v + rows;  // [d][n]
-        float* scores = kt + rows;
-        float* out = scores + lines(static_cast<size_t>(n));  // [n][d]
-        for (int t = 0; t < n; ++t) {
-            const float* src = qkv_.buffer + groups.pixel(g, t) * ps;
-            for (int ch = 0; ch < c; ++ch) {
-                q[t * c + ch] = src[qkv_.coff[ch]];
-                k[t * c + ch] = src[qkv_.coff[c + ch]];
-                v[t * c + ch] = src[qkv_.coff[2 * c + ch]];
-            }
-        }
+        const size_t stride = 3 * static_cast<size_t>(c);
+        float* rows = base + static_cast<size_t>(omp_get_thread_num()) * per_thread;  // [n][3c]
+        float* kt = rows + lines(n * stride);                                         // [d][n]
+        float* scores = kt + lines(static_cast<size_t>(n) * c);
+        float* out = scores + lines(static_cast<size_t>(n));  // [n][c]
+        for (int t = 0; t < n; ++t)
+            gather_row(qkv_, qkv_runs_, groups.pixel(g, t), rows + t * stride);
         for (int hd = 0; hd < heads; ++hd) {
             const int c0 = hd * d;
-            window_head(q + c0, k + c0, v + c0, c, n, d, scale,
-                        bias ? bias + static_cast<size_t>(hd) * n * n : nullptr, kt, scores, out);
-            for (int t = 0; t < n; ++t) {
-                float* dst = dst_.buffer + groups.pixel(g, t) * pd;
-                for (int e = 0; e < d; ++e)
-                    dst[dst_.coff[c0 + e]] = out[t * d + e];
-            }
+            window_head(rows + c0, rows + c + c0, rows + 2 * c + c0, static_cast<int>(stride), n, d,
+                        scale, bias ? bias + static_cast<size_t>(hd) * n * n : nullptr, kt, scores,
+                        out + c0, c);
         }
+        for (int t = 0; t < n; ++t)
+            scatter_row(dst_, dst_runs_, groups.pixel(g, t), out + t * c);
     }
     zero_padding(dst_, threads_);
 }
@@ -231,7 +246,13 @@ void WindowAttentionOp::run(void* scratch) const {
 ChannelAttentionOp::ChannelAttentionOp(const CpuView& qkv,
                                        const CpuView& dst,
                                        const WindowAttentionParams& params)
-    : qkv_(qkv), dst_(dst), params_(params) {
+    : qkv_(qkv),
+      v_(sub_view(qkv, 2 * dst.layout.c, dst.layout.c)),
+      dst_(dst),
+      params_(params),
+      qk_runs_(channel_runs({&qkv_}, 2 * dst.layout.c)),
+      v_runs_(channel_runs({&v_}, dst.layout.c)),
+      dst_runs_(channel_runs({&dst_}, dst.layout.c)) {
     if (dst.layout.c / params.heads > kMaxChannelHead || dst.layout.c > kMaxChannels) {
         throw core::Error(core::ErrorCode::UNSUPPORTED,
                           "channel attention: more than 256 channels or heads of more than 32");
@@ -245,35 +266,25 @@ void ChannelAttentionOp::run(int threads) const {
     const int c = dst_.layout.c;
     const int heads = params_.heads;
     const int d = c / heads;
-    const int64_t ps = qkv_.layout.pixel_stride();
-    const int64_t pd = dst_.layout.pixel_stride();
     const float* temperature = params_.temperature->data();
     // One task per group and every head at once: each pixel's q, k and v are read once.
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (int g = 0; g < groups.count(); ++g) {
         ChannelSums sums;
+        float qk[2 * kMaxChannels];
         for (int t = 0; t < n; ++t) {
-            const float* src = qkv_.buffer + groups.pixel(g, t) * ps;
-            float q[kMaxChannels], k[kMaxChannels];
-            for (int ch = 0; ch < c; ++ch) {
-                q[ch] = src[qkv_.coff[ch]];
-                k[ch] = src[qkv_.coff[c + ch]];
-            }
-            accumulate_channel_products(q, k, heads, d, sums);
+            gather_row(qkv_, qk_runs_, groups.pixel(g, t), qk);
+            accumulate_channel_products(qk, qk + c, heads, d, sums);
         }
         float p[kMaxChannels * kMaxChannelHead];  // per head [d][d], heads one after another
         for (int hd = 0; hd < heads; ++hd)
             channel_softmax(sums, hd, d, temperature[hd], p + hd * d * d);
         for (int t = 0; t < n; ++t) {
             const int64_t pixel = groups.pixel(g, t);
-            const float* src = qkv_.buffer + pixel * ps;
             float v[kMaxChannels], out[kMaxChannels];
-            for (int ch = 0; ch < c; ++ch)
-                v[ch] = src[qkv_.coff[2 * c + ch]];
+            gather_row(v_, v_runs_, pixel, v);
             mix_channels(p, v, heads, d, out);
-            float* o = dst_.buffer + pixel * pd;
-            for (int ch = 0; ch < c; ++ch)
-                o[dst_.coff[ch]] = out[ch];
+            scatter_row(dst_, dst_runs_, pixel, out);
         }
     }
     zero_padding(dst_, threads);

@@ -11,7 +11,9 @@
 
 #include <cstddef>
 
-#include "engine/cpu/cpu_ops.h"
+#include <vector>
+
+#include "engine/cpu/cpu_unet_ops.h"
 
 namespace kiln::engine::cpu {
 
@@ -30,6 +32,7 @@ class WindowAttentionOp {
     CpuView qkv_, dst_;
     WindowAttentionParams params_;
     int threads_ = 1;
+    std::vector<ChannelRun> qkv_runs_, dst_runs_;
 };
 
 class ChannelAttentionOp {
@@ -38,8 +41,9 @@ class ChannelAttentionOp {
     void run(int threads) const;
 
   private:
-    CpuView qkv_, dst_;
+    CpuView qkv_, v_, dst_;  // v_: channels [2c, 3c) of qkv_
     WindowAttentionParams params_;
+    std::vector<ChannelRun> qk_runs_, v_runs_, dst_runs_;
 };
 
 }  // namespace kiln::engine::cpu

@@ -15,6 +15,11 @@ namespace kiln::engine {
 // to its size multiple.
 enum class EdgeMode { REFLECT, REPLICATE, ZERO };
 
+// How the pipeline upscales an image's alpha channel: through the model, as Real-ESRGAN's
+// Python program does, or with a bicubic resize of the whole alpha plane, as
+// waifu2x-ncnn-vulkan and realcugan-ncnn-vulkan do (ncnn's Interp, per tile there).
+enum class AlphaRule { MODEL, BICUBIC };
+
 class Model {
   public:
     virtual ~Model() = default;
@@ -44,6 +49,7 @@ class Model {
     // Whether Real-ESRGAN's reflect pre-pad (UpscaleOptions::prepad) applies: not to models
     // whose programs pad otherwise.
     virtual bool takes_prepad() const { return border() == 0; }
+    virtual AlphaRule alpha_rule() const { return AlphaRule::MODEL; }
     int64_t parameter_count() const;
 
     // The graph for one window of h x w: an NHWC input of (h + 2 border) x (w + 2 border) x 3.

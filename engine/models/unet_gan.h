@@ -33,6 +33,7 @@ class UpConv7 final : public UnetGanModel {
     UpConv7(const weights::UpConv7Config& config, weights::StateDict weights);
     int border() const override { return weights::upconv7_border(); }
     EdgeMode edge_mode() const override { return EdgeMode::REPLICATE; }
+    AlphaRule alpha_rule() const override { return AlphaRule::BICUBIC; }
 
   protected:
     // x: [h + 14, w + 14, 3] -> [2h, 2w, 3]
@@ -52,6 +53,8 @@ class CUNet final : public UnetGanModel {
         return config_.program == weights::CUNetConfig::Program::WAIFU2X ? EdgeMode::REPLICATE
                                                                          : EdgeMode::REFLECT;
     }
+    // Both programs resize alpha bicubically instead of running it through the network.
+    AlphaRule alpha_rule() const override { return AlphaRule::BICUBIC; }
 
   protected:
     // x: [h + 2b, w + 2b, 3] -> [s h, s w, 3]

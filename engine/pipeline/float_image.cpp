@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/index_math.h"
+#include "kernels/resample_math.h"
 
 namespace kiln::engine {
 
@@ -36,6 +37,28 @@ FloatImage zero_pad(const FloatImage& in, int top, int bottom, int left, int rig
     for (int y = 0; y < in.h; ++y) {
         std::copy_n(in.pixel(y, 0), static_cast<size_t>(in.w) * static_cast<size_t>(in.c),
                     out.pixel(top + y, left));
+    }
+    return out;
+}
+
+FloatImage resize_bicubic(const FloatImage& in, int out_h, int out_w) {
+    FloatImage out(out_h, out_w, in.c);
+    for (int y = 0; y < out_h; ++y) {
+        const kernels::CubicTaps ty = kernels::cubic_taps(y, in.h, out_h);
+        for (int x = 0; x < out_w; ++x) {
+            const kernels::CubicTaps tx = kernels::cubic_taps(x, in.w, out_w);
+            for (int ch = 0; ch < in.c; ++ch) {
+                float acc = 0.0f;
+                for (int i = 0; i < 4; ++i) {
+                    const int sy = kernels::clamp_index(ty.first + i, in.h);
+                    float row = 0.0f;
+                    for (int j = 0; j < 4; ++j)
+                        row += tx.w[j] * in.pixel(sy, kernels::clamp_index(tx.first + j, in.w))[ch];
+                    acc += ty.w[i] * row;
+                }
+                out.pixel(y, x)[ch] = acc;
+            }
+        }
     }
     return out;
 }

@@ -35,6 +35,9 @@ FloatImage reflect_pad(const FloatImage& in, int top, int bottom, int left, int 
 FloatImage replicate_pad(const FloatImage& in, int top, int bottom, int left, int right);
 // Pads with zeros.
 FloatImage zero_pad(const FloatImage& in, int top, int bottom, int left, int right);
+// Bicubic resize to out_h x out_w (A = -0.75, half-pixel centres, edges clamped: ncnn's
+// Interp and PyTorch's bicubic; kernels/resample_math.h's taps, as RESIZE_BICUBIC).
+FloatImage resize_bicubic(const FloatImage& in, int out_h, int out_w);
 // Rows [y0, y0+h) and columns [x0, x0+w).
 FloatImage crop(const FloatImage& in, int y0, int x0, int h, int w);
 

@@ -1,5 +1,6 @@
 #include "engine/pipeline/upscale_image.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -43,18 +44,33 @@ FloatImage image_rgb(const image::Image& img) {
     return out;
 }
 
-FloatImage image_alpha_rgb(const image::Image& img) {
+namespace {
+
+// The alpha plane in [0, 1], repeated over `channels` channels (3 for a pass through the
+// model, 1 for a resize).
+FloatImage image_alpha(const image::Image& img, int channels) {
     if (!img.has_alpha())
         throw core::Error(core::ErrorCode::INTERNAL, "image has no alpha");
-    FloatImage out(img.height, img.width, 3);
+    FloatImage out(img.height, img.width, channels);
     const float inv = 1.0f / static_cast<float>(img.max_value());
     const size_t pixels = static_cast<size_t>(img.width) * static_cast<size_t>(img.height);
     const size_t c = static_cast<size_t>(img.channels);
+    const auto k = static_cast<size_t>(channels);
     for (size_t p = 0; p < pixels; ++p) {
         const float a = static_cast<float>(img.samples[p * c + c - 1]) * inv;
-        out.data[p * 3] = out.data[p * 3 + 1] = out.data[p * 3 + 2] = a;
+        std::fill_n(out.data.data() + p * k, k, a);
     }
     return out;
+}
+
+}  // namespace
+
+FloatImage image_alpha_rgb(const image::Image& img) {
+    return image_alpha(img, 3);
+}
+
+FloatImage image_alpha_plane(const image::Image& img) {
+    return image_alpha(img, 1);
 }
 
 uint16_t quantize(float v, int max_value) {
@@ -70,16 +86,20 @@ image::Image upscale_image(Upscaler& upscaler,
                            const image::Image& img,
                            const UpscaleOptions& options,
                            const UpscaleHooks& hooks) {
-    TileCounter counter{&hooks, img.has_alpha() ? 2 : 1};
+    const bool alpha_by_model =
+        img.has_alpha() && upscaler.model().alpha_rule() == AlphaRule::MODEL;
+    TileCounter counter{&hooks, alpha_by_model ? 2 : 1};
     UpscaleHooks pass_hooks;
     pass_hooks.cancel = hooks.cancel;
     pass_hooks.on_tile = [&](int done, int total) { counter(done, total); };
 
     const FloatImage rgb = upscaler.run(image_rgb(img), options, pass_hooks);
     FloatImage alpha;
-    if (img.has_alpha()) {
+    if (alpha_by_model) {
         counter.pass = 1;
         alpha = upscaler.run(image_alpha_rgb(img), options, pass_hooks);
+    } else if (img.has_alpha()) {
+        alpha = resize_bicubic(image_alpha_plane(img), rgb.h, rgb.w);
     }
 
     image::Image out;
@@ -101,7 +121,9 @@ image::Image upscale_image(Upscaler& upscaler,
             for (int k = 0; k < 3; ++k)
                 d[k] = quantize(v[k], max);
         }
-        if (img.has_alpha()) {
+        if (alpha.c == 1) {
+            d[c - 1] = quantize(alpha.data[p], max);
+        } else if (img.has_alpha()) {
             const float* a = alpha.data.data() + p * 3;
             d[c - 1] = quantize(0.299f * a[0] + 0.587f * a[1] + 0.114f * a[2], max);
         }

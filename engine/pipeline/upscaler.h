@@ -59,6 +59,7 @@ class Upscaler {
     int choose_tile(int h, int w, const UpscaleOptions& options) const;
     // Estimated peak bytes of the plan for a model window of h x w.
     size_t estimate_peak_bytes(int h, int w) const;
+    const Model& model() const { return model_; }
 
   private:
     Plan& plan_for(int h, int w);

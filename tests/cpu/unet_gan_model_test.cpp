@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/models/model.h"
+#include "engine/pipeline/upscale_image.h"
 #include "engine/pipeline/upscaler.h"
 #include "tests/cpu/reference_graph.h"
 #include "tests/ops/graph_cases.h"
@@ -161,6 +163,54 @@ TEST(UnetGanModels, CUNetOddSizesComeBackScaled) {
         for (float v : out.data)
             ASSERT_TRUE(std::isfinite(v));
     }
+}
+
+// waifu2x's and Real-CUGAN's programs resize alpha bicubically (ncnn's Interp) instead of
+// running it through the network: RGB from the model, alpha from the resize.
+TEST(UnetGanModels, AlphaIsResizedBicubically) {
+    auto backend = cpu::make_cpu_backend();
+    auto context = backend->create_context({});
+    const auto model = upconv7();
+    EXPECT_EQ(model->alpha_rule(), AlphaRule::BICUBIC);
+    Upscaler upscaler(*model, *backend, *context);
+    image::Image in;
+    in.width = 11;
+    in.height = 9;
+    in.channels = 4;
+    in.bit_depth = 8;
+    in.samples.resize(in.sample_count());
+    for (size_t i = 0; i < in.samples.size(); ++i)
+        in.samples[i] = static_cast<uint16_t>((i * 7919u) % 255u);
+    UpscaleOptions whole;
+    whole.tile = 0;
+    const image::Image out = upscale_image(upscaler, in, whole);
+    ASSERT_EQ(out.channels, 4);
+    ASSERT_EQ(out.width, 22);
+    ASSERT_EQ(out.height, 18);
+    const FloatImage alpha = resize_bicubic(image_alpha_plane(in), 18, 22);
+    const FloatImage rgb = upscaler.run(image_rgb(in), whole);
+    for (size_t p = 0; p < static_cast<size_t>(out.width * out.height); ++p) {
+        ASSERT_EQ(out.samples[p * 4 + 3], quantize(alpha.data[p], 255)) << p;
+        ASSERT_EQ(out.samples[p * 4], quantize(rgb.data[p * 3], 255)) << p;
+    }
+}
+
+// The pipeline's bicubic resize is the RESIZE_BICUBIC op's arithmetic, value for value.
+TEST(UnetGanModels, AlphaResizeIsTheBicubicOp) {
+    auto backend = cpu::make_cpu_backend();
+    auto context = backend->create_context({1});
+    FloatImage plane(9, 11, 1);
+    plane.data = test::random_vector(plane.data.size(), 3, 0.5f);
+    for (const auto& [h, w] : {std::pair{18, 22}, {27, 33}, {9, 11}}) {
+        Graph g;
+        g.output(g.resize_bicubic(g.input(9, 11, 1), h, w));
+        auto plan = backend->compile(g, *context);
+        std::vector<float> want(static_cast<size_t>(h) * w);
+        plan->run(plane.data.data(), want.data(), {});
+        EXPECT_EQ(resize_bicubic(plane, h, w).data, want) << h << "x" << w;
+    }
+    // Scale 1 (CUNet's noise-only models) leaves alpha as it is.
+    EXPECT_EQ(resize_bicubic(plane, 9, 11).data, plane.data);
 }
 
 }  // namespace

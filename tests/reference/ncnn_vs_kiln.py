@@ -15,7 +15,9 @@ The model is named as in kiln's models folder (scripts/fetch-models.sh):
   realcugan-upSx-{conservative,no-denoise,denoiseNx}    (-n -1/0/N -s S, models-se)
   realesrgan-x4plus[-anime], realesr-animevideov3-xS    (-n NAME -s S, models)
 Images must fit one tile (<= 512 px) so that the program's squeeze-excitation sees the
-whole image, as kiln's --tile 0 does.
+whole image, as kiln's --tile 0 does. With --alpha each image gets a synthetic alpha channel
+first (a smooth pattern with hard edges), which the waifu2x and Real-CUGAN programs resize
+bicubically instead of running through the network.
 
 Exit 0 pass, 1 fail, 77 skipped (weights, program, Vulkan driver or Debian's Python
 packages absent).
@@ -48,9 +50,23 @@ except ImportError as e:
     skip(f"{e.name} missing: run this with Debian's /usr/bin/python3 (scripts/install-deps.sh)")
 
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-from psnr import check_against_reference, read_png  # noqa: E402
+from psnr import check_against_reference, read_png, write_png  # noqa: E402
 from run_ncnn_reference import (DEFAULT_TILE, cached_job, job_binary, missing_files,  # noqa: E402
                                 reference_job, vulkan_problem)
+
+
+def with_alpha(src: str, dst: str) -> str:
+    """Writes src's RGB with an alpha channel: a smooth wave, a fully transparent disc and an
+    opaque band (hard edges), so that a resize and a network's output differ visibly."""
+    rgb = read_png(src)[:, :, :3]
+    h, w = rgb.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    a = 0.5 + 0.45 * np.sin(x / 5.0) * np.cos(y / 7.0)
+    a[(x - w / 3) ** 2 + (y - h / 2) ** 2 < (min(h, w) / 5) ** 2] = 0.0
+    a[:, (x[0] >= 0.7 * w) & (x[0] < 0.8 * w)] = 1.0
+    rgba = np.dstack([rgb, np.round(a * 255).astype(np.uint8)])
+    write_png(dst, rgba)
+    return dst
 
 
 def main() -> int:
@@ -67,6 +83,7 @@ def main() -> int:
     ap.add_argument("--images", nargs="+", required=True)
     ap.add_argument("--min-psnr", type=float, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--alpha", action="store_true", help="add an alpha channel to each image")
     args = ap.parse_args()
 
     try:
@@ -94,7 +111,10 @@ def main() -> int:
     for image in args.images:
         src = image if os.path.isabs(image) else os.path.join(args.data, image)
         stem = os.path.splitext(os.path.basename(src))[0]
-        inp = read_png(src)
+        if args.alpha:
+            stem += "-rgba"
+            src = with_alpha(src, os.path.join(args.work, f"{stem}.png"))
+        inp = read_png(src, 4 if args.alpha else 3)
         if max(inp.shape[:2]) > DEFAULT_TILE:
             print(f"FAIL: {stem}: {inp.shape[1]}x{inp.shape[0]} is larger than the program's "
                   f"one tile ({DEFAULT_TILE}); its tiles would change the result")
@@ -123,7 +143,7 @@ def main() -> int:
             failures.append(stem)
             continue
 
-        want_shape = (inp.shape[0] * job.scale, inp.shape[1] * job.scale, 3)
+        want_shape = (inp.shape[0] * job.scale, inp.shape[1] * job.scale, inp.shape[2])
         timing = f"kiln={kiln_s:.2f}s {job.program}={'cached' if cached else f'{ref_s:.1f}s'}"
         if not check_against_reference(args.model, stem, ref_path, out, want_shape,
                                        args.min_psnr, timing):

@@ -52,14 +52,14 @@ def repair_lavapipe(reference: np.ndarray, test: np.ndarray) -> Tuple[np.ndarray
     return fixed, int(mask.sum())
 
 
-def read_png(path: str) -> np.ndarray:
-    """PNG (or any PIL-readable image) -> uint8 HxWx3 RGB."""
+def read_png(path: str, channels: int = 3) -> np.ndarray:
+    """PNG (or any PIL-readable image) -> uint8 HxWx3 RGB (channels 4: HxWx4 RGBA)."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        return np.asarray(im.convert("RGBA" if channels == 4 else "RGB"), dtype=np.uint8).copy()
 
 
 def write_png(path: str, img: np.ndarray) -> None:
-    """uint8 HxWx3 -> PNG, written to a temporary name and renamed."""
+    """uint8 HxWx3 (or HxWx4) -> PNG, written to a temporary name and renamed."""
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise ValueError(f"write_png wants uint8, got {img.dtype}")
@@ -98,8 +98,8 @@ def check_against_reference(model: str, stem: str, ref_path: str, out_path: str,
     """Compares kiln's PNG with an official binary's (after repair_lavapipe), prints one
     line (PSNR, raw PSNR, values repaired, largest difference, `timing`) and returns
     whether the PSNR reaches min_psnr and the shapes are as wanted."""
-    ref = read_png(ref_path)
-    got = read_png(out_path)
+    ref = read_png(ref_path, want_shape[2])
+    got = read_png(out_path, want_shape[2])
     if got.shape != want_shape or ref.shape != want_shape:
         print(f"FAIL: {stem}: shapes kiln {got.shape}, reference {ref.shape}, want {want_shape}")
         return False
