@@ -1,6 +1,5 @@
-// The queue of waiting jobs: FIFO per session with priority first within a session, and
-// round robin across sessions, so one session's backlog delays another session's job by at
-// most one job per worker. Not thread-safe: the Scheduler guards it.
+// The in-memory JobQueue of one process (scheduler/job_queue.h has the promises): a deque
+// per session and priority, and the rotation of sessions with queued jobs.
 #pragma once
 
 #include <cstdint>
@@ -14,33 +13,25 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/job.h"
+#include "scheduler/job_queue.h"
 
 namespace kiln::scheduler {
 
-struct QueuedJob {
-    std::string session_id;
-    std::string job_id;
-    uint64_t queue_op = 0;  // the queue's operation number of the pop that returned it
-};
-
-class FairQueue {
+class FairQueue final : public JobQueue {
   public:
-    // Returns the queue's operation number of this push. Pushes and pops are numbered in one
-    // sequence, so they can be ordered exactly whatever order their notifications arrive in.
-    uint64_t push(const std::string& session_id, const std::string& job_id, Priority priority);
-    // The next job to run; skips paused sessions. Empty when nothing can run.
-    std::optional<QueuedJob> pop();
-    bool remove(const std::string& session_id, const std::string& job_id);
-    // Jobs that would start before this one (0: next), or empty when it is not queued.
-    std::optional<int> position(const std::string& session_id, const std::string& job_id) const;
-    // Removes and returns the session's queued jobs.
-    std::vector<std::string> clear_session(const std::string& session_id);
-    void set_paused(const std::string& session_id, bool paused);
-    bool is_paused(const std::string& session_id) const;
+    uint64_t push(const std::string& session_id,
+                  const std::string& job_id,
+                  Priority priority) override;
+    std::optional<QueuedJob> pop() override;
+    bool remove(const std::string& session_id, const std::string& job_id) override;
+    std::optional<int> position(const std::string& session_id,
+                                const std::string& job_id) const override;
+    std::vector<std::string> clear_session(const std::string& session_id) override;
+    void set_paused(const std::string& session_id, bool paused) override;
+    bool is_paused(const std::string& session_id) const override;
 
-    size_t size() const { return size_; }
-    size_t session_size(const std::string& session_id) const;
+    size_t size() const override { return size_; }
+    size_t session_size(const std::string& session_id) const override;
 
   private:
     struct SessionQueue {

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/trace.h"
+#include "scheduler/fair_queue.h"
 #include "scheduler/ids.h"
 #include "scheduler/result_names.h"
 #include "scheduler/scheduler_error.h"
@@ -19,14 +20,16 @@ Scheduler::Scheduler(JobStore& jobs,
                      weights::ModelRegistry& registry,
                      engine::Backend& backend,
                      SchedulerOptions options,
-                     Observer observer)
+                     Observer observer,
+                     std::unique_ptr<JobQueue> queue)
     : jobs_(jobs),
       results_(results),
       registry_(registry),
       backend_(backend),
       options_(std::move(options)),
       observer_(std::move(observer)),
-      models_(registry, options_.model_cache_bytes) {
+      models_(registry, options_.model_cache_bytes),
+      queue_(queue ? std::move(queue) : std::make_unique<FairQueue>()) {
     options_.workers = std::max(1, options_.workers);
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads_per_worker_ = options_.threads_per_worker > 0 ? options_.threads_per_worker
@@ -62,8 +65,8 @@ void Scheduler::start() {
             it->second = session && session->paused;
         }
         std::lock_guard lock(mutex_);
-        queue_.set_paused(job.session_id, it->second);
-        queue_.push(job.session_id, job.id, job.priority);
+        queue_->set_paused(job.session_id, it->second);
+        queue_->push(job.session_id, job.id, job.priority);
     }
     // Evicted plans are destroyed by their own worker: wake the workers to release them.
     // The scheduler's lock orders the wake after a waiting worker's has_retired() check.
@@ -124,7 +127,7 @@ void Scheduler::notify(SchedulerEventKind kind,
 
 int Scheduler::retry_after_locked() const {
     const double mean = mean_run_seconds_ > 0 ? mean_run_seconds_ : 5.0;
-    const double seconds = mean * static_cast<double>(queue_.size() + 1) / options_.workers;
+    const double seconds = mean * static_cast<double>(queue_->size() + 1) / options_.workers;
     return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 3600.0));
 }
 
@@ -243,13 +246,13 @@ std::vector<ModelDescription> Scheduler::describe_models() {
 
 void Scheduler::check_queue_limits(const std::string& session_id) const {
     std::lock_guard lock(mutex_);
-    if (queue_.size() >= options_.max_queued) {
+    if (queue_->size() >= options_.max_queued) {
         throw SchedulerError(SchedulerCode::QUEUE_FULL,
                              "the queue is full (" + std::to_string(options_.max_queued) +
                                  " jobs); retry after the suggested delay",
                              retry_after_locked());
     }
-    if (queue_.session_size(session_id) >= options_.max_queued_per_session) {
+    if (queue_->session_size(session_id) >= options_.max_queued_per_session) {
         throw SchedulerError(SchedulerCode::SESSION_QUEUE_FULL,
                              "this session already has " +
                                  std::to_string(options_.max_queued_per_session) +
@@ -288,8 +291,8 @@ SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& input) 
     uint64_t queue_op = 0;
     {
         std::lock_guard lock(mutex_);
-        queue_.set_paused(job.session_id, session && session->paused);
-        queue_op = queue_.push(job.session_id, job.id, job.priority);
+        queue_->set_paused(job.session_id, session && session->paused);
+        queue_op = queue_->push(job.session_id, job.id, job.priority);
         apply_live_state(job);
     }
     wake_.notify_one();
@@ -306,7 +309,7 @@ void Scheduler::apply_live_state(Job& job) {
     if (job.status == JobStatus::QUEUED) {
         // A queued job the queue does not hold is one a worker has just popped and not yet
         // marked running (nothing starts before it), or one committed and about to be pushed.
-        const auto pos = queue_.position(job.session_id, job.id);
+        const auto pos = queue_->position(job.session_id, job.id);
         job.position = pos ? *pos : 0;
     }
 }
@@ -345,7 +348,7 @@ void Scheduler::worker_loop(engine::ExecutionContext& context) {
                     return;
                 }
                 if (!workers_paused_) {
-                    if (auto popped = queue_.pop()) {
+                    if (auto popped = queue_->pop()) {
                         next = std::move(*popped);
                         break;
                     }
@@ -564,7 +567,7 @@ void Scheduler::requeue(const std::string& session_id, const std::vector<std::st
         if (!job || job->status != JobStatus::QUEUED)
             continue;
         std::lock_guard lock(mutex_);
-        queue_.push(session_id, id, job->priority);
+        queue_->push(session_id, id, job->priority);
     }
     wake_.notify_all();
 }
@@ -589,7 +592,7 @@ CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string
     bool dequeued = false;
     {
         std::lock_guard lock(mutex_);
-        dequeued = queue_.remove(session_id, id);
+        dequeued = queue_->remove(session_id, id);
         if (!dequeued) {
             if (auto it = running_.find(id); it != running_.end()) {
                 it->second.user_cancelled = true;
@@ -651,7 +654,7 @@ void Scheduler::remove(const std::string& session_id, const std::string& id) {
         throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
     {
         std::lock_guard lock(mutex_);
-        queue_.remove(session_id, id);
+        queue_->remove(session_id, id);
         if (auto it = running_.find(id); it != running_.end()) {
             it->second.user_cancelled = true;
             it->second.cancel->store(true);
@@ -687,8 +690,8 @@ std::optional<StoredInput> Scheduler::input(const std::string& session_id, const
 void Scheduler::remove_session(const std::string& session_id) {
     {
         std::lock_guard lock(mutex_);
-        queue_.clear_session(session_id);
-        queue_.set_paused(session_id, false);
+        queue_->clear_session(session_id);
+        queue_->set_paused(session_id, false);
         for (auto& [id, running] : running_) {
             if (running.session_id == session_id) {
                 running.user_cancelled = true;
@@ -703,8 +706,8 @@ void Scheduler::remove_session(const std::string& session_id) {
 QueueInfo Scheduler::queue_info(const std::string& session_id) {
     std::lock_guard lock(mutex_);
     QueueInfo info;
-    info.paused = queue_.is_paused(session_id);
-    info.queued = queue_.session_size(session_id);
+    info.paused = queue_->is_paused(session_id);
+    info.queued = queue_->session_size(session_id);
     for (const auto& [id, running] : running_)
         info.running += running.session_id == session_id ? 1 : 0;
     return info;
@@ -714,7 +717,7 @@ void Scheduler::set_session_paused(const std::string& session_id, bool paused) {
     jobs_.set_session_paused(session_id, paused);
     {
         std::lock_guard lock(mutex_);
-        queue_.set_paused(session_id, paused);
+        queue_->set_paused(session_id, paused);
     }
     wake_.notify_all();
 }
@@ -723,7 +726,7 @@ size_t Scheduler::clear_session_queue(const std::string& session_id) {
     std::vector<std::string> ids;
     {
         std::lock_guard lock(mutex_);
-        ids = queue_.clear_session(session_id);
+        ids = queue_->clear_session(session_id);
     }
     for (size_t k = 0; k < ids.size(); ++k) {
         auto job = jobs_.find_job(session_id, ids[k]);
@@ -746,7 +749,7 @@ size_t Scheduler::clear_session_queue(const std::string& session_id) {
 SchedulerStats Scheduler::stats() const {
     std::lock_guard lock(mutex_);
     SchedulerStats out = stats_;
-    out.queued = queue_.size();
+    out.queued = queue_->size();
     out.running = running_.size();
     for (const auto& context : contexts_) {
         out.pool_bytes_in_use += context->pool().bytes_in_use();

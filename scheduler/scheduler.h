@@ -19,7 +19,7 @@
 
 #include "engine/backend.h"
 #include "image/image.h"
-#include "scheduler/fair_queue.h"
+#include "scheduler/job_queue.h"
 #include "scheduler/job.h"
 #include "scheduler/job_store.h"
 #include "scheduler/model_cache.h"
@@ -99,7 +99,8 @@ class Scheduler {
               weights::ModelRegistry& registry,
               engine::Backend& backend,
               SchedulerOptions options,
-              Observer observer = {});
+              Observer observer = {},
+              std::unique_ptr<JobQueue> queue = nullptr);  // null: an in-memory FairQueue
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -208,7 +209,7 @@ class Scheduler {
     std::condition_variable idle_;
     std::condition_variable watchdog_wake_;
     std::condition_variable store_retry_wake_;  // a worker waiting out a failing store
-    FairQueue queue_;
+    std::unique_ptr<JobQueue> queue_;
     std::map<std::string, Running> running_;  // by job id
     bool stopping_ = false;
     bool workers_paused_ = false;

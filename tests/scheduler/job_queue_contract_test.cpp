@@ -1,9 +1,28 @@
-#include "scheduler/fair_queue.h"
-
+// The contract every JobQueue keeps (scheduler/job_queue.h), run against each
+// implementation: one factory per implementation in the instantiation at the end.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "scheduler/fair_queue.h"
+#include "scheduler/job_queue.h"
 
 namespace kiln::scheduler {
 namespace {
+
+struct QueueFactory {
+    const char* name;
+    std::function<std::unique_ptr<JobQueue>()> make;
+};
+
+class JobQueueContract : public ::testing::TestWithParam<QueueFactory> {
+  protected:
+    std::unique_ptr<JobQueue> queue_ = GetParam().make();
+    JobQueue& q = *queue_;
+};
 
 std::string name(const char* prefix, int i) {
     std::string s = prefix;
@@ -11,15 +30,14 @@ std::string name(const char* prefix, int i) {
     return s;
 }
 
-std::vector<std::string> drain(FairQueue& q) {
+std::vector<std::string> drain(JobQueue& q) {
     std::vector<std::string> out;
     while (auto job = q.pop())
         out.push_back(job->job_id);
     return out;
 }
 
-TEST(FairQueue, FifoWithinSessionPriorityFirst) {
-    FairQueue q;
+TEST_P(JobQueueContract, FifoWithinSessionPriorityFirst) {
     q.push("a", "a1", Priority::NORMAL);
     q.push("a", "a2", Priority::LOW);
     q.push("a", "a3", Priority::HIGH);
@@ -28,8 +46,7 @@ TEST(FairQueue, FifoWithinSessionPriorityFirst) {
     EXPECT_EQ(q.size(), 0u);
 }
 
-TEST(FairQueue, RoundRobinAcrossSessions) {
-    FairQueue q;
+TEST_P(JobQueueContract, RoundRobinAcrossSessions) {
     for (int i = 0; i < 4; ++i)
         q.push("a", name("a", i), Priority::NORMAL);
     q.push("b", "b0", Priority::NORMAL);
@@ -37,8 +54,7 @@ TEST(FairQueue, RoundRobinAcrossSessions) {
     EXPECT_EQ(drain(q), (std::vector<std::string>{"a0", "b0", "c0", "a1", "a2", "a3"}));
 }
 
-TEST(FairQueue, LateSessionWaitsAtMostOneJob) {
-    FairQueue q;
+TEST_P(JobQueueContract, LateSessionWaitsAtMostOneJob) {
     for (int i = 0; i < 30; ++i)
         q.push("a", name("a", i), Priority::NORMAL);
     ASSERT_EQ(q.pop()->job_id, "a0");  // running
@@ -49,8 +65,7 @@ TEST(FairQueue, LateSessionWaitsAtMostOneJob) {
     EXPECT_LE(b, 1);
 }
 
-TEST(FairQueue, PositionMatchesPopOrder) {
-    FairQueue q;
+TEST_P(JobQueueContract, PositionMatchesPopOrder) {
     q.push("a", "a0", Priority::NORMAL);
     q.push("a", "a1", Priority::NORMAL);
     q.push("b", "b0", Priority::NORMAL);
@@ -68,8 +83,7 @@ TEST(FairQueue, PositionMatchesPopOrder) {
         EXPECT_EQ(positions[order[i]], static_cast<int>(i)) << order[i];
 }
 
-TEST(FairQueue, PausedSessionIsSkippedAndKeepsItsJobs) {
-    FairQueue q;
+TEST_P(JobQueueContract, PausedSessionIsSkippedAndKeepsItsJobs) {
     q.push("a", "a0", Priority::NORMAL);
     q.push("b", "b0", Priority::NORMAL);
     q.set_paused("a", true);
@@ -79,8 +93,7 @@ TEST(FairQueue, PausedSessionIsSkippedAndKeepsItsJobs) {
     EXPECT_EQ(q.pop()->job_id, "a0");
 }
 
-TEST(FairQueue, RemoveAndClear) {
-    FairQueue q;
+TEST_P(JobQueueContract, RemoveAndClear) {
     q.push("a", "a0", Priority::NORMAL);
     q.push("a", "a1", Priority::NORMAL);
     q.push("b", "b0", Priority::NORMAL);
@@ -90,6 +103,29 @@ TEST(FairQueue, RemoveAndClear) {
     EXPECT_EQ(q.size(), 1u);
     EXPECT_EQ(q.pop()->job_id, "b0");
 }
+
+TEST_P(JobQueueContract, OperationNumbersIncreaseAcrossPushesAndPops) {
+    const uint64_t push_a = q.push("a", "a0", Priority::NORMAL);
+    const uint64_t push_b = q.push("b", "b0", Priority::NORMAL);
+    const auto first = q.pop();
+    const uint64_t push_a1 = q.push("a", "a1", Priority::NORMAL);
+    const auto second = q.pop();
+    ASSERT_TRUE(first && second);
+    EXPECT_LT(push_a, push_b);
+    EXPECT_LT(push_b, first->queue_op);
+    EXPECT_LT(first->queue_op, push_a1);
+    EXPECT_LT(push_a1, second->queue_op);
+    EXPECT_EQ(first->session_id, "a");
+    EXPECT_EQ(second->session_id, "b");
+}
+
+INSTANTIATE_TEST_SUITE_P(Queues,
+                         JobQueueContract,
+                         ::testing::Values(QueueFactory{
+                             "InMemory", [] { return std::make_unique<FairQueue>(); }}),
+                         [](const ::testing::TestParamInfo<QueueFactory>& param) {
+                             return std::string(param.param.name);
+                         });
 
 }  // namespace
 }  // namespace kiln::scheduler

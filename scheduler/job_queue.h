@@ -1,0 +1,52 @@
+// The queue of waiting jobs behind the Scheduler, as an interface so that the queue can live
+// outside the process (several nodes sharing one queue) while the Scheduler stays as it is.
+// Every implementation keeps the same promises, checked by one contract suite
+// (tests/scheduler/job_queue_contract_test.cpp):
+//   - FIFO within a session, higher priority first (HIGH, NORMAL, LOW);
+//   - round robin across sessions: a session that has had a job popped goes to the back, so
+//     one session's backlog delays another session's job by at most one job per pop;
+//   - paused sessions are skipped and keep their jobs;
+//   - pushes and pops are numbered in one increasing sequence (queue operations), so events
+//     raised from different threads can be ordered exactly.
+// Implementations need not be thread-safe: the Scheduler calls them under its own mutex.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scheduler/job.h"
+
+namespace kiln::scheduler {
+
+struct QueuedJob {
+    std::string session_id;
+    std::string job_id;
+    uint64_t queue_op = 0;  // the queue's operation number of the pop that returned it
+};
+
+class JobQueue {
+  public:
+    virtual ~JobQueue() = default;
+
+    // Returns the operation number of this push.
+    virtual uint64_t push(const std::string& session_id,
+                          const std::string& job_id,
+                          Priority priority) = 0;
+    // The next job to run; skips paused sessions. Empty when nothing can run.
+    virtual std::optional<QueuedJob> pop() = 0;
+    virtual bool remove(const std::string& session_id, const std::string& job_id) = 0;
+    // Jobs that would start before this one (0: next), or empty when it is not queued.
+    virtual std::optional<int> position(const std::string& session_id,
+                                        const std::string& job_id) const = 0;
+    // Removes and returns the session's queued jobs, in the order they would have run.
+    virtual std::vector<std::string> clear_session(const std::string& session_id) = 0;
+    virtual void set_paused(const std::string& session_id, bool paused) = 0;
+    virtual bool is_paused(const std::string& session_id) const = 0;
+
+    virtual size_t size() const = 0;
+    virtual size_t session_size(const std::string& session_id) const = 0;
+};
+
+}  // namespace kiln::scheduler
