@@ -145,6 +145,17 @@ std::optional<DetectedModel> detect_omnisr(StateDict& weights) {
                                                              " is not [(2 ws - 1)^2, heads]");
         }
         c.window_size = static_cast<int>((span + 1) / 2);
+        // The model expands each table to [heads, ws^2, ws^2] floats (ws 8: 64 KiB a layer);
+        // a file must not make that huge on its word: ws <= 16 and 64 MiB in all.
+        const int64_t n = int64_t{c.window_size} * c.window_size;
+        const int64_t bytes = 2 * int64_t{c.res_num} * c.block_num * 4 * n * n * 4;
+        if (c.window_size > 16 || bytes > (int64_t{64} << 20)) {
+            throw core::Error(
+                core::ErrorCode::UNSUPPORTED,
+                "OmniSR: window " + std::to_string(c.window_size) + " with " +
+                    std::to_string(c.res_num * c.block_num) +
+                    " blocks (position bias tables over 64 MiB, or a window over 16)");
+        }
     }
     const WeightTensor& up = weights.at("up.0.weight");
     const int64_t out = up.shape.empty() ? 0 : up.shape[0];

@@ -85,6 +85,11 @@ TEST(OmniSRDetect, RefusesWhatDoesNotFit) {
                      {"relative position bias"});
     }
     {
+        // A window of 17 would expand every position-bias table to 4 x 289^2 floats.
+        expect_error([&] { detect_architecture(zeros_of(config(17, true, 4))); },
+                     core::ErrorCode::UNSUPPORTED, {"window 17"});
+    }
+    {
         StateDict sd = zeros_of(c);
         sd["input.weight"].shape = {32, 4, 3, 3};
         expect_error([&] { detect_architecture(sd); }, core::ErrorCode::UNSUPPORTED,
