@@ -16,8 +16,13 @@ build=${KILN_GPU_BUILD_DIR:-build-gpu}
 binaries=(app/kiln tests/cuda/kiln_cuda_tests bench/cuda/kiln_cuda_model_bench
     bench/cuda/kiln_cuda_attention_bench)
 # Models the benches run, carried from models/ when fetched: SRVGGNetCompact and RRDBNet
-# (x4plus-anime: 6 RRDB blocks, 8.9 MB; x4plus at 33 MB would not fit the 64 MiB carry).
-bench_models=(realesr-animevideov3-x4 realesrgan-x4plus-anime)
+# (x4plus-anime: 6 RRDB blocks, 8.9 MB; x4plus at 33 MB would not fit the 64 MiB carry),
+# waifu2x CUNet 2x and Real-CUGAN 2x (transposed convolutions, squeeze-excitation), OmniSR
+# (depthwise convolutions, window and channel attention): 8.7 MB together. A plan that
+# cannot be built on the device (e.g. no cuDNN algorithm for a depthwise convolution) shows
+# as that model's bench error.
+bench_models=(realesr-animevideov3-x4 realesrgan-x4plus-anime waifu2x-cunet-noise0-scale2x
+    realcugan-up2x-conservative 4x_WTP_descreenton)
 
 # Libraries never carried: the C runtime (the device's is newer), and the CUDA libraries
 # the device has from pip (nvidia-cudnn-cu13, nvidia-cublas, nvidia-cuda-runtime) or its driver.
