@@ -590,11 +590,25 @@ def summary_rows(r):
     return rows
 
 
+def finding_lines(r):
+    """The first examples of everything that failed the run (all of them are in the JSON)."""
+    lines = []
+    for name in ("lost", "duplicated", "partial", "stuck"):
+        for ex in r[name][:3]:
+            lines.append(f"- {name}: `{json.dumps(ex)[:600]}`")
+    for name, f in r["findings"].items():
+        lines.append(f"- {name} ({f['count']}): `{json.dumps(f['examples'][:2])[:600]}`")
+    return lines
+
+
 def print_table(r):
     print(f"kiln soak: {r['command']}")
     print("| figure | value |\n|---|---|")
     for k, v in summary_rows(r):
         print(f"| {k} | {v} |")
+    # Also on stdout: a CI log may be all that is left of a failed run.
+    for line in finding_lines(r):
+        print(line)
 
 
 def write_markdown(r, path):
@@ -610,13 +624,9 @@ def write_markdown(r, path):
             lines += [f"- incarnation {c['incarnation']} at {c['at_s']} s, exit status "
                       f"{c['exit_status']} {c['signal'] or ''}; log tail:", "", "```",
                       c["log_tail"].rstrip(), "```"]
-    if r["findings"] or r["lost"] or r["duplicated"] or r["partial"] or r["stuck"]:
-        lines += ["", "## Findings (first examples; all in the JSON)", ""]
-        for name in ("lost", "duplicated", "partial", "stuck"):
-            for ex in r[name][:3]:
-                lines.append(f"- {name}: `{json.dumps(ex)[:600]}`")
-        for name, f in r["findings"].items():
-            lines.append(f"- {name} ({f['count']}): `{json.dumps(f['examples'][:2])[:600]}`")
+    findings = finding_lines(r)
+    if findings:
+        lines += ["", "## Findings (first examples; all in the JSON)", ""] + findings
     series = r["rss"]["series_mib"]
     if series:
         lines += ["", "RSS (MiB) over time, `seconds:incarnation:MiB`: " +
