@@ -19,8 +19,8 @@
 
 #include "engine/backend.h"
 #include "image/image.h"
-#include "scheduler/job_queue.h"
 #include "scheduler/job.h"
+#include "scheduler/job_queue.h"
 #include "scheduler/job_store.h"
 #include "scheduler/model_cache.h"
 #include "scheduler/result_store.h"
