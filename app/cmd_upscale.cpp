@@ -23,6 +23,7 @@ struct UpscaleArgs {
     int tile = -1;
     int tile_pad = 16;
     int prepad = 10;
+    int syncgap = engine::UpscaleOptions{}.syncgap;
     size_t budget_mib = 2048;
     std::string trace;  // Chrome trace JSON path; empty: none
 };
@@ -44,6 +45,7 @@ int run_upscale(const UpscaleArgs& args) {
     options.tile = args.tile;
     options.tile_pad = args.tile_pad;
     options.prepad = args.prepad;
+    options.syncgap = args.syncgap;
     options.memory_budget = args.budget_mib << 20;
     const int tile = upscaler.choose_tile(input.height, input.width, options);
     options.tile = tile;
@@ -97,7 +99,12 @@ Runner register_upscale(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--prepad", args->prepad, "reflect padding of the image (Real-ESRGAN: 10)")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--memory-budget", args->budget_mib, "MiB a tile's plan may use");
+    cmd->add_option("--syncgap", args->syncgap,
+                    "Real-CUGAN, several tiles: share the SE means across tiles (0: no; 1: block "
+                    "by block; 2: each tile's own, averaged)")
+        ->check(CLI::Range(0, 2))
+        ->capture_default_str();
+    cmd->add_option("--memory-budget", args->budget_mib, "MiB a run's plans may use");
     cmd->add_option("--trace", args->trace,
                     "write a Chrome trace (Perfetto, chrome://tracing) of the job to this file");
     add_engine_options(*cmd, args->engine);

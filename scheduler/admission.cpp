@@ -57,12 +57,9 @@ AdmittedImage admit_upscale_input(const engine::Model& model,
         throw SchedulerError(SchedulerCode::TOO_LARGE,
                              std::string(e.what()) + "; send a smaller image");
     }
-    // The plan a run builds first: the window of one tile core plus its context, or the
-    // padded image, as Upscaler::run derives it.
-    const engine::WindowShape window =
-        engine::largest_window(model, header.height, header.width, admitted.tile, options);
-    admitted.peak_bytes =
-        backend.estimate_peak_bytes(model.build_graph(window.height, window.width));
+    // The plans a run holds: its largest window's, plus a syncgap run's probe.
+    admitted.peak_bytes = engine::estimate_run_bytes(model, backend, header.height, header.width,
+                                                     admitted.tile, options);
     if (admitted.peak_bytes > memory_budget) {
         throw SchedulerError(
             SchedulerCode::TOO_LARGE,

@@ -137,6 +137,30 @@ void Graph::output(ValueId v) {
     push_op(std::move(op), output_);
 }
 
+void Graph::drop_ops_not_reaching_output() {
+    require(output_ != kNoValue, "drop_ops_not_reaching_output: no output yet");
+    // Walk back from the output buffer-wise: an op is needed when it writes a buffer a needed
+    // op reads (views of one buffer are written by several ops, so buffers, not values).
+    std::vector<bool> needed_buffer(buffers_.size(), false);
+    needed_buffer[static_cast<size_t>(value(output_).buffer)] = true;
+    std::vector<bool> keep(ops_.size(), false);
+    for (size_t i = ops_.size(); i-- > 0;) {
+        const Op& op = ops_[i];
+        if (op.kind != OpKind::INPUT &&
+            !needed_buffer[static_cast<size_t>(value(op.output).buffer)])
+            continue;
+        keep[i] = true;
+        for (ValueId in : op.inputs)
+            needed_buffer[static_cast<size_t>(value(in).buffer)] = true;
+    }
+    std::vector<Op> kept;
+    for (size_t i = 0; i < ops_.size(); ++i) {
+        if (keep[i])
+            kept.push_back(std::move(ops_[i]));
+    }
+    ops_ = std::move(kept);
+}
+
 ValueId Graph::buffer(int h, int w, int c) {
     return new_buffer_value(h, w, c);
 }

@@ -172,6 +172,10 @@ class Graph {
     // Inputs are numbered in the order they are declared (Plan::run_batch takes them so).
     ValueId input(int h, int w, int c);
     void output(ValueId v);
+    // Drops the ops whose results never reach the output (inputs stay, in order), so a graph
+    // built for part of a network (a probe of intermediate values) runs only that part.
+    // Buffers left without ops take no memory in a plan.
+    void drop_ops_not_reaching_output();
 
     // A buffer with c channels that ops write parts of; returns a view of all of it.
     ValueId buffer(int h, int w, int c);

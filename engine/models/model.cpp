@@ -57,18 +57,72 @@ int Model::window_for(int size) const {
     return (v + m - 1) / m * m;
 }
 
-Graph Model::build_graph(int h, int w) const {
-    if (h <= 0 || w <= 0 || h % size_multiple() != 0 || w % size_multiple() != 0 ||
-        h < min_window() || w < min_window()) {
+namespace {
+
+void check_window(const Model& m, int h, int w) {
+    if (h <= 0 || w <= 0 || h % m.size_multiple() != 0 || w % m.size_multiple() != 0 ||
+        h < m.min_window() || w < m.min_window()) {
         throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
-                          arch_ + ": input " + std::to_string(w) + "x" + std::to_string(h) +
-                              " must be multiples of " + std::to_string(size_multiple()) +
-                              ", at least " + std::to_string(std::max(1, min_window())));
+                          m.arch() + ": input " + std::to_string(w) + "x" + std::to_string(h) +
+                              " must be multiples of " + std::to_string(m.size_multiple()) +
+                              ", at least " + std::to_string(std::max(1, m.min_window())));
     }
+}
+
+}  // namespace
+
+Graph Model::build_graph(int h, int w) const {
+    check_window(*this, h, w);
     Graph g;
     const ValueId x = g.input(h + 2 * border(), w + 2 * border(), in_channels());
     g.output(build(g, x));
     return g;
+}
+
+Graph Model::build_graph(int h, int w, const SharedMeans& means) const {
+    check_window(*this, h, w);
+    const int blocks = shared_se_blocks();
+    if (means.fed < 0 || means.fed > blocks || means.probe >= blocks ||
+        (means.probe >= 0 && means.probe < means.fed)) {
+        throw core::Error(core::ErrorCode::INTERNAL, arch_ + ": shared means fed " +
+                                                         std::to_string(means.fed) + ", probe " +
+                                                         std::to_string(means.probe) + " of " +
+                                                         std::to_string(blocks) + " blocks");
+    }
+    Graph g;
+    const ValueId x = g.input(h + 2 * border(), w + 2 * border(), in_channels());
+    SeMeans se(means);
+    const ValueId y = build_sharing_means(g, x, se);
+    if (se.blocks() != blocks)
+        throw core::Error(core::ErrorCode::INTERNAL, arch_ + ": SE block count");
+    if (means.probe < 0) {
+        g.output(y);
+    } else {
+        g.output(se.probed(g));
+        g.drop_ops_not_reaching_output();
+    }
+    return g;
+}
+
+ValueId Model::build_sharing_means(Graph&, ValueId, SeMeans&) const {
+    throw core::Error(core::ErrorCode::INTERNAL, arch_ + ": no shared means");
+}
+
+ValueId SeMeans::next(Graph& g, ValueId x) {
+    const int block = block_++;
+    const ValueId mean = block < spec_.fed ? g.input(1, 1, g.value(x).c) : g.global_avg_pool(x);
+    if (spec_.probe >= 0 && block >= spec_.fed && block <= spec_.probe)
+        probed_.push_back(mean);
+    return mean;
+}
+
+ValueId SeMeans::probed(Graph& g) const {
+    if (probed_.empty())
+        throw core::Error(core::ErrorCode::INTERNAL, "SeMeans: nothing probed");
+    ValueId out = probed_.front();
+    for (size_t i = 1; i < probed_.size(); ++i)
+        out = g.concat(out, probed_[i]);
+    return out;
 }
 
 std::shared_ptr<const std::vector<float>> Model::tensor(const std::string& key,

@@ -20,6 +20,34 @@ enum class EdgeMode { REFLECT, REPLICATE, ZERO };
 // waifu2x-ncnn-vulkan and realcugan-ncnn-vulkan do (ncnn's Interp, per tile there).
 enum class AlphaRule { MODEL, BICUBIC };
 
+// Real-CUGAN's syncgap: a tiled run feeds every tile the same squeeze-excitation means (each
+// SE block's per-channel means), found beforehand over the tiles by probe graphs.
+struct SharedMeans {
+    // The first `fed` SE blocks take their means from graph inputs 1..fed ([1, 1, c] each,
+    // in block order) instead of computing them from their tile.
+    int fed = 0;
+    // >= fed: the graph is a probe whose output is the means of blocks fed..probe,
+    // concatenated ([1, 1, sum of c]); it runs only as far as it needs. -1: the image.
+    int probe = -1;
+};
+
+// The squeeze-excitation means of one graph build: each block's mean is fed from an input or
+// computed from its feature map, and kept when the graph probes it.
+class SeMeans {
+  public:
+    explicit SeMeans(SharedMeans spec = {}) : spec_(spec) {}
+    // The next block's mean of x ([h, w, c] -> [1, 1, c]).
+    ValueId next(Graph& g, ValueId x);
+    int blocks() const { return block_; }
+    // The probed means, concatenated (spec.probe >= 0, after the build).
+    ValueId probed(Graph& g) const;
+
+  private:
+    SharedMeans spec_;
+    int block_ = 0;
+    std::vector<ValueId> probed_;
+};
+
 class Model {
   public:
     virtual ~Model() = default;
@@ -50,15 +78,23 @@ class Model {
     // whose programs pad otherwise.
     virtual bool takes_prepad() const { return border() == 0; }
     virtual AlphaRule alpha_rule() const { return AlphaRule::MODEL; }
+    // Squeeze-excitation blocks whose means a tiled run shares across its tiles, as the
+    // model's program does (Real-CUGAN's syncgap); 0: every tile computes its own.
+    virtual int shared_se_blocks() const { return 0; }
     int64_t parameter_count() const;
 
     // The graph for one window of h x w: an NHWC input of (h + 2 border) x (w + 2 border) x 3.
     Graph build_graph(int h, int w) const;
+    // The same window's graph with its SE means fed or probed (shared_se_blocks() > 0).
+    Graph build_graph(int h, int w, const SharedMeans& means) const;
 
   protected:
     Model(std::string arch, int scale, weights::StateDict weights);
     // x: [h + 2 border, w + 2 border, 3] -> [h*scale, w*scale, 3]
     virtual ValueId build(Graph& g, ValueId x) const = 0;
+    // build() with the SE blocks' means taken from `means`; models with
+    // shared_se_blocks() > 0 override it.
+    virtual ValueId build_sharing_means(Graph& g, ValueId x, SeMeans& means) const;
 
     // weight + bias of a convolution named by its state-dict prefix ("body.0.rdb1.conv1").
     ConvWeights conv(const std::string& prefix) const;

@@ -45,8 +45,11 @@ ValueId UnetGanModel::layer(Graph& g, const std::string& key, ValueId x) const {
     return g.conv2d(key, x, std::move(w), std::move(e));
 }
 
-ValueId UnetGanModel::squeeze_excitation(Graph& g, const std::string& key, ValueId x) const {
-    const ValueId squeezed = layer(g, key + ".conv1", g.global_avg_pool(x));  // [1, 1, c / 8]
+ValueId UnetGanModel::squeeze_excitation(Graph& g,
+                                         const std::string& key,
+                                         ValueId x,
+                                         SeMeans& means) const {
+    const ValueId squeezed = layer(g, key + ".conv1", means.next(g, x));  // [1, 1, c / 8]
     return g.mul(x, layer(g, key + ".conv2", squeezed));
 }
 
@@ -74,34 +77,39 @@ ValueId shrink(Graph& g, ValueId x, int by) {
 }  // namespace
 
 // x [n] -> [2n - 32] (2x), [3n - 44] (3x) or [n - 16] (1x).
-ValueId CUNet::unet1(Graph& g, ValueId x) const {
+ValueId CUNet::unet1(Graph& g, ValueId x, SeMeans& means) const {
     const ValueId x1 = layer(g, "unet1.conv1.conv.2", layer(g, "unet1.conv1.conv.0", x));
     ValueId x2 = layer(g, "unet1.conv1_down", x1);
     x2 = layer(g, "unet1.conv2.conv.2", layer(g, "unet1.conv2.conv.0", x2));
-    x2 = layer(g, "unet1.conv2_up", squeeze_excitation(g, "unet1.conv2.seblock", x2));
+    x2 = layer(g, "unet1.conv2_up", squeeze_excitation(g, "unet1.conv2.seblock", x2, means));
     const ValueId x3 = layer(g, "unet1.conv3", g.add(shrink(g, x1, 4), x2));
     return layer(g, "unet1.conv_bottom", x3);
 }
 
 // x [m] -> [m - 40]
-ValueId CUNet::unet2(Graph& g, ValueId x) const {
+ValueId CUNet::unet2(Graph& g, ValueId x, SeMeans& means) const {
     const ValueId x1 = layer(g, "unet2.conv1.conv.2", layer(g, "unet2.conv1.conv.0", x));
     ValueId x2 = layer(g, "unet2.conv1_down", x1);
     x2 = layer(g, "unet2.conv2.conv.2", layer(g, "unet2.conv2.conv.0", x2));
-    x2 = squeeze_excitation(g, "unet2.conv2.seblock", x2);
+    x2 = squeeze_excitation(g, "unet2.conv2.seblock", x2, means);
     ValueId x3 = layer(g, "unet2.conv2_down", x2);
     x3 = layer(g, "unet2.conv3.conv.2", layer(g, "unet2.conv3.conv.0", x3));
-    x3 = layer(g, "unet2.conv3_up", squeeze_excitation(g, "unet2.conv3.seblock", x3));
+    x3 = layer(g, "unet2.conv3_up", squeeze_excitation(g, "unet2.conv3.seblock", x3, means));
     ValueId x4 = g.add(shrink(g, x2, 4), x3);
     x4 = layer(g, "unet2.conv4.conv.2", layer(g, "unet2.conv4.conv.0", x4));
-    x4 = layer(g, "unet2.conv4_up", squeeze_excitation(g, "unet2.conv4.seblock", x4));
+    x4 = layer(g, "unet2.conv4_up", squeeze_excitation(g, "unet2.conv4.seblock", x4, means));
     const ValueId x5 = layer(g, "unet2.conv5", g.add(shrink(g, x1, 16), x4));
     return layer(g, "unet2.conv_bottom", x5);
 }
 
 ValueId CUNet::build(Graph& g, ValueId x) const {
-    const ValueId z = unet1(g, x);
-    const ValueId y = g.add(shrink(g, z, 20), unet2(g, z));
+    SeMeans own;  // every block computes its mean from the window
+    return build_sharing_means(g, x, own);
+}
+
+ValueId CUNet::build_sharing_means(Graph& g, ValueId x, SeMeans& means) const {
+    const ValueId z = unet1(g, x, means);
+    const ValueId y = g.add(shrink(g, z, 20), unet2(g, z, means));
     if (config_.scale != 4)
         return y;
     // UpCunet4x: [2m, 2m, 64] -> 3x3 -> crop 1 -> shuffle: [4h, 4w, 3], plus the window's

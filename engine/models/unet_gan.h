@@ -21,8 +21,9 @@ class UnetGanModel : public Model {
     // Applies the table's layer `key` to x (convolution, transposed convolution or the 1x1
     // linear layer of squeeze-excitation) with its activation.
     ValueId layer(Graph& g, const std::string& key, ValueId x) const;
-    // x * sigmoid(conv2(relu(conv1(mean(x))))): Real-CUGAN's SEBlock under `key`.
-    ValueId squeeze_excitation(Graph& g, const std::string& key, ValueId x) const;
+    // x * sigmoid(conv2(relu(conv1(mean(x))))): Real-CUGAN's SEBlock under `key`, its mean
+    // from `means`.
+    ValueId squeeze_excitation(Graph& g, const std::string& key, ValueId x, SeMeans& means) const;
 
   private:
     std::vector<weights::GanLayer> layers_;
@@ -55,14 +56,20 @@ class CUNet final : public UnetGanModel {
     }
     // Both programs resize alpha bicubically instead of running it through the network.
     AlphaRule alpha_rule() const override { return AlphaRule::BICUBIC; }
+    // realcugan-ncnn-vulkan shares the four SE blocks' means across tiles (its -c syncgap);
+    // waifu2x-ncnn-vulkan does not.
+    int shared_se_blocks() const override {
+        return config_.program == weights::CUNetConfig::Program::REAL_CUGAN ? 4 : 0;
+    }
 
   protected:
     // x: [h + 2b, w + 2b, 3] -> [s h, s w, 3]
     ValueId build(Graph& g, ValueId x) const override;
+    ValueId build_sharing_means(Graph& g, ValueId x, SeMeans& means) const override;
 
   private:
-    ValueId unet1(Graph& g, ValueId x) const;
-    ValueId unet2(Graph& g, ValueId x) const;
+    ValueId unet1(Graph& g, ValueId x, SeMeans& means) const;
+    ValueId unet2(Graph& g, ValueId x, SeMeans& means) const;
 
     weights::CUNetConfig config_;
 };

@@ -8,10 +8,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <tuple>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/models/model.h"
 #include "engine/pipeline/float_image.h"
+#include "engine/pipeline/tiling.h"
 
 namespace kiln::engine {
 
@@ -19,7 +22,13 @@ struct UpscaleOptions {
     int tile = -1;      // core size in input pixels: -1 from the memory budget, 0 one tile
     int tile_pad = 16;  // context on each inner side of a tile, input pixels
     int prepad = 10;    // reflect padding of the whole image (Real-ESRGAN's pre_pad)
-    size_t memory_budget = size_t{2} << 30;  // bytes a plan may hold (tile = -1)
+    size_t memory_budget = size_t{2} << 30;  // bytes a run may hold (tile = -1)
+    // Real-CUGAN's syncgap (realcugan-ncnn-vulkan's -c), for models that share SE means
+    // (Model::shared_se_blocks) in a run of several tiles: 0 every tile its own means;
+    // 1 block by block, each block's mean averaged over the tiles with the earlier blocks
+    // already shared (one probe pass per block); 2 every tile's own means, averaged (one
+    // probe pass). One tile: no probe, all modes agree.
+    int syncgap = 1;
 };
 
 struct UpscaleHooks {
@@ -46,6 +55,16 @@ WindowShape largest_window(const Model& model,
                            int tile,
                            const UpscaleOptions& options);
 
+// Estimated peak bytes of a run over an h x w image with tile core `tile`: the plan of its
+// largest window, plus the probe plan that runs first when the run shares SE means across
+// several tiles (both may be held at once: plans are cached).
+size_t estimate_run_bytes(const Model& model,
+                          const Backend& backend,
+                          int h,
+                          int w,
+                          int tile,
+                          const UpscaleOptions& options);
+
 class Upscaler {
   public:
     Upscaler(const Model& model, Backend& backend, ExecutionContext& context);
@@ -62,13 +81,26 @@ class Upscaler {
     const Model& model() const { return model_; }
 
   private:
-    Plan& plan_for(int h, int w);
+    // One tile: the window the model sees (rows ry, columns rx of the padded image, plus the
+    // border) and the core it keeps.
+    struct Window {
+        TileSpan ry, rx;
+    };
+    // The cached plan of an h x w window, its first `fed` SE blocks fed (0: none).
+    Plan& plan_for(int h, int w, int fed);
+    // The SE means every tile of a syncgap run is fed: one array per block.
+    std::vector<std::vector<float>> shared_means(const FloatImage& padded,
+                                                 const std::vector<Window>& windows,
+                                                 int syncgap,
+                                                 const UpscaleHooks& hooks,
+                                                 int& done,
+                                                 int total);
 
     const Model& model_;
     Backend& backend_;
     ExecutionContext& context_;
     std::mutex mutex_;
-    std::map<std::pair<int, int>, std::unique_ptr<Plan>> plans_;
+    std::map<std::tuple<int, int, int>, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace kiln::engine

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "engine/graph/memory_plan.h"
 
@@ -83,6 +86,35 @@ TEST(Graph, BuildersSurviveValueTableGrowth) {
     }
     g.output(x);
     EXPECT_EQ(g.ops().size(), 1002u);
+}
+
+// A graph's output reached through one view of a buffer that two convolutions write: both
+// stay; a branch that never reaches the output goes; the unused second input stays.
+TEST(Graph, DropsOpsNotReachingTheOutput) {
+    Graph g;
+    const ValueId x = g.input(4, 4, 8);
+    const ValueId unused = g.input(1, 1, 3);
+    ConvWeights w;
+    w.in_channels = 8;
+    w.out_channels = 4;
+    w.kernel = 1;
+    w.weight = std::make_shared<const std::vector<float>>(32, 0.1f);
+    const ValueId both = g.buffer(4, 4, 8);
+    g.conv2d("left", x, w, {}, g.channels(both, 0, 4));
+    g.conv2d("right", x, w, {}, g.channels(both, 4, 4));
+    const ValueId dead = g.global_avg_pool(g.conv2d("dead", x, w, {}));
+    g.output(g.global_avg_pool(both));
+    ASSERT_EQ(g.ops().size(), 8u);
+    g.drop_ops_not_reaching_output();
+    std::vector<std::string> names;
+    for (const Op& op : g.ops())
+        names.push_back(op.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"input", "input1", "left", "right",
+                                               "global_avg_pool", "output"}));
+    EXPECT_EQ(g.input_values(), (std::vector<ValueId>{x, unused}));
+    // The dropped branch's buffers take no place in a memory plan.
+    const auto life = buffer_lifetimes(g);
+    EXPECT_LT(life[static_cast<size_t>(g.value(dead).buffer)].first_op, 0);
 }
 
 }  // namespace

@@ -1,59 +1,37 @@
 // The UNet generators on the CPU backend with random weights: output sizes of the bordered
 // networks, tiled runs of UpConv7 (local everywhere) against one tile, and each network's
-// graph on the CPU backend against the reference interpreter.
+// graph on the CPU backend against the reference interpreter; Real-CUGAN's syncgap (probe
+// graphs, fed means, tiled runs sharing them, the run's memory estimate).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
+#include "core/error.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/models/model.h"
 #include "engine/pipeline/upscale_image.h"
 #include "engine/pipeline/upscaler.h"
 #include "tests/cpu/reference_graph.h"
 #include "tests/ops/graph_cases.h"
-#include "weights/unet_gan_layers.h"
+#include "tests/ops/random_gan_models.h"
 
 namespace kiln::engine {
 namespace {
 
-using weights::GanLayer;
 namespace test = kiln::test;
 
-// He-scaled random weights, so activations keep their size through the network.
-weights::DetectedModel random_model(const std::vector<GanLayer>& layers,
-                                    weights::ArchConfig config,
-                                    const std::string& arch,
-                                    int scale) {
-    weights::DetectedModel m;
-    uint32_t seed = 1;
-    for (const GanLayer& l : layers) {
-        const auto shape = l.weight_shape();
-        const size_t n = static_cast<size_t>(shape[0] * shape[1] * shape[2] * shape[3]);
-        const float s = std::sqrt(2.0f / static_cast<float>(l.in * l.kernel * l.kernel));
-        m.weights[l.key + ".weight"] = {weights::StorageDType::F32, shape,
-                                        test::random_vector(n, seed++, s)};
-        m.weights[l.key + ".bias"] = {
-            weights::StorageDType::F32,
-            {l.out},
-            test::random_vector(static_cast<size_t>(l.out), seed++, 0.05f)};
-    }
-    m.config = config;
-    m.arch_name = arch;
-    m.scale = scale;
-    return m;
-}
-
 std::unique_ptr<Model> upconv7() {
-    return Model::create(
-        random_model(weights::upconv7_layers({}), weights::UpConv7Config{}, "UpConv7", 2));
+    return test::random_upconv7();
 }
 
-std::unique_ptr<Model> cunet(int scale) {
-    weights::CUNetConfig c;
-    c.scale = scale;
-    return Model::create(random_model(weights::cunet_layers(c), c, "CUNet", scale));
+std::unique_ptr<Model> cunet(
+    int scale,
+    weights::CUNetConfig::Program program = weights::CUNetConfig::Program::REAL_CUGAN) {
+    return test::random_cunet(scale, program);
 }
 
 FloatImage random_image(int h, int w) {
@@ -211,6 +189,148 @@ TEST(UnetGanModels, AlphaResizeIsTheBicubicOp) {
     }
     // Scale 1 (CUNet's noise-only models) leaves alpha as it is.
     EXPECT_EQ(resize_bicubic(plane, 9, 11).data, plane.data);
+}
+
+// The channel counts of the SE blocks' means: the fed inputs of a window's graph.
+std::vector<int> mean_channels(const Model& model, int h, int w) {
+    const Graph g = model.build_graph(h, w, SharedMeans{model.shared_se_blocks(), -1});
+    std::vector<int> c;
+    for (size_t i = 1; i < g.input_values().size(); ++i)
+        c.push_back(g.value(g.input_values()[i]).c);
+    return c;
+}
+
+std::vector<float> run_fed(Backend& backend,
+                           ExecutionContext& context,
+                           const Graph& g,
+                           const std::vector<float>& x,
+                           const std::vector<std::vector<float>>& means) {
+    std::vector<const float*> inputs{x.data()};
+    for (const auto& m : means)
+        inputs.push_back(m.data());
+    const Value& out = g.value(g.output_value());
+    std::vector<float> y(static_cast<size_t>(out.h) * out.w * out.c);
+    backend.compile(g, context)->run_batch(inputs, y.data(), 1, {});
+    return y;
+}
+
+// Real-CUGAN's syncgap graphs: a probe gives the means the window's own graph computes, and
+// feeding them back gives that graph's output; a probe for one block runs only that far.
+TEST(UnetGanModels, ProbedMeansFedBackReproduceTheWindow) {
+    auto backend = cpu::make_cpu_backend();
+    auto context = backend->create_context({});
+    for (const int scale : {2, 3, 4}) {
+        const auto model = cunet(scale);
+        ASSERT_EQ(model->shared_se_blocks(), 4);
+        const int h = 8, w = 12;
+        const Graph plain = model->build_graph(h, w);
+        const Value& in = plain.value(plain.input_value());
+        const std::vector<float> x =
+            test::random_vector(static_cast<size_t>(in.h) * in.w * in.c, 9, 0.5f);
+        const std::vector<float> all =
+            run_fed(*backend, *context, model->build_graph(h, w, SharedMeans{0, 3}), x, {});
+        const std::vector<int> channels = mean_channels(*model, h, w);
+        ASSERT_EQ(channels.size(), 4u);
+        std::vector<std::vector<float>> means;
+        size_t at = 0;
+        for (const int c : channels) {
+            means.emplace_back(all.begin() + static_cast<ptrdiff_t>(at),
+                               all.begin() + static_cast<ptrdiff_t>(at + static_cast<size_t>(c)));
+            at += static_cast<size_t>(c);
+        }
+        ASSERT_EQ(at, all.size());
+        // Block by block (syncgap 1's probes): block k fed the k before it gives the same mean.
+        for (int k = 0; k < 4; ++k) {
+            const std::vector<std::vector<float>> before(means.begin(), means.begin() + k);
+            const Graph probe = model->build_graph(h, w, SharedMeans{k, k});
+            EXPECT_LT(probe.ops().size(), plain.ops().size());
+            const test::Comparison c =
+                test::compare(run_fed(*backend, *context, probe, x, before), means[k]);
+            EXPECT_LT(c.max_abs, 1e-5) << "scale " << scale << " block " << k;
+        }
+        // Block 0 is unet1's: its probe holds none of unet2.
+        const Graph first = model->build_graph(h, w, SharedMeans{0, 0});
+        for (const Op& op : first.ops())
+            EXPECT_EQ(op.name.find("unet2"), std::string::npos) << op.name;
+        const std::vector<float> want = run_fed(*backend, *context, plain, x, {});
+        const test::Comparison c = test::compare(
+            run_fed(*backend, *context, model->build_graph(h, w, SharedMeans{4, -1}), x, means),
+            want);
+        EXPECT_LT(c.max_abs, 1e-5) << "scale " << scale;
+    }
+}
+
+// syncgap over a tiled run: one tile is left alone; several tiles run probe passes first
+// (counted in the progress) and come out closer to the one-tile image than tiles that each
+// keep their own means; waifu2x's CUNet shares nothing.
+TEST(UnetGanModels, SyncgapSharesMeansAcrossTiles) {
+    auto backend = cpu::make_cpu_backend();
+    auto context = backend->create_context({});
+    const auto model = cunet(2);
+    Upscaler upscaler(*model, *backend, *context);
+    const FloatImage img = random_image(40, 36);
+    UpscaleOptions whole;
+    whole.tile = 0;
+    const FloatImage one = upscaler.run(img, whole);
+    whole.syncgap = 0;
+    EXPECT_EQ(upscaler.run(img, whole).data, one.data);
+
+    UpscaleOptions tiled;
+    tiled.tile = 12;
+    tiled.tile_pad = 4;
+    double error[3] = {};
+    for (const int mode : {0, 1, 2}) {
+        tiled.syncgap = mode;
+        int last_total = 0, calls = 0;
+        UpscaleHooks hooks;
+        hooks.on_tile = [&](int done, int total) {
+            EXPECT_EQ(done, ++calls);
+            last_total = total;
+        };
+        const FloatImage out = upscaler.run(img, tiled, hooks);
+        const int passes = mode == 0 ? 1 : mode == 1 ? 5 : 2;
+        EXPECT_EQ(last_total, 4 * 3 * passes) << mode;  // 40 x 36: 4 x 3 tiles
+        EXPECT_EQ(calls, last_total);
+        error[mode] = test::compare(out.data, one.data).nmse;
+    }
+    EXPECT_GT(error[0], 0.0);
+    EXPECT_LT(error[1], error[0] / 4);
+    EXPECT_LT(error[2], error[0]);
+
+    tiled.syncgap = 3;
+    EXPECT_THROW(upscaler.run(img, tiled), core::Error);
+
+    const auto waifu2x = cunet(2, weights::CUNetConfig::Program::WAIFU2X);
+    EXPECT_EQ(waifu2x->shared_se_blocks(), 0);
+    Upscaler plain(*waifu2x, *backend, *context);
+    tiled.syncgap = 0;
+    const FloatImage own = plain.run(img, tiled);
+    tiled.syncgap = 1;
+    EXPECT_EQ(plain.run(img, tiled).data, own.data);
+}
+
+// A tiled syncgap run holds its probe plan beside the tile's plan: admission counts both.
+TEST(UnetGanModels, RunEstimateCountsTheProbe) {
+    auto backend = cpu::make_cpu_backend();
+    UpscaleOptions options;
+    options.tile_pad = 4;
+    for (const int mode : {0, 1}) {
+        options.syncgap = mode;
+        const auto model = cunet(2);
+        const WindowShape window = largest_window(*model, 60, 60, 16, options);
+        const size_t one =
+            backend->estimate_peak_bytes(model->build_graph(window.height, window.width));
+        const size_t probe = backend->estimate_peak_bytes(
+            model->build_graph(window.height, window.width, SharedMeans{0, 3}));
+        EXPECT_LT(probe, one);
+        EXPECT_EQ(estimate_run_bytes(*model, *backend, 60, 60, 16, options),
+                  mode == 0 ? one : one + probe);
+        // One tile, or a model that shares nothing: the window's plan alone.
+        EXPECT_EQ(estimate_run_bytes(*model, *backend, 60, 60, 0, options),
+                  backend->estimate_peak_bytes(model->build_graph(60, 60)));
+        const auto waifu2x = cunet(2, weights::CUNetConfig::Program::WAIFU2X);
+        EXPECT_EQ(estimate_run_bytes(*waifu2x, *backend, 60, 60, 16, options), one);
+    }
 }
 
 }  // namespace

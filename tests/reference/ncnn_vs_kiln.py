@@ -15,7 +15,10 @@ The model is named as in kiln's models folder (scripts/fetch-models.sh):
   realcugan-upSx-{conservative,no-denoise,denoiseNx}    (-n -1/0/N -s S, models-se)
   realesrgan-x4plus[-anime], realesr-animevideov3-xS    (-n NAME -s S, models)
 Images must fit one tile (<= 512 px) so that the program's squeeze-excitation sees the
-whole image, as kiln's --tile 0 does. With --alpha each image gets a synthetic alpha channel
+whole image, as kiln's --tile 0 does. With --tile T both run tiles of T px instead (the
+program -t T, kiln --tile T --tile-pad 0: the same windows when the image's sides are
+multiples of T) and --syncgap S is passed to both (realcugan -c S, kiln --syncgap S, 0..2):
+Real-CUGAN's shared squeeze-excitation means across tiles. With --alpha each image gets a synthetic alpha channel
 first (a smooth pattern with hard edges), which the waifu2x and Real-CUGAN programs resize
 bicubically instead of running through the network.
 
@@ -80,6 +83,8 @@ def main() -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--syncgap", type=int, default=None,
                     help="realcugan -c (0..3); irrelevant with one tile")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="tiles of this many px in both (image sides must be multiples)")
     ap.add_argument("--images", nargs="+", required=True)
     ap.add_argument("--min-psnr", type=float, required=True)
     ap.add_argument("--threads", type=int, default=2)
@@ -115,6 +120,11 @@ def main() -> int:
             stem += "-rgba"
             src = with_alpha(src, os.path.join(args.work, f"{stem}.png"))
         inp = read_png(src, 4 if args.alpha else 3)
+        if args.tile and (inp.shape[0] % args.tile or inp.shape[1] % args.tile):
+            print(f"FAIL: {stem}: {inp.shape[1]}x{inp.shape[0]} is not a multiple of the tile "
+                  f"({args.tile}); the programs' last tiles would differ")
+            failures.append(stem)
+            continue
         if max(inp.shape[:2]) > DEFAULT_TILE:
             print(f"FAIL: {stem}: {inp.shape[1]}x{inp.shape[0]} is larger than the program's "
                   f"one tile ({DEFAULT_TILE}); its tiles would change the result")
@@ -122,7 +132,8 @@ def main() -> int:
             continue
 
         try:
-            ref_path, cached, ref_s = cached_job(job, src, args.cache, binary)
+            ref_path, cached, ref_s = cached_job(job, src, args.cache, binary,
+                                                 args.tile or DEFAULT_TILE)
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
             print(f"FAIL: {stem}: reference program: {e}")
             failures.append(stem)
@@ -132,7 +143,11 @@ def main() -> int:
         if os.path.exists(out):
             os.unlink(out)
         cmd = [args.kiln, "upscale", "-m", args.model, src, out, "--models-dir", args.models_dir,
-               "--tile", "0", "--device", "cpu", "--threads", str(args.threads)]
+               "--tile", str(args.tile or 0), "--device", "cpu", "--threads", str(args.threads)]
+        if args.tile:
+            cmd += ["--tile-pad", "0"]
+            if args.syncgap is not None:
+                cmd += ["--syncgap", str(args.syncgap)]
         t0 = time.monotonic()
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            errors="replace")
