@@ -46,20 +46,7 @@ T enum_field(const json& j, const char* key, T fallback, Parse parse, std::strin
     return *parsed;
 }
 
-// The idempotency key is whatever bytes a client sent in a header, so it is stored as hex;
-// JSON strings must be UTF-8.
-std::string to_hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    return out;
-}
-
+// The inverse of idempotency_key_hex.
 std::string from_hex(const std::string& hex, std::string_view what) {
     const auto nibble = [&](char c) -> int {
         if (c >= '0' && c <= '9')
@@ -84,6 +71,18 @@ std::string dump(const json& j) {
 }
 
 }  // namespace
+
+std::string idempotency_key_hex(std::string_view key) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(key.size() * 2);
+    for (const char c : key) {
+        const auto b = static_cast<unsigned char>(c);
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    return out;
+}
 
 std::string encode_job(const Job& job) {
     json outputs = json::array();
@@ -110,7 +109,7 @@ std::string encode_job(const Job& job) {
               {"progress_done", job.progress_done},
               {"progress_total", job.progress_total},
               {"retry_of", job.retry_of},
-              {"idempotency_key_hex", to_hex(job.idempotency_key)},
+              {"idempotency_key_hex", idempotency_key_hex(job.idempotency_key)},
               {"request_hash", job.request_hash},
               {"input_width", job.input_width},
               {"input_height", job.input_height},
@@ -170,30 +169,6 @@ Job decode_job(std::string_view record) {
         }
     }
     return job;
-}
-
-std::string encode_session(const Session& session) {
-    return dump(json{{"id", session.id},
-                     {"token_hash", session.token_hash},
-                     {"created_at", session.created_at},
-                     {"expires_at", session.expires_at},
-                     {"paused", session.paused},
-                     {"idle_ttl_ms", session.idle_ttl_ms}});
-}
-
-Session decode_session(std::string_view record) {
-    constexpr std::string_view what = "session";
-    const json j = parse_object(record, what);
-    Session s;
-    s.id = field<std::string>(j, "id", "", what);
-    if (s.id.empty())
-        corrupt(what, "no id");
-    s.token_hash = field<std::string>(j, "token_hash", "", what);
-    s.created_at = field<int64_t>(j, "created_at", 0, what);
-    s.expires_at = field<int64_t>(j, "expires_at", 0, what);
-    s.paused = field<bool>(j, "paused", false, what);
-    s.idle_ttl_ms = field<int64_t>(j, "idle_ttl_ms", 0, what);
-    return s;
 }
 
 }  // namespace kiln::scheduler

@@ -123,23 +123,10 @@ TEST(RecordCodec, CorruptRecordsAreBadFile) {
     }
 }
 
-TEST(RecordCodec, SessionRoundTrip) {
-    Session s;
-    s.id = "fedcba9876543210fedcba9876543210";
-    s.token_hash = std::string(64, 'a');
-    s.created_at = 1764720000000;
-    s.expires_at = 1765324800000;
-    s.paused = true;
-    s.idle_ttl_ms = 3600000;
-    const Session back = decode_session(encode_session(s));
-    EXPECT_EQ(back.id, s.id);
-    EXPECT_EQ(back.token_hash, s.token_hash);
-    EXPECT_EQ(back.created_at, s.created_at);
-    EXPECT_EQ(back.expires_at, s.expires_at);
-    EXPECT_EQ(back.paused, s.paused);
-    EXPECT_EQ(back.idle_ttl_ms, s.idle_ttl_ms);
-    EXPECT_THROW(decode_session(R"({"paused":"yes","id":"x"})"), core::Error);
-    EXPECT_THROW(decode_session("{}"), core::Error);
+// Records and the Redis store's key names hold the key as two lowercase hex digits a byte.
+TEST(RecordCodec, IdempotencyKeyHex) {
+    EXPECT_EQ(idempotency_key_hex(std::string("k\0\xff", 3)), "6b00ff");
+    EXPECT_EQ(idempotency_key_hex(""), "");
 }
 
 }  // namespace
