@@ -38,7 +38,8 @@ std::optional<QueuedJob> FairQueue::pop() {
         for (auto& q : queue.by_priority) {
             if (q.empty())
                 continue;
-            QueuedJob job{session_id, q.front(), ++next_op_};
+            QueuedJob job{session_id, q.front(), ++next_op_, 1};
+            claimed_.emplace(session_id, job.job_id);
             q.pop_front();
             --size_;
             rotation_.erase(it);
@@ -50,6 +51,14 @@ std::optional<QueuedJob> FairQueue::pop() {
         }
     }
     return std::nullopt;
+}
+
+void FairQueue::ack(const QueuedJob& job) {
+    claimed_.erase({job.session_id, job.job_id});
+}
+
+bool FairQueue::renew(const QueuedJob& job) {
+    return claimed_.count({job.session_id, job.job_id}) > 0;
 }
 
 bool FairQueue::remove(const std::string& session_id, const std::string& job_id) {

@@ -1,5 +1,7 @@
 // The in-memory JobQueue of one process (scheduler/job_queue.h has the promises): a deque
-// per session and priority, and the rotation of sessions with queued jobs.
+// per session and priority, and the rotation of sessions with queued jobs. Its claims never
+// expire: they die with the process, as the queue does, and a restart requeues from the job
+// store. The Scheduler acks every job its worker ends, so claimed_ holds the running ones.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scheduler/job_queue.h"
@@ -23,6 +26,8 @@ class FairQueue final : public JobQueue {
                   const std::string& job_id,
                   Priority priority) override;
     std::optional<QueuedJob> pop() override;
+    void ack(const QueuedJob& job) override;
+    bool renew(const QueuedJob& job) override;
     bool remove(const std::string& session_id, const std::string& job_id) override;
     std::optional<int> position(const std::string& session_id,
                                 const std::string& job_id) const override;
@@ -46,6 +51,7 @@ class FairQueue final : public JobQueue {
     std::map<std::string, SessionQueue> queues_;
     std::list<std::string> rotation_;  // sessions with queued jobs, next to serve first
     std::set<std::string> paused_;
+    std::set<std::pair<std::string, std::string>> claimed_;  // (session, job) popped, not acked
     uint64_t next_op_ = 0;
     size_t size_ = 0;
 };

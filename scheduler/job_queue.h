@@ -7,7 +7,9 @@
 //     one session's backlog delays another session's job by at most one job per pop;
 //   - paused sessions are skipped and keep their jobs;
 //   - pushes and pops are numbered in one increasing sequence (queue operations), so events
-//     raised from different threads can be ordered exactly.
+//     raised from different threads can be ordered exactly;
+//   - a popped job is claimed by the node that popped it until ack(); where claims can expire
+//     (a shared queue, whose node may die mid-job), pop() hands the job out again.
 // Implementations need not be thread-safe: the Scheduler calls them under its own mutex.
 #pragma once
 
@@ -24,6 +26,7 @@ struct QueuedJob {
     std::string session_id;
     std::string job_id;
     uint64_t queue_op = 0;  // the queue's operation number of the pop that returned it
+    int delivery = 1;       // 1 the first time it is handed out, 2.. after a claim expired
 };
 
 class JobQueue {
@@ -34,8 +37,19 @@ class JobQueue {
     virtual uint64_t push(const std::string& session_id,
                           const std::string& job_id,
                           Priority priority) = 0;
-    // The next job to run; skips paused sessions. Empty when nothing can run.
+    // The next job to run, claimed for this node: first a job whose claim expired (oldest
+    // deadline first, paused or not: it was running, and pausing holds queued jobs only),
+    // else the next queued job by the fair rules, skipping paused sessions. Either kind takes
+    // an operation number. Empty when nothing can run.
     virtual std::optional<QueuedJob> pop() = 0;
+    // The job ended on this node (succeeded, failed or cancelled): it is never handed out
+    // again. Does nothing when this node no longer holds the claim, so a late ack cannot
+    // release the claim of the node that took the job over.
+    virtual void ack(const QueuedJob& job) = 0;
+    // The job still runs here: pushes the claim's deadline one timeout ahead. False when this
+    // node no longer holds the claim (it was acked, or another node took it over after it
+    // expired): the job then runs elsewhere too.
+    virtual bool renew(const QueuedJob& job) = 0;
     virtual bool remove(const std::string& session_id, const std::string& job_id) = 0;
     // Jobs that would start before this one (0: next), or empty when it is not queued.
     virtual std::optional<int> position(const std::string& session_id,

@@ -374,6 +374,13 @@ void Scheduler::worker_loop(engine::ExecutionContext& context) {
         {
             std::lock_guard lock(mutex_);
             running_.erase(next.job_id);
+            // Ended here, or left queued in the store for the next start: either way this
+            // worker's claim on it is over.
+            try {
+                queue_->ack(next);
+            } catch (const std::exception& e) {
+                spdlog::error("job {}: the queue did not take the ack: {}", next.job_id, e.what());
+            }
         }
         idle_.notify_all();
     }

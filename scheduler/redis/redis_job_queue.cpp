@@ -22,8 +22,30 @@ redis.call('INCRBY', KEYS[3], redis.call('ZADD', KEYS[4], 'NX', score, ARGV[2]))
 return op
 )lua";
 
-// KEYS: op, ring, paused, size. ARGV: session key prefix.
-const std::string pop_script = R"lua(
+// Milliseconds on the server's clock, so that nodes with skewed clocks agree on deadlines.
+// %.0f: Lua's default number format keeps only 14 digits.
+const std::string deadline_after_lua = R"lua(
+local function deadline_after(ms)
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    return now, string.format('%.0f', now + tonumber(ms))
+end
+)lua";
+
+// An expired claim first, else the fair pop, claiming the job for this node either way.
+// KEYS: op, ring, paused, size, claims. ARGV: session key prefix, claim key prefix, node,
+// timeout in ms. Returns {session, job, op, delivery} or nil.
+const std::string pop_script = deadline_after_lua + R"lua(
+local now, deadline = deadline_after(ARGV[4])
+local oldest = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+if oldest[1] and tonumber(oldest[2]) <= now then
+    local claim = ARGV[2] .. oldest[1]
+    local fields = redis.call('HMGET', claim, 'session', 'job')
+    local delivery = redis.call('HINCRBY', claim, 'delivery', 1)
+    redis.call('HSET', claim, 'node', ARGV[3])
+    redis.call('ZADD', KEYS[5], deadline, oldest[1])
+    return {fields[1], fields[2], redis.call('INCR', KEYS[1]), delivery}
+end
 for _, session in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     if redis.call('SISMEMBER', KEYS[3], session) == 0 then
         local queue = ARGV[1] .. session
@@ -35,11 +57,35 @@ for _, session in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
             if redis.call('EXISTS', queue) == 1 then
                 redis.call('RPUSH', KEYS[2], session)
             end
-            return {session, popped[1], op}
+            local member = string.len(session) .. ':' .. session .. popped[1]
+            redis.call('ZADD', KEYS[5], deadline, member)
+            redis.call('HSET', ARGV[2] .. member, 'node', ARGV[3], 'delivery', 1,
+                       'session', session, 'job', popped[1])
+            return {session, popped[1], op, 1}
         end
     end
 end
 return false
+)lua";
+
+// KEYS: claims, claim. ARGV: member, node.
+const std::string ack_script = R"lua(
+if redis.call('HGET', KEYS[2], 'node') ~= ARGV[2] then
+    return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+)lua";
+
+// KEYS: claims, claim. ARGV: member, node, timeout in ms.
+const std::string renew_script = deadline_after_lua + R"lua(
+if redis.call('HGET', KEYS[2], 'node') ~= ARGV[2] then
+    return 0
+end
+local _, deadline = deadline_after(ARGV[3])
+redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[1])
+return 1
 )lua";
 
 // KEYS: ring, size, session queue. ARGV: session, job.
@@ -94,16 +140,38 @@ size_t to_size(int64_t value) {
 
 }  // namespace
 
-RedisJobQueue::RedisJobQueue(RedisAddress address, std::string key_prefix)
+RedisJobQueue::RedisJobQueue(RedisAddress address,
+                             std::string key_prefix,
+                             std::string node_id,
+                             std::chrono::milliseconds visibility_timeout)
     : op_key_(key_prefix + ":op"),
       ring_key_(key_prefix + ":ring"),
       paused_key_(key_prefix + ":paused"),
       size_key_(key_prefix + ":size"),
       session_key_prefix_(key_prefix + ":q:"),
-      connection_(std::move(address)) {}
+      claims_key_(key_prefix + ":claims"),
+      claim_key_prefix_(key_prefix + ":claim:"),
+      node_id_(std::move(node_id)),
+      timeout_ms_(std::to_string(visibility_timeout.count())),
+      connection_(std::move(address)) {
+    if (node_id_.empty())
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT, "redis job queue: empty node id");
+    if (visibility_timeout.count() < 1)
+        throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                          "redis job queue: visibility timeout under 1 ms");
+}
 
 std::string RedisJobQueue::session_key(const std::string& session_id) const {
     return session_key_prefix_ + session_id;
+}
+
+// The pop script's member: "<byte length of session>:<session><job>".
+std::string RedisJobQueue::claim_member(const QueuedJob& job) {
+    std::string member = std::to_string(job.session_id.size());
+    member += ':';
+    member += job.session_id;
+    member += job.job_id;
+    return member;
 }
 
 uint64_t RedisJobQueue::push(const std::string& session_id,
@@ -118,14 +186,29 @@ uint64_t RedisJobQueue::push(const std::string& session_id,
 }
 
 std::optional<QueuedJob> RedisJobQueue::pop() {
-    const RedisReply reply = connection_.eval(
-        pop_script, {op_key_, ring_key_, paused_key_, size_key_}, {session_key_prefix_});
+    const RedisReply reply =
+        connection_.eval(pop_script, {op_key_, ring_key_, paused_key_, size_key_, claims_key_},
+                         {session_key_prefix_, claim_key_prefix_, node_id_, timeout_ms_});
     if (reply.is_nil())
         return std::nullopt;
-    if (reply.elements.size() != 3)
+    if (reply.elements.size() != 4)
         throw core::Error(core::ErrorCode::INTERNAL, "redis job queue: malformed pop reply");
     return QueuedJob{reply.elements[0].as_string(), reply.elements[1].as_string(),
-                     static_cast<uint64_t>(reply.elements[2].as_integer())};
+                     static_cast<uint64_t>(reply.elements[2].as_integer()),
+                     static_cast<int>(reply.elements[3].as_integer())};
+}
+
+void RedisJobQueue::ack(const QueuedJob& job) {
+    const std::string member = claim_member(job);
+    connection_.eval(ack_script, {claims_key_, claim_key_prefix_ + member}, {member, node_id_});
+}
+
+bool RedisJobQueue::renew(const QueuedJob& job) {
+    const std::string member = claim_member(job);
+    return connection_
+               .eval(renew_script, {claims_key_, claim_key_prefix_ + member},
+                     {member, node_id_, timeout_ms_})
+               .as_integer() == 1;
 }
 
 bool RedisJobQueue::remove(const std::string& session_id, const std::string& job_id) {

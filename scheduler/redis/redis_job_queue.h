@@ -8,20 +8,34 @@
 //   P:ring         list of the sessions with queued jobs, next to serve at the head;
 //   P:paused       set of paused sessions (kept while they have no jobs, as in FairQueue);
 //   P:op           the operation counter that pushes and pops both advance;
-//   P:size         the number of queued jobs, so that size() is one GET.
+//   P:size         the number of queued jobs, so that size() is one GET;
+//   P:claims       sorted set of the popped jobs not yet acked, member
+//                  "<byte length of session>:<session><job>" (the length makes it unambiguous
+//                  whatever bytes the ids hold, so no separator has to be ruled out), score the
+//                  claim's deadline in ms;
+//   P:claim:<member>  hash: node (who holds it), delivery, session, job.
 // Each operation that touches more than one key is one Lua script: Redis runs a script
 // atomically, so two nodes never pop the same job, the ring order holds across nodes and the
 // op numbers of one queue strictly increase. Single-command operations (pause, sizes) are
-// atomic as they are. The scripts derive session keys from the prefix, which a single Redis
-// allows; Redis Cluster would need the prefix to be a hash tag such as "{kiln}".
+// atomic as they are. The scripts derive session and claim keys from the prefix, which a
+// single Redis allows; Redis Cluster would need the prefix to be a hash tag such as "{kiln}".
 //
-// Not done yet: this class is the ordering only. A popped job is gone from Redis, so a node
-// that dies after pop, or whose pop reply is lost with the connection, loses it; delivery to
-// a node with a claim and a visibility timeout (e.g. a stream with a consumer group and
-// XAUTOCLAIM) comes in a later slice. A second push of a job id already queued in the session
-// is ignored (FairQueue would queue it twice; the Scheduler never does).
+// Claims: pop() claims the job for this node until now + the visibility timeout; renew()
+// pushes that deadline on and ack() ends the claim, each only while this node holds it. pop()
+// first takes over the claim with the oldest deadline if it has passed (delivery + 1, even in
+// a paused session: that job was running), so a node killed mid-job loses no job. Deadlines
+// come from the Redis server's clock (TIME in the script), never from the nodes' clocks.
+// Claimed jobs are not queued: position(), size(), remove() and clear_session() ignore them.
+//
+// The Scheduler acks every job its worker ends; it does not renew yet (the serving slice),
+// so a job running longer than the timeout would be handed out again. A pop whose reply is
+// lost with the connection (the script ran) leaves the job claimed by this node but never
+// started: it comes back after the timeout, like a dead node's. A second push of a job id
+// already queued in the session is ignored (FairQueue would queue it twice; the Scheduler
+// never does).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -34,13 +48,20 @@ namespace kiln::scheduler {
 
 class RedisJobQueue final : public JobQueue {
   public:
-    // Connects at once: core::Error(IO) when Redis cannot be reached.
-    RedisJobQueue(RedisAddress address, std::string key_prefix);
+    // node_id names this node in its claims and must differ between live nodes. Connects at
+    // once: core::Error(IO) when Redis cannot be reached; core::Error(INVALID_ARGUMENT) for an
+    // empty node id or a timeout under 1 ms.
+    RedisJobQueue(RedisAddress address,
+                  std::string key_prefix,
+                  std::string node_id,
+                  std::chrono::milliseconds visibility_timeout = std::chrono::seconds(60));
 
     uint64_t push(const std::string& session_id,
                   const std::string& job_id,
                   Priority priority) override;
     std::optional<QueuedJob> pop() override;
+    void ack(const QueuedJob& job) override;
+    bool renew(const QueuedJob& job) override;
     bool remove(const std::string& session_id, const std::string& job_id) override;
     std::optional<int> position(const std::string& session_id,
                                 const std::string& job_id) const override;
@@ -53,12 +74,17 @@ class RedisJobQueue final : public JobQueue {
 
   private:
     std::string session_key(const std::string& session_id) const;
+    static std::string claim_member(const QueuedJob& job);
 
     const std::string op_key_;
     const std::string ring_key_;
     const std::string paused_key_;
     const std::string size_key_;
     const std::string session_key_prefix_;
+    const std::string claims_key_;
+    const std::string claim_key_prefix_;
+    const std::string node_id_;
+    const std::string timeout_ms_;  // as the scripts take it
     // const queries still send commands (and may reconnect).
     mutable RedisConnection connection_;
 };

@@ -138,5 +138,41 @@ TEST_P(JobQueueContract, OperationNumbersIncreaseAcrossPushesAndPops) {
     EXPECT_EQ(second->session_id, "b");
 }
 
+TEST_P(JobQueueContract, AckedJobIsNotHandedOutAgain) {
+    q.push("a", "a0", Priority::NORMAL);
+    const auto job = q.pop();
+    ASSERT_TRUE(job);
+    q.ack(*job);
+    EXPECT_FALSE(q.renew(*job));
+    EXPECT_FALSE(q.pop());
+    q.ack(*job);  // a second ack changes nothing
+    EXPECT_FALSE(q.pop());
+}
+
+TEST_P(JobQueueContract, RenewHoldsOnlyAPoppedJobNotYetAcked) {
+    q.push("a", "a0", Priority::NORMAL);
+    q.push("a", "a1", Priority::NORMAL);
+    const auto job = q.pop();
+    ASSERT_TRUE(job);
+    EXPECT_TRUE(q.renew(*job));
+    EXPECT_TRUE(q.renew(*job));
+    EXPECT_FALSE(q.renew(QueuedJob{"a", "a1", 0, 1}));  // still queued
+    EXPECT_FALSE(q.renew(QueuedJob{"b", "a0", 0, 1}));  // another session's id
+    EXPECT_EQ(q.position("a", "a1"), 0);                // claims are not queued
+    EXPECT_EQ(q.size(), 1u);
+}
+
+TEST_P(JobQueueContract, FairPopsAreFirstDeliveries) {
+    q.push("a", "a0", Priority::NORMAL);
+    q.push("b", "b0", Priority::HIGH);
+    q.push("a", "a1", Priority::LOW);
+    int popped = 0;
+    while (auto job = q.pop()) {
+        EXPECT_EQ(job->delivery, 1) << job->job_id;
+        ++popped;
+    }
+    EXPECT_EQ(popped, 3);
+}
+
 }  // namespace
 }  // namespace kiln::scheduler
