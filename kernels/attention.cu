@@ -26,20 +26,6 @@ struct AttnParams {
     float scale;
 };
 
-__device__ __forceinline__ float warp_max(float x) {
-#pragma unroll
-    for (int delta = 16; delta > 0; delta /= 2)
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, delta));
-    return x;
-}
-
-__device__ __forceinline__ float warp_sum(float x) {
-#pragma unroll
-    for (int delta = 16; delta > 0; delta /= 2)
-        x += __shfl_xor_sync(0xffffffffu, x, delta);
-    return x;
-}
-
 // kDpl: output dimensions per lane (ceil(head_dim / 32)); kQpw: queries per warp.
 template <int kDpl, int kQpw>
 __global__ void __launch_bounds__(kAttentionThreads) attention_kernel(const AttnParams p) {

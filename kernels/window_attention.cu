@@ -15,20 +15,6 @@ namespace kiln::kernels {
 
 namespace {
 
-__device__ __forceinline__ float window_warp_max(float x) {
-#pragma unroll
-    for (int delta = 16; delta > 0; delta /= 2)
-        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, delta));
-    return x;
-}
-
-__device__ __forceinline__ float window_warp_sum(float x) {
-#pragma unroll
-    for (int delta = 16; delta > 0; delta /= 2)
-        x += __shfl_xor_sync(0xffffffffu, x, delta);
-    return x;
-}
-
 // Block (group, head): stage the group's q, k, v of the head, one barrier, then each warp
 // its queries (no further block barrier: a warp's score row is its own).
 template <int kThreads>
@@ -44,8 +30,8 @@ __global__ void __launch_bounds__(kThreads) window_attention_kernel(const Window
     __syncthreads();
     float* row = s.rows + warp * p.n;
     for (int t = warp; t < p.n; t += kThreads / 32) {
-        const float m = window_warp_max(window_lane_scores(p, s, head, t, lane, row));
-        const float sum = window_warp_sum(window_lane_weights(p.n, lane, m, row));
+        const float m = warp_max(window_lane_scores(p, s, head, t, lane, row));
+        const float sum = warp_sum(window_lane_weights(p.n, lane, m, row));
         __syncwarp();  // every lane's weights are in the row
         window_lane_output(p, s, g, head, t, lane, row, sum);
         __syncwarp();  // the row is read before the next query overwrites it

@@ -15,6 +15,7 @@
 #include "engine/pipeline/upscaler.h"
 #include "tests/cpu/reference_graph.h"
 #include "tests/ops/graph_cases.h"
+#include "tests/ops/random_gan_models.h"
 #include "weights/arch.h"
 
 namespace kiln::engine {
@@ -60,14 +61,6 @@ weights::OmniSRConfig small_config(int window, bool pe, int scale) {
     c.pe = pe;
     c.scale = scale;
     return c;
-}
-
-FloatImage random_image(int h, int w) {
-    FloatImage img(h, w, 3);
-    img.data = test::random_vector(img.data.size(), 42, 0.5f);
-    for (float& v : img.data)
-        v += 0.5f;
-    return img;
 }
 
 TEST(OmniSRModel, DetectsItsOwnTensors) {
@@ -124,7 +117,7 @@ TEST(OmniSRModel, UpscalerPadsWithZerosToTheWindow) {
     const weights::OmniSRConfig c = small_config(4, true, 2);
     const auto model = Model::create(random_omnisr(c));
     EXPECT_FALSE(model->takes_prepad());
-    const FloatImage img = random_image(17, 22);  // padded to 20 x 24
+    const FloatImage img = test::random_rgb(17, 22);  // padded to 20 x 24
     UpscaleOptions whole;
     whole.tile = 0;
     whole.prepad = 10;
@@ -160,7 +153,7 @@ TEST(OmniSRModel, SmallImagesPadToTheSmallestWindow) {
     Upscaler upscaler(*model, *backend, *context);
     UpscaleOptions whole;
     whole.tile = 0;
-    const FloatImage out = upscaler.run(random_image(5, 9), whole);
+    const FloatImage out = upscaler.run(test::random_rgb(5, 9), whole);
     EXPECT_EQ(out.h, 20);
     EXPECT_EQ(out.w, 36);
     for (float v : out.data)

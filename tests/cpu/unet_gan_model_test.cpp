@@ -34,14 +34,6 @@ std::unique_ptr<Model> cunet(
     return test::random_cunet(scale, program);
 }
 
-FloatImage random_image(int h, int w) {
-    FloatImage img(h, w, 3);
-    img.data = test::random_vector(img.data.size(), 42, 0.5f);
-    for (float& v : img.data)
-        v += 0.5f;
-    return img;
-}
-
 TEST(UnetGanModels, BordersAndMultiples) {
     EXPECT_EQ(upconv7()->border(), 7);
     EXPECT_EQ(upconv7()->size_multiple(), 1);
@@ -110,7 +102,7 @@ TEST(UnetGanModels, TiledUpConv7MatchesOneTile) {
     auto context = backend->create_context({});
     const auto model = upconv7();
     Upscaler upscaler(*model, *backend, *context);
-    const FloatImage img = random_image(37, 29);
+    const FloatImage img = test::random_rgb(37, 29);
     UpscaleOptions whole;
     whole.tile = 0;
     UpscaleOptions tiled = whole;
@@ -135,7 +127,7 @@ TEST(UnetGanModels, CUNetOddSizesComeBackScaled) {
         Upscaler upscaler(*model, *backend, *context);
         UpscaleOptions whole;
         whole.tile = 0;
-        const FloatImage out = upscaler.run(random_image(13, 7), whole);
+        const FloatImage out = upscaler.run(test::random_rgb(13, 7), whole);
         EXPECT_EQ(out.h, 13 * scale);
         EXPECT_EQ(out.w, 7 * scale);
         for (float v : out.data)
@@ -268,7 +260,7 @@ TEST(UnetGanModels, SyncgapSharesMeansAcrossTiles) {
     auto context = backend->create_context({});
     const auto model = cunet(2);
     Upscaler upscaler(*model, *backend, *context);
-    const FloatImage img = random_image(40, 36);
+    const FloatImage img = test::random_rgb(40, 36);
     UpscaleOptions whole;
     whole.tile = 0;
     const FloatImage one = upscaler.run(img, whole);

@@ -273,10 +273,7 @@ TEST(UnetGanPlans, SyncgapTiledRunMatchesTheCpu) {
     auto cuda_context = cuda->create_context({});
     engine::Upscaler on_cpu(*model, *cpu, *cpu_context);
     engine::Upscaler on_gpu(*model, *cuda, *cuda_context);
-    engine::FloatImage img(72, 64, 3);
-    img.data = random_vector(img.data.size(), 97, 0.5f);
-    for (float& v : img.data)
-        v += 0.5f;
+    const engine::FloatImage img = random_rgb(72, 64, 97);
     engine::UpscaleOptions options;
     options.tile = 24;
     options.tile_pad = 8;

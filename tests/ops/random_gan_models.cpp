@@ -48,4 +48,12 @@ std::unique_ptr<engine::Model> random_cunet(int scale, weights::CUNetConfig::Pro
     return engine::Model::create(random_model(weights::cunet_layers(c), c, "CUNet", scale));
 }
 
+engine::FloatImage random_rgb(int h, int w, uint32_t seed) {
+    engine::FloatImage img(h, w, 3);
+    img.data = random_vector(img.data.size(), seed, 0.5f);
+    for (float& v : img.data)
+        v += 0.5f;
+    return img;
+}
+
 }  // namespace kiln::test

@@ -1,10 +1,12 @@
-// waifu2x / Real-CUGAN networks with random weights, for the model-level tests of both
-// backend suites (tests/cpu/unet_gan_model_test.cpp, tests/cuda/unet_gan_test.cpp).
+// waifu2x / Real-CUGAN networks with random weights and random images, for the model-level
+// tests of both backend suites (tests/cpu/*_model_test.cpp, tests/cuda/unet_gan_test.cpp).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "engine/models/model.h"
+#include "engine/pipeline/float_image.h"
 #include "weights/arch.h"
 
 namespace kiln::test {
@@ -17,5 +19,8 @@ std::unique_ptr<engine::Model> random_upconv7();
 std::unique_ptr<engine::Model> random_cunet(
     int scale,
     weights::CUNetConfig::Program program = weights::CUNetConfig::Program::REAL_CUGAN);
+
+// An h x w RGB image of values uniform in [0, 1].
+engine::FloatImage random_rgb(int h, int w, uint32_t seed = 42);
 
 }  // namespace kiln::test
