@@ -1,4 +1,5 @@
-// kiln serve: the job server (HTTP API, fair scheduler, SQLite + local result store).
+// kiln serve: the job server (HTTP API, fair scheduler, SQLite + local result store, or a
+// Redis store and queue shared with other nodes + a shared results folder).
 // SIGTERM or SIGINT drains: new jobs get 503, running jobs finish within --drain-grace, the
 // queue is kept for the next start, and the process exits 0.
 #include <pthread.h>
@@ -20,6 +21,10 @@ struct ServeArgs {
     int port = 8080;
     std::string models_dir;
     std::string data_dir = "data";
+    std::string store = "sqlite";
+    std::string results_dir;
+    std::string node_id;
+    int claim_timeout_s = 60;
     std::string device = "auto";
     int workers = 1;
     int threads = 0;
@@ -50,6 +55,10 @@ int run_serve(const ServeArgs& args) {
     options.backend.device = args.device;
     options.models_dir = resolve_models_dir(args.models_dir);
     options.data_dir = args.data_dir;
+    options.store = args.store;
+    options.results_dir = args.results_dir;
+    options.node_id = args.node_id;
+    options.claim_timeout = std::chrono::seconds(args.claim_timeout_s);
     options.scheduler.workers = args.workers;
     options.scheduler.threads_per_worker = args.threads;
     options.scheduler.max_queued = args.max_queued;
@@ -84,11 +93,15 @@ int run_serve(const ServeArgs& args) {
     Service service(options);
     const int port = service.start();
     spdlog::info(
-        "kiln serve on http://{}:{}: models {}, data {}, {} worker(s) x {} thread(s), queue "
+        "kiln serve on http://{}:{}: models {}, {}, {} worker(s) x {} thread(s), queue "
         "limits {} total / {} per session, memory budget {} MiB per job, model cache {} MiB, "
         "body limit {} MiB, images up to {} pixels / {} px a side, {} HTTP threads, sessions "
         "{} h, outputs kept {} h, job timeout {} s (0: none), api key {}",
-        args.host, port, options.models_dir.string(), options.data_dir.string(),
+        args.host, port, options.models_dir.string(),
+        args.store == "sqlite"
+            ? "data " + options.data_dir.string()
+            : "store " + args.store + " as node " + service.options().node_id + ", results " +
+                  args.results_dir + ", claims " + std::to_string(args.claim_timeout_s) + " s",
         service.scheduler().workers(), service.scheduler().threads_per_worker(), args.max_queued,
         args.max_queued_per_session, args.memory_budget_mib, args.model_cache_mib,
         args.max_body_mib, args.max_pixels, args.max_side, args.http_threads,
@@ -114,6 +127,15 @@ Runner register_serve(CLI::App& app) {
     cmd->add_option("--models,--models-dir", args->models_dir,
                     "folder of model files (default: $KILN_MODELS_DIR or ./models)");
     cmd->add_option("--data", args->data_dir, "data folder: kiln.db and results/");
+    cmd->add_option("--store", args->store,
+                    "sqlite (in --data) or redis://HOST[:PORT][/DB], shared by several nodes");
+    cmd->add_option("--results", args->results_dir,
+                    "with a Redis store: the results folder every node mounts (required)");
+    cmd->add_option("--node-id", args->node_id,
+                    "with a Redis store: this node's name in job claims (default hostname-pid)");
+    cmd->add_option("--claim-timeout", args->claim_timeout_s,
+                    "with a Redis store: seconds before a silent node's jobs go to another node")
+        ->check(CLI::Range(1, 86400));
     cmd->add_option("--device", args->device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--workers", args->workers, "jobs run at once")->check(CLI::Range(1, 256));

@@ -1,19 +1,68 @@
 #include "app/service.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
 
 #include "app/engine_setup.h"
+#include "core/error.h"
 #include "scheduler/local_result_store.h"
+#include "scheduler/redis/redis_job_queue.h"
+#include "scheduler/redis/redis_job_store.h"
 #include "scheduler/sqlite_job_store.h"
 #include "server/api_server.h"
 
 namespace kiln::app {
 
+namespace {
+
+std::string default_node_id() {
+    char host[HOST_NAME_MAX + 1] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+        std::snprintf(host, sizeof host, "%s", "node");
+    return std::string(host) + "-" + std::to_string(getpid());
+}
+
+}  // namespace
+
 Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer)
     : options_(std::move(options)) {
-    std::filesystem::create_directories(options_.data_dir);
-    jobs_ = std::make_unique<scheduler::SqliteJobStore>(options_.data_dir / "kiln.db");
-    results_ = std::make_unique<scheduler::LocalResultStore>(options_.data_dir / "results");
+    std::unique_ptr<scheduler::JobQueue> queue;  // null: the scheduler's in-memory queue
+    if (options_.store == "sqlite") {
+        std::filesystem::create_directories(options_.data_dir);
+        jobs_ = std::make_unique<scheduler::SqliteJobStore>(options_.data_dir / "kiln.db");
+        results_ = std::make_unique<scheduler::LocalResultStore>(options_.data_dir / "results");
+    } else {
+        if (!options_.store.starts_with("redis://")) {
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "--store: '" + options_.store +
+                                  "' is neither sqlite nor a redis://HOST[:PORT][/DB] URL");
+        }
+        const scheduler::RedisAddress address = scheduler::parse_redis_url(options_.store);
+        if (options_.results_dir.empty()) {
+            throw core::Error(core::ErrorCode::INVALID_ARGUMENT,
+                              "--store " + options_.store +
+                                  " needs --results DIR: the results folder every node mounts");
+        }
+        if (options_.node_id.empty())
+            options_.node_id = default_node_id();
+        const std::string prefix = std::string("kiln");
+        try {
+            jobs_ = std::make_unique<scheduler::RedisJobStore>(address, prefix);
+            queue = std::make_unique<scheduler::RedisJobQueue>(address, prefix, options_.node_id,
+                                                               options_.claim_timeout);
+        } catch (const core::Error& e) {
+            throw core::Error(e.code(), "cannot use the store " + options_.store + ": " + e.what());
+        }
+        std::filesystem::create_directories(options_.results_dir);
+        results_ = std::make_unique<scheduler::LocalResultStore>(options_.results_dir);
+        options_.scheduler.shared_queue = true;
+        options_.scheduler.claim_renew =
+            std::max(std::chrono::milliseconds(1), options_.claim_timeout / 3);
+    }
     registry_ = std::make_unique<weights::ModelRegistry>(options_.models_dir);
     backend_ = start_backend(options_.backend);
     auto on_event = [this, observer = std::move(observer)](const scheduler::SchedulerEvent& e) {
@@ -21,8 +70,8 @@ Service::Service(ServiceOptions options, scheduler::Scheduler::Observer observer
             observer(e);
         changes_.notify();
     };
-    scheduler_ = std::make_unique<scheduler::Scheduler>(*jobs_, *results_, *registry_, *backend_,
-                                                        options_.scheduler, on_event);
+    scheduler_ = std::make_unique<scheduler::Scheduler>(
+        *jobs_, *results_, *registry_, *backend_, options_.scheduler, on_event, std::move(queue));
     options_.server.scheduler = options_.scheduler;  // reported by GET /v1/limits
     http_ = std::make_unique<server::ApiServer>(*scheduler_, *jobs_, *results_, *registry_,
                                                 changes_, options_.server);

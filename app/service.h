@@ -1,6 +1,8 @@
 // The composition root: one kiln service on a data directory. The SQLite job store
 // (<data>/kiln.db), the result store (<data>/results/<session>/<job>/), the model registry,
 // the backend (CPU, or CUDA), the scheduler and the HTTP server, started and stopped in order.
+// With a Redis store, the jobs, sessions and queue live in Redis and the results in a folder
+// every node mounts, so several services share them (docs/scale-out.md).
 // `kiln serve` and the server tests both use it.
 #pragma once
 
@@ -18,7 +20,7 @@
 #include "server/change_notifier.h"
 
 namespace kiln::scheduler {
-class SqliteJobStore;
+class JobStore;
 class LocalResultStore;
 }  // namespace kiln::scheduler
 
@@ -31,6 +33,13 @@ namespace kiln::app {
 struct ServiceOptions {
     std::filesystem::path models_dir;
     std::filesystem::path data_dir;
+    // "sqlite": the embedded store in data_dir. Else redis://HOST[:PORT][/DB]: jobs, sessions
+    // and the queue shared with other nodes under the key prefix "kiln", results in
+    // results_dir (required then: the shared folder every node mounts).
+    std::string store = "sqlite";
+    std::filesystem::path results_dir;
+    std::string node_id;  // names this node's claims; empty: hostname-pid
+    std::chrono::milliseconds claim_timeout{std::chrono::seconds(60)};  // renewed every third
     scheduler::SchedulerOptions scheduler;
     server::ServerOptions server;
     std::chrono::milliseconds output_ttl = std::chrono::hours(24 * 7);  // finished jobs kept
@@ -42,6 +51,8 @@ struct ServiceOptions {
 
 class Service {
   public:
+    // Throws core::Error: INVALID_ARGUMENT for a bad store URL or a missing results_dir, IO
+    // when Redis cannot be reached.
     explicit Service(ServiceOptions options, scheduler::Scheduler::Observer observer = {});
     ~Service();
     Service(const Service&) = delete;
@@ -62,7 +73,7 @@ class Service {
     void sweep_loop();
 
     ServiceOptions options_;
-    std::unique_ptr<scheduler::SqliteJobStore> jobs_;
+    std::unique_ptr<scheduler::JobStore> jobs_;
     std::unique_ptr<scheduler::LocalResultStore> results_;
     std::unique_ptr<weights::ModelRegistry> registry_;
     std::unique_ptr<engine::Backend> backend_;

@@ -43,7 +43,12 @@ Scheduler::~Scheduler() {
 
 void Scheduler::start() {
     std::map<std::string, bool> paused;
-    for (Job& job : jobs_.unfinished_jobs()) {
+    // A shared queue keeps its queued jobs, and a job another node runs is stored as running
+    // too: pushing it again would run it twice. Claims bring back a dead node's jobs.
+    std::vector<Job> unfinished;
+    if (!options_.shared_queue)
+        unfinished = jobs_.unfinished_jobs();
+    for (Job& job : unfinished) {
         if (job.status == JobStatus::RUNNING) {
             if (job.attempts >= options_.max_attempts) {
                 job.status = JobStatus::FAILED;
@@ -79,7 +84,7 @@ void Scheduler::start() {
         contexts_.push_back(backend_.create_context(engine::ContextOptions{threads_per_worker_}));
         threads_.emplace_back([this, context = contexts_.back().get()] { worker_loop(*context); });
     }
-    if (options_.job_timeout.count() > 0)
+    if (options_.job_timeout.count() > 0 || options_.shared_queue)
         threads_.emplace_back([this] { watchdog_loop(); });
 }
 
@@ -348,38 +353,57 @@ void Scheduler::worker_loop(engine::ExecutionContext& context) {
                     return;
                 }
                 if (!workers_paused_) {
-                    if (auto popped = queue_->pop()) {
-                        next = std::move(*popped);
-                        break;
+                    try {
+                        if (auto popped = queue_->pop()) {
+                            next = std::move(*popped);
+                            break;
+                        }
+                    } catch (const core::Error& e) {
+                        // A shared queue out of reach: this worker tries again after a poll.
+                        spdlog::warn("the job queue: {}; retrying", e.what());
                     }
                 }
                 if (models_.has_retired(context)) {
                     release = true;
                     break;
                 }
-                wake_.wait(lock);
+                // Other nodes push to a shared queue without waking this one: poll it.
+                if (options_.shared_queue)
+                    wake_.wait_for(lock, options_.queue_poll);
+                else
+                    wake_.wait(lock);
             }
             if (release)
                 continue;
             cancel = std::make_shared<std::atomic<bool>>(false);
-            running_[next.job_id] = Running{next.session_id, cancel};
+            Running running;
+            running.session_id = next.session_id;
+            running.cancel = cancel;
+            running.queued = next;
+            running_[next.job_id] = std::move(running);
         }
+        bool done = true;
         try {
-            run_job(next, context, *cancel);
+            done = run_job(next, context, *cancel);
         } catch (const std::exception& e) {
             // A store failure while recording the job: it stays as stored (queued or
             // running) and the next start picks it up again; this worker carries on.
             spdlog::error("job {}: {}", next.job_id, e.what());
+            done = false;
         }
         {
             std::lock_guard lock(mutex_);
             running_.erase(next.job_id);
             // Ended here, or left queued in the store for the next start: either way this
-            // worker's claim on it is over.
-            try {
-                queue_->ack(next);
-            } catch (const std::exception& e) {
-                spdlog::error("job {}: the queue did not take the ack: {}", next.job_id, e.what());
+            // worker's claim on it is over. A shared queue's claim on a job left as stored is
+            // kept instead, so that it expires and some node (this one, restarted) re-runs it.
+            if (done || !options_.shared_queue) {
+                try {
+                    queue_->ack(next);
+                } catch (const std::exception& e) {
+                    spdlog::error("job {}: the queue did not take the ack: {}", next.job_id,
+                                  e.what());
+                }
             }
         }
         idle_.notify_all();
@@ -387,41 +411,96 @@ void Scheduler::worker_loop(engine::ExecutionContext& context) {
 }
 
 void Scheduler::watchdog_loop() {
-    const auto tick = std::clamp<std::chrono::milliseconds>(
-        options_.job_timeout, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+    using std::chrono::milliseconds;
+    const bool timeouts = options_.job_timeout.count() > 0;
+    auto tick = timeouts ? std::clamp<milliseconds>(options_.job_timeout, milliseconds(10),
+                                                    milliseconds(250))
+                         : options_.claim_renew;
+    if (options_.shared_queue)
+        tick = std::clamp<milliseconds>(std::min(tick, options_.claim_renew), milliseconds(1),
+                                        milliseconds(250));
+    auto next_renew = std::chrono::steady_clock::now() + options_.claim_renew;
     std::unique_lock lock(mutex_);
     while (!stopping_) {
         watchdog_wake_.wait_for(lock, tick);
+        if (stopping_)
+            break;
         const auto now = std::chrono::steady_clock::now();
-        for (auto& [id, running] : running_) {
-            if (!running.timed_out && now - running.started > options_.job_timeout) {
-                running.timed_out = true;
-                running.cancel->store(true);
+        if (timeouts) {
+            for (auto& [id, running] : running_) {
+                if (!running.timed_out && now - running.started > options_.job_timeout) {
+                    running.timed_out = true;
+                    running.cancel->store(true);
+                }
+            }
+        }
+        if (options_.shared_queue && now >= next_renew) {
+            try {
+                renew_claims();
+                next_renew = now + options_.claim_renew;
+            } catch (const core::Error& e) {
+                spdlog::warn("renewing job claims: {}; retrying", e.what());
+                next_renew = now + options_.queue_poll;
             }
         }
     }
 }
 
-void Scheduler::run_job(const QueuedJob& queued,
+void Scheduler::renew_claims() {
+    for (auto& [id, running] : running_) {
+        if (running.lost || queue_->renew(running.queued))
+            continue;
+        // Its claim expired and another node took the job over: that node owns it now.
+        spdlog::warn("job {}: another node took it over; stopping it here", id);
+        running.lost = true;
+        running.cancel->store(true);
+    }
+}
+
+bool Scheduler::lost(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = running_.find(id);
+    return it != running_.end() && it->second.lost;
+}
+
+bool Scheduler::run_job(const QueuedJob& queued,
                         engine::ExecutionContext& context,
                         std::atomic<bool>& cancel) {
     auto found = jobs_.find_job(queued.session_id, queued.job_id);
-    if (!found || found->status != JobStatus::QUEUED)
-        return;  // deleted or cancelled meanwhile
+    if (!found)
+        return true;  // deleted meanwhile
+    // Handed out again after a dead node's claim expired: it was running there, and is taken
+    // up as start() takes up a job interrupted by a restart.
+    const bool taken_over = queued.delivery > 1 && found->status == JobStatus::RUNNING;
+    if (found->status != JobStatus::QUEUED && !taken_over)
+        return true;  // cancelled or ended meanwhile
     Job job = std::move(*found);
+    if (taken_over && job.attempts >= options_.max_attempts) {
+        job.status = JobStatus::FAILED;
+        job.finished_at = now_ms();
+        job.error = JobError{"interrupted", "the server stopped while this job ran, " +
+                                                std::to_string(job.attempts) + " times; retry it"};
+        return finish(job, OnStoreError::WAIT);
+    }
     if (cancel) {  // before it started: the client, the watchdog or stop()
         if (!end_interrupted(job))
-            return;  // stopping: still queued in the store, the next start takes it up
+            return false;  // stopping: still as stored, the next start takes it up
         job.finished_at = now_ms();
-        finish(job, OnStoreError::WAIT);
-        return;
+        return finish(job, OnStoreError::WAIT);
     }
     job.status = JobStatus::RUNNING;
     job.started_at = now_ms();
     job.attempts += 1;
     job.error.reset();
-    if (record(job, OnStoreError::WAIT) != Recorded::YES)
-        return;  // deleted meanwhile, or stopping (still queued in the store: the next start)
+    switch (record(job, OnStoreError::WAIT)) {
+        case Recorded::YES:
+            break;
+        case Recorded::STOPPING:
+            return false;  // still as stored: the next start
+        case Recorded::DELETED:
+        case Recorded::LOST:
+            return true;
+    }
     {
         std::lock_guard lock(mutex_);
         stats_.queue_wait_by_model[job.model].observe(
@@ -446,7 +525,8 @@ void Scheduler::run_job(const QueuedJob& queued,
             }
             // Progress reaches the store (and so the event streams) at most 4 times a second.
             const auto now = std::chrono::steady_clock::now();
-            if (now - last_persisted >= std::chrono::milliseconds(250) && done < total) {
+            if (now - last_persisted >= std::chrono::milliseconds(250) && done < total &&
+                !lost(job.id)) {
                 last_persisted = now;
                 job.progress_done = done;
                 job.progress_total = total;
@@ -484,14 +564,18 @@ void Scheduler::run_job(const QueuedJob& queued,
         const std::vector<RunOutput> outs =
             model->run(job, *input, plans.get(), backend_, context,
                        TaskLimits{options_.memory_budget, options_.decode_limits}, hooks);
+        if (lost(job.id))
+            return true;  // the node that took it over writes the outputs
         job.outputs.clear();
         for (size_t k = 0; k < outs.size(); ++k)
             job.outputs.push_back(store_output(job, static_cast<int>(k), outs[k]));
         job.status = JobStatus::SUCCEEDED;
     } catch (const core::Error& e) {
         if (e.code() == core::ErrorCode::CANCELLED) {
+            if (lost(job.id))
+                return true;
             if (!end_interrupted(job))
-                return;  // interrupted by stop(): stays running, the next start re-runs it
+                return false;  // interrupted by stop(): stays running, the next start re-runs it
         } else {
             job.status = JobStatus::FAILED;
             job.error = JobError{std::string(core::error_code_name(e.code())), e.what()};
@@ -516,7 +600,7 @@ void Scheduler::run_job(const QueuedJob& queued,
                 mean_run_seconds_ == 0 ? seconds : 0.8 * mean_run_seconds_ + 0.2 * seconds;
         }
     }
-    finish(job, OnStoreError::WAIT);
+    return finish(job, OnStoreError::WAIT);
 }
 
 bool Scheduler::end_interrupted(Job& job) {
@@ -546,6 +630,8 @@ Scheduler::Recorded Scheduler::record(Job& job, OnStoreError on_error) {
     auto pause = std::chrono::milliseconds(100);
     bool warned = false;
     for (;;) {
+        if (lost(job.id))
+            return Recorded::LOST;  // the node that took it over records it
         try {
             return jobs_.update_job(job) ? Recorded::YES : Recorded::DELETED;
         } catch (const core::Error& e) {
@@ -579,17 +665,20 @@ void Scheduler::requeue(const std::string& session_id, const std::vector<std::st
     wake_.notify_all();
 }
 
-void Scheduler::finish(Job& job, OnStoreError on_error) {
+bool Scheduler::finish(Job& job, OnStoreError on_error) {
     const Recorded recorded = record(job, on_error);
     if (recorded == Recorded::DELETED)
         results_.remove_job(job.session_id, job.id);  // deleted while it ran
+    if (recorded == Recorded::STOPPING)
+        return false;
     if (recorded != Recorded::YES)
-        return;
+        return true;
     {
         std::lock_guard lock(mutex_);
         ++stats_.finished_by_status[std::string(job_status_name(job.status))];
     }
     notify(SchedulerEventKind::FINISHED, job.session_id, job.id);
+    return true;
 }
 
 CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string& id) {

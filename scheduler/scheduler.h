@@ -47,6 +47,12 @@ struct SchedulerOptions {
     // Keep each worker's compiled plans per model between jobs (ModelCache::plans); off,
     // every job compiles its plans afresh (the behaviour before plan reuse; for comparisons).
     bool reuse_plans = true;
+    // The queue and the store are shared with other nodes (Redis): start() leaves recovery to
+    // the queue's claims, idle workers poll the queue every queue_poll (other nodes push), and
+    // running jobs' claims are renewed every claim_renew (under the queue's claim timeout).
+    bool shared_queue = false;
+    std::chrono::milliseconds queue_poll{200};
+    std::chrono::milliseconds claim_renew{20000};
 };
 
 enum class SchedulerEventKind { QUEUED, STARTED, PROGRESS, FINISHED, REMOVED };
@@ -105,7 +111,8 @@ class Scheduler {
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
-    // Re-queues what the store holds unfinished, then starts the workers.
+    // Re-queues what the store holds unfinished (not with a shared queue: it keeps its queued
+    // jobs, and its claims bring back those of a node that died), then starts the workers.
     void start();
     // Stops the workers; running jobs are interrupted and stay `running` in the store, so
     // the next start re-runs them (attempts + 1). Queued jobs stay queued.
@@ -156,13 +163,20 @@ class Scheduler {
         std::shared_ptr<std::atomic<bool>> cancel;
         bool user_cancelled = false;  // as opposed to interrupted by stop()
         bool timed_out = false;
+        // Its claim went to another node (shared queue): this node records nothing more.
+        bool lost = false;
+        QueuedJob queued;  // what the claim renewals name
         std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
         int done = 0, total = 0;
     };
 
     void worker_loop(engine::ExecutionContext& context);
-    void watchdog_loop();  // cancels jobs running past options_.job_timeout
-    void run_job(const QueuedJob& queued,
+    // Cancels jobs running past options_.job_timeout and renews a shared queue's claims.
+    void watchdog_loop();
+    void renew_claims();  // under mutex_
+    // True when this node is done with the job (ack it); false when it stays as stored for
+    // another run (stopping, or a store failure), which a shared queue's claim expiry gives.
+    bool run_job(const QueuedJob& queued,
                  engine::ExecutionContext& context,
                  std::atomic<bool>& cancel);
     // How a write of a job's state meets a failing store (a full disk, an I/O error).
@@ -170,9 +184,10 @@ class Scheduler {
         THROW,  // a client's request: it gets the error, and the caller undoes what it did
         WAIT,   // a worker: retry until written (or stopping), so no job stays "running"
     };
-    enum class Recorded { YES, DELETED, STOPPING };
+    enum class Recorded { YES, DELETED, STOPPING, LOST };
     Recorded record(Job& job, OnStoreError on_error);
-    void finish(Job& job, OnStoreError on_error);
+    // False when stop() interrupted a write the store refused: the job stays as stored.
+    bool finish(Job& job, OnStoreError on_error);
     // How a run whose cancel flag was set ends: failed with "timeout" (the watchdog) or
     // cancelled (the client); false when stop() set it, and the job stays as stored.
     bool end_interrupted(Job& job);
@@ -193,6 +208,7 @@ class Scheduler {
                 const std::string& id,
                 uint64_t queue_op = 0);
     void apply_live_state(Job& job);  // under mutex_
+    bool lost(const std::string& id) const;
     int retry_after_locked() const;
 
     JobStore& jobs_;

@@ -27,8 +27,8 @@
 // come from the Redis server's clock (TIME in the script), never from the nodes' clocks.
 // Claimed jobs are not queued: position(), size(), remove() and clear_session() ignore them.
 //
-// The Scheduler acks every job its worker ends; it does not renew yet (the serving slice),
-// so a job running longer than the timeout would be handed out again. A pop whose reply is
+// The Scheduler acks every job its worker ends and, on a shared queue, renews its running
+// jobs' claims every third of the timeout (SchedulerOptions::shared_queue). A pop whose reply is
 // lost with the connection (the script ran) leaves the job claimed by this node but never
 // started: it comes back after the timeout, like a dead node's. A second push of a job id
 // already queued in the session is ignored (FairQueue would queue it twice; the Scheduler

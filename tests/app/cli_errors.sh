@@ -31,6 +31,8 @@ expect_fail not-an-image "unsupported|unknown|not a" upscale -m tiny "${m[@]}" "
 expect_fail truncated-image "truncat|corrupt|bad" upscale -m tiny "${m[@]}" "$work/truncated.png" "$work/o.png"
 expect_fail bad-device "device" upscale -m tiny "${m[@]}" --device tpu "$work/ok.png" "$work/o.png"
 expect_fail no-subcommand "subcommand|required" 
+expect_fail serve-redis-no-results "needs --results" serve "${m[@]}" --port 0 --store redis://h
+expect_fail serve-bad-store "store.*mysql.*(sqlite|redis)" serve "${m[@]}" --port 0 --store mysql://x
 
 if "$kiln" -q upscale -m tiny "${m[@]}" "$work/ok.png" "$work/o.png" && [ -s "$work/o.png" ]; then
     echo "ok   good-input: wrote $(stat -c %s "$work/o.png") bytes"
@@ -38,5 +40,5 @@ else
     echo "FAIL good-input"
     failures=$((failures + 1))
 fi
-echo "$((7 - failures)) passed, $failures failed"
+echo "$((9 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
