@@ -83,9 +83,21 @@ Service::~Service() {
 
 int Service::start() {
     scheduler_->start();
+    // The other nodes' changes are polled from before the first stream can open (-1: unknown,
+    // the first poll wakes the streams once).
+    int64_t baseline = -1;
+    if (options_.scheduler.shared_queue) {
+        try {
+            baseline = jobs_->last_update_seq();
+        } catch (const std::exception& e) {
+            spdlog::warn("change poll: {}", e.what());
+        }
+    }
     const int port = http_->start();
     http_->set_ready(true);
     sweeper_ = std::thread([this] { sweep_loop(); });
+    if (options_.scheduler.shared_queue)
+        change_poller_ = std::thread([this, baseline] { change_poll_loop(baseline); });
     return port;
 }
 
@@ -97,6 +109,8 @@ void Service::stop() {
     sweep_wake_.notify_all();
     if (sweeper_.joinable())
         sweeper_.join();
+    if (change_poller_.joinable())
+        change_poller_.join();
     http_->stop();
     scheduler_->stop();
 }
@@ -119,6 +133,22 @@ void Service::sweep_loop() {
     }
 }
 
+void Service::change_poll_loop(int64_t seen) {
+    std::unique_lock lock(sweep_mutex_);
+    while (!sweep_wake_.wait_for(lock, options_.change_poll, [&] { return sweep_stop_; })) {
+        lock.unlock();
+        try {
+            const int64_t last = jobs_->last_update_seq();
+            if (last != seen)
+                changes_.notify();
+            seen = last;
+        } catch (const std::exception& e) {
+            spdlog::debug("change poll: {}", e.what());  // the store is out of reach: next time
+        }
+        lock.lock();
+    }
+}
+
 void Service::drain(std::chrono::milliseconds grace) {
     {
         std::lock_guard lock(sweep_mutex_);
@@ -127,6 +157,8 @@ void Service::drain(std::chrono::milliseconds grace) {
     sweep_wake_.notify_all();
     if (sweeper_.joinable())
         sweeper_.join();
+    if (change_poller_.joinable())
+        change_poller_.join();
     scheduler_->drain(grace);  // new submissions get 503 while running jobs finish
     http_->stop();
 }

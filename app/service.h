@@ -44,6 +44,9 @@ struct ServiceOptions {
     server::ServerOptions server;
     std::chrono::milliseconds output_ttl = std::chrono::hours(24 * 7);  // finished jobs kept
     std::chrono::milliseconds sweep_interval = std::chrono::minutes(1);
+    // With a shared store: how often this node looks for other nodes' changes (the store's
+    // last update_seq) to wake its event streams.
+    std::chrono::milliseconds change_poll = std::chrono::milliseconds(250);
     // The backend jobs run on (start_backend): on CUDA each worker slot is one stream with its
     // own pool. The CPU unless asked (`kiln serve --device`).
     BackendOptions backend{.device = "cpu"};
@@ -71,6 +74,10 @@ class Service {
   private:
     // Removes expired sessions and finished jobs older than output_ttl, every sweep_interval.
     void sweep_loop();
+    // With a shared store: wakes the event streams when another node changed a job (this
+    // node's own changes wake them at once through the scheduler's events). `seen`: the
+    // store's last update_seq when the server started.
+    void change_poll_loop(int64_t seen);
 
     ServiceOptions options_;
     std::unique_ptr<scheduler::JobStore> jobs_;
@@ -84,6 +91,7 @@ class Service {
     std::condition_variable sweep_wake_;
     bool sweep_stop_ = false;
     std::thread sweeper_;
+    std::thread change_poller_;
 };
 
 }  // namespace kiln::app

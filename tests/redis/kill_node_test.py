@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Two `kiln serve` nodes on one redis-server and one results folder: a job running on node A
-when A is killed with SIGKILL is taken over by node B once A's claim expires, and B finishes
-it (succeeded, attempts 2) and serves its output.
+"""Two `kiln serve` nodes on one redis-server and one results folder:
+  - events: a job submitted on node A (its session paused, so no node runs it) reaches an
+    event stream open on node B before B's first heartbeat (B polls the shared store for
+    other nodes' changes; without that it would see the job only at the 15 s heartbeat);
+  - kill -9: a job running on node A when A is killed with SIGKILL is taken over by node B
+    once A's claim expires, and B finishes it (succeeded, attempts 2) and serves its output.
 
 Usage: kill_node_test.py KILN MODELS_DIR (a folder holding srvgg_x4.pth)
 Exits 77 (skip) without redis-server or the model, unless KILN_REQUIRE_REDIS=1."""
@@ -97,6 +100,60 @@ class Node:
         self.log.close()
 
 
+def submit(port, auth, side):
+    payload = json.dumps({"model": "srvgg_x4",
+                          "input": {"image": base64.b64encode(png(side, side)).decode()}})
+    status, body = request(port, "POST", "/v1/jobs", payload.encode(),
+                           dict(auth, **{"Content-Type": "application/json"}))
+    assert status in (200, 202), (status, body)
+    return json.loads(body)["id"]
+
+
+def wait_final(port, auth, job_id, seconds):
+    deadline = time.monotonic() + seconds
+    job = None
+    while time.monotonic() < deadline:
+        status, body = request(port, "GET", f"/v1/jobs/{job_id}", None, auth)
+        job = json.loads(body)
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.1)
+    return job
+
+
+def check_events_across_nodes(a, b, auth):
+    """A job created on A shows in B's event stream before B's first heartbeat."""
+    status, body = request(a.port, "POST", "/v1/queue/pause", b"", auth)
+    assert status == 200, (status, body)
+    conn = http.client.HTTPConnection("127.0.0.1", b.port, timeout=60)
+    try:
+        conn.request("GET", "/v1/events", headers=auth)
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.status
+        # The opening comment: the stream is open and its cursor taken. (Reading on to the
+        # opening's blank line would wait for the next chunk: http.client reads the next
+        # chunk's size line when a chunk ends.)
+        first = resp.readline()
+        assert first.startswith(b":"), first
+        job_id = submit(a.port, auth, 64)
+        while True:
+            line = resp.readline()
+            if not line:
+                sys.exit("FAIL: node B's event stream ended")
+            if line.startswith(b": heartbeat"):
+                sys.exit("FAIL: node A's new job reached node B's stream only at a heartbeat\n" + b.tail())
+            if line.startswith(b"data:") and job_id.encode() in line:
+                break
+    finally:
+        conn.close()
+    status, body = request(a.port, "POST", "/v1/queue/resume", b"", auth)
+    assert status == 200, (status, body)
+    job = wait_final(b.port, auth, job_id, 120)
+    if not job or job["status"] != "succeeded":
+        sys.exit(f"FAIL: the small job after resume is {job}")
+    print(f"ok: node A's job {job_id} reached node B's event stream before a heartbeat")
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -133,17 +190,13 @@ def main():
         status, body = request(a.port, "POST", "/v1/sessions", b"")
         assert status in (200, 201), (status, body)
         auth = {"Authorization": "Bearer " + json.loads(body)["token"]}
+        check_events_across_nodes(a, b, auth)
         # 1536 x 1536 on one thread runs for several seconds, well over the kill's delay.
-        payload = json.dumps({"model": "srvgg_x4",
-                              "input": {"image": base64.b64encode(png(1536, 1536)).decode()}})
         # Both nodes poll the shared queue: submit until node A is the one running a job.
         job_id = None
         deadline = time.monotonic() + 120
         while job_id is None and time.monotonic() < deadline:
-            status, body = request(a.port, "POST", "/v1/jobs", payload.encode(),
-                                   dict(auth, **{"Content-Type": "application/json"}))
-            assert status in (200, 202), (status, body)
-            candidate = json.loads(body)["id"]
+            candidate = submit(a.port, auth, 1536)
             while time.monotonic() < deadline:
                 status, body = request(a.port, "GET", f"/v1/jobs/{candidate}", None, auth)
                 job = json.loads(body)
@@ -162,14 +215,7 @@ def main():
         killed = time.monotonic()
         print(f"killed node A running {job_id}")
 
-        job = None
-        deadline = killed + 120
-        while time.monotonic() < deadline:
-            status, body = request(b.port, "GET", f"/v1/jobs/{job_id}", None, auth)
-            job = json.loads(body)
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                break
-            time.sleep(0.1)
+        job = wait_final(b.port, auth, job_id, 120)
         if not job or job["status"] != "succeeded" or job.get("attempts") != 2:
             sys.exit(f"FAIL: after the kill the job is {job}\nnode B:\n{b.tail()}")
         status, body = request(b.port, "GET", job["outputs"][0]["url"], None, auth)
