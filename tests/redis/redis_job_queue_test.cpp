@@ -21,6 +21,7 @@
 #include "scheduler/fair_queue.h"
 #include "scheduler/redis/redis_client.h"
 #include "scheduler/redis/redis_job_queue.h"
+#include "tests/redis/in_threads.h"
 #include "tests/redis/redis_server.h"
 #include "tests/scheduler/job_queue_contract.h"
 
@@ -129,22 +130,11 @@ TEST_F(SharedRedisQueue, ConcurrentPopsFromFourNodesTakeEveryJobOnceInRoundRobin
     }
 
     std::vector<std::vector<QueuedJob>> popped(nodes);
-    std::vector<std::string> errors(nodes);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < nodes; ++t) {
-        threads.emplace_back([this, t, &popped, &errors] {
-            try {
-                RedisJobQueue queue(address_, prefix_, name("n", t));
-                while (auto job = queue.pop())
-                    popped[t].push_back(*job);
-            } catch (const std::exception& e) {
-                errors[t] = e.what();
-            }
-        });
-    }
-    for (std::thread& thread : threads)
-        thread.join();
-    for (const std::string& error : errors)
+    for (const std::string& error : test::run_in_threads(nodes, [&](int t) {
+             RedisJobQueue queue(address_, prefix_, name("n", t));
+             while (auto job = queue.pop())
+                 popped[t].push_back(*job);
+         }))
         EXPECT_EQ(error, "");
 
     std::vector<QueuedJob> all;
@@ -351,31 +341,20 @@ TEST_F(SharedRedisQueue, WhenOneOfFourNodesDiesTheOthersAckEveryJobOnce) {
 
     std::atomic<int> acked{0};
     std::vector<std::vector<QueuedJob>> taken(survivors);
-    std::vector<std::string> errors(survivors);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < survivors; ++t) {
-        threads.emplace_back([this, t, timeout, &acked, &taken, &errors] {
-            try {
-                RedisJobQueue queue(address_, prefix_, name("n", t), timeout);
-                const auto give_up = Clock::now() + std::chrono::seconds(20);
-                while (acked.load() < jobs && Clock::now() < give_up) {
-                    const auto job = queue.pop();
-                    if (!job) {
-                        std::this_thread::sleep_for(milliseconds(10));
-                        continue;
-                    }
-                    taken[t].push_back(*job);
-                    queue.ack(*job);
-                    ++acked;
-                }
-            } catch (const std::exception& e) {
-                errors[t] = e.what();
-            }
-        });
-    }
-    for (std::thread& thread : threads)
-        thread.join();
-    for (const std::string& error : errors)
+    for (const std::string& error : test::run_in_threads(survivors, [&](int t) {
+             RedisJobQueue queue(address_, prefix_, name("n", t), timeout);
+             const auto give_up = Clock::now() + std::chrono::seconds(20);
+             while (acked.load() < jobs && Clock::now() < give_up) {
+                 const auto job = queue.pop();
+                 if (!job) {
+                     std::this_thread::sleep_for(milliseconds(10));
+                     continue;
+                 }
+                 taken[t].push_back(*job);
+                 queue.ack(*job);
+                 ++acked;
+             }
+         }))
         EXPECT_EQ(error, "");
 
     std::map<std::string, int> acks;

@@ -9,7 +9,6 @@
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +17,7 @@
 #include "scheduler/redis/record_codec.h"
 #include "scheduler/redis/redis_client.h"
 #include "scheduler/redis/redis_job_store.h"
+#include "tests/redis/in_threads.h"
 #include "tests/redis/redis_server.h"
 #include "tests/scheduler/job_store_contract.h"
 
@@ -115,39 +115,28 @@ TEST_F(SharedRedisStore, ConcurrentWritesFromTwoNodesGetUniqueSequenceNumbers) {
 
     std::vector<std::vector<Job>> inserted(threads);
     std::vector<std::vector<Job>> updated(threads);
-    std::vector<std::string> errors(threads);
-    std::vector<std::thread> workers;
-    for (int t = 0; t < threads; ++t) {
-        workers.emplace_back([&, t] {
-            try {
-                JobStore& store = t % 2 == 0 ? *a : *b;
-                for (int i = 0; i < per_thread; ++i) {
-                    Job job = new_job(sessions[static_cast<size_t>(i) % sessions.size()]);
-                    store.insert_job(job);
-                    inserted[t].push_back(job);
-                }
-                for (size_t i = 0; i < inserted[t].size(); ++i) {
-                    Job job = inserted[t][i];
-                    if (i % 2 == 0) {
-                        job.status = JobStatus::SUCCEEDED;
-                        job.finished_at = now_ms();
-                        job.outputs = {JobOutput{0, 2, 2, "image/png", job.id.substr(0, 8)}};
-                    } else {
-                        job.status = JobStatus::RUNNING;
-                        job.started_at = now_ms();
-                    }
-                    if (!store.update_job(job))
-                        throw std::runtime_error("update_job lost " + job.id);
-                    updated[t].push_back(job);
-                }
-            } catch (const std::exception& e) {
-                errors[t] = e.what();
-            }
-        });
-    }
-    for (std::thread& worker : workers)
-        worker.join();
-    for (const std::string& error : errors)
+    for (const std::string& error : test::run_in_threads(threads, [&](int t) {
+             JobStore& store = t % 2 == 0 ? *a : *b;
+             for (int i = 0; i < per_thread; ++i) {
+                 Job job = new_job(sessions[static_cast<size_t>(i) % sessions.size()]);
+                 store.insert_job(job);
+                 inserted[t].push_back(job);
+             }
+             for (size_t i = 0; i < inserted[t].size(); ++i) {
+                 Job job = inserted[t][i];
+                 if (i % 2 == 0) {
+                     job.status = JobStatus::SUCCEEDED;
+                     job.finished_at = now_ms();
+                     job.outputs = {JobOutput{0, 2, 2, "image/png", job.id.substr(0, 8)}};
+                 } else {
+                     job.status = JobStatus::RUNNING;
+                     job.started_at = now_ms();
+                 }
+                 if (!store.update_job(job))
+                     throw std::runtime_error("update_job lost " + job.id);
+                 updated[t].push_back(job);
+             }
+         }))
         ASSERT_EQ(error, "");
 
     std::set<int64_t> seqs;

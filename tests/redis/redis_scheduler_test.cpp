@@ -125,6 +125,26 @@ class RedisSchedulerTest : public ::testing::Test {
 
     size_t queued() const { return RedisJobQueue(address_, prefix_, "observer").size(); }
 
+    static SchedulerOptions paused_options() {
+        SchedulerOptions paused;
+        paused.start_paused = true;
+        return paused;
+    }
+
+    // Starts both nodes (b's workers paused), submits a job on a big enough to run for
+    // several claim timeouts on one thread, waits (up to 30 s) until it runs on a, then lets
+    // b poll: from then on b would take the job over if a's claim expired.
+    SubmitResult start_long_job_on(Node& a, Node& b) const {
+        a.scheduler->start();
+        b.scheduler->start();
+        SubmitResult submitted = a.scheduler->submit(request(1024, 1024));
+        const auto give_up = Clock::now() + std::chrono::seconds(30);
+        while (a.started().empty() && Clock::now() < give_up)
+            std::this_thread::sleep_for(milliseconds(5));
+        b.scheduler->resume_workers();
+        return submitted;
+    }
+
     test::TempDir dir_;
     RedisAddress address_;
     std::string prefix_;
@@ -146,9 +166,7 @@ std::optional<Job> wait_final(JobStore& jobs,
 }
 
 TEST_F(RedisSchedulerTest, JobSubmittedOnOneNodeRunsOnAnother) {
-    SchedulerOptions paused;
-    paused.start_paused = true;
-    auto a = node("node-a", paused);
+    auto a = node("node-a", paused_options());
     auto b = node("node-b");
     a->scheduler->start();
     b->scheduler->start();
@@ -202,20 +220,10 @@ TEST_F(RedisSchedulerTest, DeadNodesJobPastMaxAttemptsFailsInterrupted) {
 }
 
 TEST_F(RedisSchedulerTest, RenewedClaimKeepsALongJobOnItsNode) {
-    SchedulerOptions paused;
-    paused.start_paused = true;
     auto a = node("node-a");
-    auto b = node("node-b", paused);
-    a->scheduler->start();
-    b->scheduler->start();
-
-    // Big enough to run for several claim timeouts on one thread.
-    const SubmitResult submitted = a->scheduler->submit(request(1024, 1024));
-    const auto give_up = Clock::now() + std::chrono::seconds(30);
-    while (a->started().empty() && Clock::now() < give_up)
-        std::this_thread::sleep_for(milliseconds(5));
+    auto b = node("node-b", paused_options());
+    const SubmitResult submitted = start_long_job_on(*a, *b);
     ASSERT_FALSE(a->started().empty());
-    b->scheduler->resume_workers();  // polling from now on: it would take an expired claim
 
     const auto done = wait_final(a->store, session_, submitted.job.id, milliseconds(120000));
     ASSERT_TRUE(done);
@@ -229,19 +237,10 @@ TEST_F(RedisSchedulerTest, RenewedClaimKeepsALongJobOnItsNode) {
 // A node that renews too late (a long pause, a partition) finds its job taken over: it stops
 // its run and records nothing more, and the node that took it over owns the job.
 TEST_F(RedisSchedulerTest, NodeThatLostItsClaimRecordsNothing) {
-    SchedulerOptions paused;
-    paused.start_paused = true;
     auto a = node("node-a", {}, milliseconds(800));  // first renewal after the claim expired
-    auto b = node("node-b", paused);
-    a->scheduler->start();
-    b->scheduler->start();
-
-    const SubmitResult submitted = a->scheduler->submit(request(1024, 1024));
-    const auto give_up = Clock::now() + std::chrono::seconds(30);
-    while (a->started().empty() && Clock::now() < give_up)
-        std::this_thread::sleep_for(milliseconds(5));
+    auto b = node("node-b", paused_options());
+    const SubmitResult submitted = start_long_job_on(*a, *b);
     ASSERT_FALSE(a->started().empty());
-    b->scheduler->resume_workers();
 
     const auto done = wait_final(a->store, session_, submitted.job.id, milliseconds(120000));
     ASSERT_TRUE(done);
