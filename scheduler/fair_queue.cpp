@@ -29,6 +29,20 @@ uint64_t FairQueue::push(const std::string& session_id,
     return ++next_op_;
 }
 
+PushResult FairQueue::push_within(const std::string& session_id,
+                                  const std::string& job_id,
+                                  Priority priority,
+                                  const QueueLimits& limits) {
+    if (claimed_.count({session_id, job_id}) > 0 || position(session_id, job_id))
+        return {PushOutcome::PUSHED, ++next_op_};  // already there: left as it is
+    if (limits.max_queued > 0 && size_ >= limits.max_queued)
+        return {PushOutcome::QUEUE_FULL, 0};
+    if (limits.max_queued_per_session > 0 &&
+        session_size(session_id) >= limits.max_queued_per_session)
+        return {PushOutcome::SESSION_QUEUE_FULL, 0};
+    return {PushOutcome::PUSHED, push(session_id, job_id, priority)};
+}
+
 std::optional<QueuedJob> FairQueue::pop() {
     for (auto it = rotation_.begin(); it != rotation_.end(); ++it) {
         if (paused_.count(*it))
@@ -39,7 +53,7 @@ std::optional<QueuedJob> FairQueue::pop() {
             if (q.empty())
                 continue;
             QueuedJob job{session_id, q.front(), ++next_op_, 1};
-            claimed_.emplace(session_id, job.job_id);
+            claimed_.emplace(std::make_pair(session_id, job.job_id), false);
             q.pop_front();
             --size_;
             rotation_.erase(it);
@@ -59,6 +73,19 @@ void FairQueue::ack(const QueuedJob& job) {
 
 bool FairQueue::renew(const QueuedJob& job) {
     return claimed_.count({job.session_id, job.job_id}) > 0;
+}
+
+bool FairQueue::request_cancel(const std::string& session_id, const std::string& job_id) {
+    const auto it = claimed_.find({session_id, job_id});
+    if (it == claimed_.end())
+        return false;
+    it->second = true;
+    return true;
+}
+
+bool FairQueue::cancel_requested(const QueuedJob& job) const {
+    const auto it = claimed_.find({job.session_id, job.job_id});
+    return it != claimed_.end() && it->second;
 }
 
 bool FairQueue::remove(const std::string& session_id, const std::string& job_id) {

@@ -25,9 +25,15 @@ class FairQueue final : public JobQueue {
     uint64_t push(const std::string& session_id,
                   const std::string& job_id,
                   Priority priority) override;
+    PushResult push_within(const std::string& session_id,
+                           const std::string& job_id,
+                           Priority priority,
+                           const QueueLimits& limits) override;
     std::optional<QueuedJob> pop() override;
     void ack(const QueuedJob& job) override;
     bool renew(const QueuedJob& job) override;
+    bool request_cancel(const std::string& session_id, const std::string& job_id) override;
+    bool cancel_requested(const QueuedJob& job) const override;
     bool remove(const std::string& session_id, const std::string& job_id) override;
     std::optional<int> position(const std::string& session_id,
                                 const std::string& job_id) const override;
@@ -51,7 +57,8 @@ class FairQueue final : public JobQueue {
     std::map<std::string, SessionQueue> queues_;
     std::list<std::string> rotation_;  // sessions with queued jobs, next to serve first
     std::set<std::string> paused_;
-    std::set<std::pair<std::string, std::string>> claimed_;  // (session, job) popped, not acked
+    // (session, job) popped and not acked -> a cancel was requested.
+    std::map<std::pair<std::string, std::string>, bool> claimed_;
     uint64_t next_op_ = 0;
     size_t size_ = 0;
 };

@@ -9,7 +9,10 @@
 //   - pushes and pops are numbered in one increasing sequence (queue operations), so events
 //     raised from different threads can be ordered exactly;
 //   - a popped job is claimed by the node that popped it until ack(); where claims can expire
-//     (a shared queue, whose node may die mid-job), pop() hands the job out again.
+//     (a shared queue, whose node may die mid-job), pop() hands the job out again;
+//   - push_within() checks the limits and pushes as one step, so nodes sharing a queue never
+//     admit past a limit together;
+//   - a cancel request on a claimed job reaches whichever node holds its claim.
 // Implementations need not be thread-safe: the Scheduler calls them under its own mutex.
 #pragma once
 
@@ -29,6 +32,19 @@ struct QueuedJob {
     int delivery = 1;       // 1 the first time it is handed out, 2.. after a claim expired
 };
 
+// How many jobs push_within() admits; 0: no limit.
+struct QueueLimits {
+    size_t max_queued = 0;  // all sessions
+    size_t max_queued_per_session = 0;
+};
+
+enum class PushOutcome { PUSHED, QUEUE_FULL, SESSION_QUEUE_FULL };
+
+struct PushResult {
+    PushOutcome outcome = PushOutcome::PUSHED;
+    uint64_t queue_op = 0;  // the push's operation number when PUSHED
+};
+
 class JobQueue {
   public:
     virtual ~JobQueue() = default;
@@ -37,6 +53,14 @@ class JobQueue {
     virtual uint64_t push(const std::string& session_id,
                           const std::string& job_id,
                           Priority priority) = 0;
+    // push() unless the queue already holds limits.max_queued jobs or the session holds
+    // limits.max_queued_per_session: then nothing changes (the whole queue's limit is
+    // reported when both are reached). A job already queued or claimed is left as it is and
+    // answered PUSHED (with a fresh operation number), so that pushing again is safe.
+    virtual PushResult push_within(const std::string& session_id,
+                                   const std::string& job_id,
+                                   Priority priority,
+                                   const QueueLimits& limits) = 0;
     // The next job to run, claimed for this node: first a job whose claim expired (oldest
     // deadline first, paused or not: it was running, and pausing holds queued jobs only),
     // else the next queued job by the fair rules, skipping paused sessions. Either kind takes
@@ -50,6 +74,11 @@ class JobQueue {
     // node no longer holds the claim (it was acked, or another node took it over after it
     // expired): the job then runs elsewhere too.
     virtual bool renew(const QueuedJob& job) = 0;
+    // Asks the holder of the job's claim to stop it: cancel_requested() answers true for that
+    // claim from now on, on whichever node holds it (also after a take-over). False when the
+    // job is not claimed (queued, ended, or never pushed).
+    virtual bool request_cancel(const std::string& session_id, const std::string& job_id) = 0;
+    virtual bool cancel_requested(const QueuedJob& job) const = 0;
     virtual bool remove(const std::string& session_id, const std::string& job_id) = 0;
     // Jobs that would start before this one (0: next), or empty when it is not queued.
     virtual std::optional<int> position(const std::string& session_id,

@@ -40,6 +40,10 @@ class JobStore {
 
     // Assigns job.seq and job.update_seq.
     virtual void insert_job(Job& job) = 0;
+    // insert_job, unless the job carries an idempotency key that a job of its session already
+    // holds: then nothing is inserted and that job is returned. One atomic step, so that two
+    // nodes submitting with one key make one job.
+    virtual std::optional<Job> insert_job_unless_key_held(Job& job) = 0;
     virtual std::optional<Job> find_job(const std::string& session_id, const std::string& id) = 0;
     virtual std::optional<Job> find_job_by_idempotency_key(const std::string& session_id,
                                                            const std::string& key) = 0;

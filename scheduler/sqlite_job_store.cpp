@@ -258,6 +258,20 @@ std::vector<std::string> SqliteJobStore::expired_sessions(int64_t now) {
 
 void SqliteJobStore::insert_job(Job& job) {
     std::lock_guard lock(mutex_);
+    insert_locked(job);
+}
+
+std::optional<Job> SqliteJobStore::insert_job_unless_key_held(Job& job) {
+    std::lock_guard lock(mutex_);
+    if (!job.idempotency_key.empty()) {
+        if (auto holder = find_by_key_locked(job.session_id, job.idempotency_key))
+            return holder;
+    }
+    insert_locked(job);
+    return std::nullopt;
+}
+
+void SqliteJobStore::insert_locked(Job& job) {
     Statement s(
         db_, std::string("INSERT INTO jobs (") + job_columns +
                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -324,6 +338,11 @@ std::optional<Job> SqliteJobStore::find_job(const std::string& session_id, const
 std::optional<Job> SqliteJobStore::find_job_by_idempotency_key(const std::string& session_id,
                                                                const std::string& key) {
     std::lock_guard lock(mutex_);
+    return find_by_key_locked(session_id, key);
+}
+
+std::optional<Job> SqliteJobStore::find_by_key_locked(const std::string& session_id,
+                                                      const std::string& key) {
     Statement s(db_, std::string("SELECT ") + job_columns +
                          " FROM jobs WHERE session_id = ? AND idempotency_key = ? "
                          "ORDER BY seq LIMIT 1");

@@ -26,6 +26,7 @@ class SqliteJobStore final : public JobStore {
     bool touch_session(const std::string& id, int64_t now, int64_t expires_at) override;
 
     void insert_job(Job& job) override;
+    std::optional<Job> insert_job_unless_key_held(Job& job) override;
     std::optional<Job> find_job(const std::string& session_id, const std::string& id) override;
     std::optional<Job> find_job_by_idempotency_key(const std::string& session_id,
                                                    const std::string& key) override;
@@ -41,6 +42,8 @@ class SqliteJobStore final : public JobStore {
     void exec(const char* sql);
     void rollback() noexcept;  // of an open transaction, if SQLite has not ended it
     void migrate();
+    void insert_locked(Job& job);
+    std::optional<Job> find_by_key_locked(const std::string& session_id, const std::string& key);
     void load_outputs(Job& job);
     void write_outputs(const Job& job);
 

@@ -10,16 +10,52 @@ namespace kiln::scheduler {
 
 namespace {
 
-// KEYS: op, ring, size, session queue. ARGV: session, job, rank.
-const std::string push_script = R"lua(
-local op = redis.call('INCR', KEYS[1])
-if redis.call('EXISTS', KEYS[4]) == 0 then
-    redis.call('RPUSH', KEYS[2], ARGV[1])
+// Queues the job in its session and the session in the ring; returns the op number. KEYS:
+// op, ring, size, session queue.
+const std::string push_job_lua = R"lua(
+local function push_job(session, job, rank)
+    local op = redis.call('INCR', KEYS[1])
+    if redis.call('EXISTS', KEYS[4]) == 0 then
+        redis.call('RPUSH', KEYS[2], session)
+    end
+    -- %.0f: Lua's default number format keeps only 14 digits.
+    local score = string.format('%.0f', tonumber(rank) * 1099511627776 + op)
+    redis.call('INCRBY', KEYS[3], redis.call('ZADD', KEYS[4], 'NX', score, job))
+    return op
 end
--- %.0f: Lua's default number format keeps only 14 digits.
-local score = string.format('%.0f', tonumber(ARGV[3]) * 1099511627776 + op)
-redis.call('INCRBY', KEYS[3], redis.call('ZADD', KEYS[4], 'NX', score, ARGV[2]))
-return op
+)lua";
+
+// KEYS: op, ring, size, session queue. ARGV: session, job, rank.
+const std::string push_script = push_job_lua + R"lua(
+return push_job(ARGV[1], ARGV[2], ARGV[3])
+)lua";
+
+// KEYS: as push, then the job's claim. ARGV: session, job, rank, max queued, max per session
+// (0: none). Returns {outcome, op}: 0 pushed, 1 the queue is full, 2 the session's queue is
+// full. A job already queued (a replay after a lost reply) or claimed (handed out, running or
+// about to) is answered as pushed and left as it is.
+const std::string push_within_script = push_job_lua + R"lua(
+if redis.call('ZSCORE', KEYS[4], ARGV[2]) or redis.call('EXISTS', KEYS[5]) == 1 then
+    return {0, redis.call('INCR', KEYS[1])}
+end
+local max_queued = tonumber(ARGV[4])
+if max_queued > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= max_queued then
+    return {1, 0}
+end
+local max_session = tonumber(ARGV[5])
+if max_session > 0 and redis.call('ZCARD', KEYS[4]) >= max_session then
+    return {2, 0}
+end
+return {0, push_job(ARGV[1], ARGV[2], ARGV[3])}
+)lua";
+
+// KEYS: claim. Marks a claimed job's cancel request; 0 when it is not claimed.
+const std::string request_cancel_script = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return 0
+end
+redis.call('HSET', KEYS[1], 'cancel', 1)
+return 1
 )lua";
 
 // Milliseconds on the server's clock, so that nodes with skewed clocks agree on deadlines.
@@ -166,11 +202,11 @@ std::string RedisJobQueue::session_key(const std::string& session_id) const {
 }
 
 // The pop script's member: "<byte length of session>:<session><job>".
-std::string RedisJobQueue::claim_member(const QueuedJob& job) {
-    std::string member = std::to_string(job.session_id.size());
+std::string RedisJobQueue::claim_member(const std::string& session_id, const std::string& job_id) {
+    std::string member = std::to_string(session_id.size());
     member += ':';
-    member += job.session_id;
-    member += job.job_id;
+    member += session_id;
+    member += job_id;
     return member;
 }
 
@@ -183,6 +219,31 @@ uint64_t RedisJobQueue::push(const std::string& session_id,
                   {session_id, job_id, std::to_string(static_cast<int>(priority))})
             .as_integer();
     return static_cast<uint64_t>(op);
+}
+
+PushResult RedisJobQueue::push_within(const std::string& session_id,
+                                      const std::string& job_id,
+                                      Priority priority,
+                                      const QueueLimits& limits) {
+    const RedisReply reply = connection_.eval(
+        push_within_script,
+        {op_key_, ring_key_, size_key_, session_key(session_id),
+         claim_key_prefix_ + claim_member(session_id, job_id)},
+        {session_id, job_id, std::to_string(static_cast<int>(priority)),
+         std::to_string(limits.max_queued), std::to_string(limits.max_queued_per_session)});
+    if (reply.elements.size() != 2)
+        throw core::Error(core::ErrorCode::INTERNAL, "redis job queue: malformed push reply");
+    const int64_t op = reply.elements[1].as_integer();
+    switch (reply.elements[0].as_integer()) {
+        case 0:
+            return {PushOutcome::PUSHED, static_cast<uint64_t>(op)};
+        case 1:
+            return {PushOutcome::QUEUE_FULL, 0};
+        case 2:
+            return {PushOutcome::SESSION_QUEUE_FULL, 0};
+        default:
+            throw core::Error(core::ErrorCode::INTERNAL, "redis job queue: malformed push reply");
+    }
 }
 
 std::optional<QueuedJob> RedisJobQueue::pop() {
@@ -199,16 +260,28 @@ std::optional<QueuedJob> RedisJobQueue::pop() {
 }
 
 void RedisJobQueue::ack(const QueuedJob& job) {
-    const std::string member = claim_member(job);
+    const std::string member = claim_member(job.session_id, job.job_id);
     connection_.eval(ack_script, {claims_key_, claim_key_prefix_ + member}, {member, node_id_});
 }
 
 bool RedisJobQueue::renew(const QueuedJob& job) {
-    const std::string member = claim_member(job);
+    const std::string member = claim_member(job.session_id, job.job_id);
     return connection_
                .eval(renew_script, {claims_key_, claim_key_prefix_ + member},
                      {member, node_id_, timeout_ms_})
                .as_integer() == 1;
+}
+
+bool RedisJobQueue::request_cancel(const std::string& session_id, const std::string& job_id) {
+    const std::string member = claim_member(session_id, job_id);
+    return connection_.eval(request_cancel_script, {claim_key_prefix_ + member}, {}).as_integer() ==
+           1;
+}
+
+bool RedisJobQueue::cancel_requested(const QueuedJob& job) const {
+    const RedisReply reply = connection_.command(
+        {"HGET", claim_key_prefix_ + claim_member(job.session_id, job.job_id), "cancel"});
+    return !reply.is_nil() && reply.as_string() == "1";
 }
 
 bool RedisJobQueue::remove(const std::string& session_id, const std::string& job_id) {

@@ -13,7 +13,8 @@
 //                  "<byte length of session>:<session><job>" (the length makes it unambiguous
 //                  whatever bytes the ids hold, so no separator has to be ruled out), score the
 //                  claim's deadline in ms;
-//   P:claim:<member>  hash: node (who holds it), delivery, session, job.
+//   P:claim:<member>  hash: node (who holds it), delivery, session, job, and cancel (1 once a
+//                  cancel was requested; it survives a take-over, and ack deletes the hash).
 // Each operation that touches more than one key is one Lua script: Redis runs a script
 // atomically, so two nodes never pop the same job, the ring order holds across nodes and the
 // op numbers of one queue strictly increase. Single-command operations (pause, sizes) are
@@ -49,8 +50,8 @@ namespace kiln::scheduler {
 class RedisJobQueue final : public JobQueue {
   public:
     // node_id names this node in its claims and must differ between live nodes. Connects at
-    // once: core::Error(IO) when Redis cannot be reached; core::Error(INVALID_ARGUMENT) for an
-    // empty node id or a timeout under 1 ms.
+    // once: core::Error(UNAVAILABLE) when Redis cannot be reached; core::Error(INVALID_ARGUMENT)
+    // for an empty node id or a timeout under 1 ms.
     RedisJobQueue(RedisAddress address,
                   std::string key_prefix,
                   std::string node_id,
@@ -59,9 +60,15 @@ class RedisJobQueue final : public JobQueue {
     uint64_t push(const std::string& session_id,
                   const std::string& job_id,
                   Priority priority) override;
+    PushResult push_within(const std::string& session_id,
+                           const std::string& job_id,
+                           Priority priority,
+                           const QueueLimits& limits) override;
     std::optional<QueuedJob> pop() override;
     void ack(const QueuedJob& job) override;
     bool renew(const QueuedJob& job) override;
+    bool request_cancel(const std::string& session_id, const std::string& job_id) override;
+    bool cancel_requested(const QueuedJob& job) const override;
     bool remove(const std::string& session_id, const std::string& job_id) override;
     std::optional<int> position(const std::string& session_id,
                                 const std::string& job_id) const override;
@@ -74,7 +81,7 @@ class RedisJobQueue final : public JobQueue {
 
   private:
     std::string session_key(const std::string& session_id) const;
-    static std::string claim_member(const QueuedJob& job);
+    static std::string claim_member(const std::string& session_id, const std::string& job_id);
 
     const std::string op_key_;
     const std::string ring_key_;

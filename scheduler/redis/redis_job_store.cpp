@@ -62,13 +62,21 @@ local function drop(id)
 end
 )lua";
 
-// KEYS[6..7]: seq, update_seq. ARGV[5..10]: id, record, status, finished_at, idempotency key
-// hex, unfinished (1 or 0). A job already stored is a replay after a lost reply: kept as it is.
+// KEYS[6..7]: seq, update_seq. ARGV[5..11]: id, record, status, finished_at, idempotency key
+// hex, unfinished (1 or 0), refuse a held key (1 or 0). A job already stored is a replay after
+// a lost reply: kept as it is. Returns {seq, update_seq}, or {holder id} when the key is held
+// by another job and ARGV[11] is 1.
 const std::string insert_script = job_script_head + R"lua(
 local id = ARGV[5]
 local job = S.job .. id
 if redis.call('EXISTS', job) == 1 then
     return redis.call('HMGET', job, 'seq', 'update_seq')
+end
+if ARGV[11] == '1' and ARGV[9] ~= '' then
+    local holder = redis.call('ZRANGE', S.idem .. ARGV[9], 0, 0)[1]
+    if holder then
+        return {holder}
+    end
 end
 local seq = decimal(redis.call('INCR', KEYS[6]))
 local update_seq = decimal(redis.call('INCR', KEYS[7]))
@@ -378,6 +386,23 @@ bool RedisJobStore::touch_session(const std::string& id, int64_t now, int64_t ex
 }
 
 void RedisJobStore::insert_job(Job& job) {
+    insert(job, false);
+}
+
+std::optional<Job> RedisJobStore::insert_job_unless_key_held(Job& job) {
+    // The holder may be deleted between the script's answer and its read: then try again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const std::optional<std::string> holder = insert(job, true);
+        if (!holder)
+            return std::nullopt;
+        if (auto found = find_job(job.session_id, *holder))
+            return found;
+    }
+    throw core::Error(core::ErrorCode::INTERNAL,
+                      "redis job store: the idempotency key's job kept vanishing");
+}
+
+std::optional<std::string> RedisJobStore::insert(Job& job, bool unless_key_held) {
     std::vector<std::string> keys = job_script_keys(job.session_id);
     keys.push_back(prefixed("seq"));
     keys.push_back(prefixed("update_seq"));
@@ -385,14 +410,17 @@ void RedisJobStore::insert_job(Job& job) {
     args.insert(args.end(),
                 {job.id, encode_job(job), std::string(job_status_name(job.status)),
                  std::to_string(job.finished_at), idempotency_key_hex(job.idempotency_key),
-                 flag(is_unfinished(job.status))});
+                 flag(is_unfinished(job.status)), flag(unless_key_held)});
     std::lock_guard lock(mutex_);
     const RedisReply reply = connection_.eval(insert_script, keys, args);
+    if (unless_key_held && reply.elements.size() == 1)
+        return reply.elements[0].as_string();
     if (reply.elements.size() != 2)
         throw core::Error(core::ErrorCode::INTERNAL, "redis job store: malformed insert reply");
     const std::string what = "job " + job.session_id + ":" + job.id;
     job.seq = stored_number(reply.elements[0], what);
     job.update_seq = stored_number(reply.elements[1], what);
+    return std::nullopt;
 }
 
 std::optional<Job> RedisJobStore::find_job(const std::string& session_id, const std::string& id) {

@@ -51,8 +51,8 @@ namespace kiln::scheduler {
 
 class RedisJobStore final : public JobStore {
   public:
-    // Connects at once: core::Error(IO) when Redis cannot be reached. A stored record that is
-    // not a job is core::Error(BAD_FILE) naming the job.
+    // Connects at once: core::Error(UNAVAILABLE) when Redis cannot be reached. A stored record that
+    // is not a job is core::Error(BAD_FILE) naming the job.
     RedisJobStore(RedisAddress address, std::string key_prefix);
 
     void create_session(const Session& session) override;
@@ -63,6 +63,7 @@ class RedisJobStore final : public JobStore {
     bool touch_session(const std::string& id, int64_t now, int64_t expires_at) override;
 
     void insert_job(Job& job) override;
+    std::optional<Job> insert_job_unless_key_held(Job& job) override;
     std::optional<Job> find_job(const std::string& session_id, const std::string& id) override;
     std::optional<Job> find_job_by_idempotency_key(const std::string& session_id,
                                                    const std::string& key) override;
@@ -75,6 +76,9 @@ class RedisJobStore final : public JobStore {
     std::vector<Job> unfinished_jobs() override;
 
   private:
+    // The insert script; with unless_key_held, the id of the job holding job's idempotency key
+    // when there is one (nothing inserted then).
+    std::optional<std::string> insert(Job& job, bool unless_key_held);
     std::string prefixed(const std::string& tail) const;  // P:tail
     std::string session_key(const std::string& session_id) const;
     std::string job_key(const std::string& session_id, const std::string& id) const;

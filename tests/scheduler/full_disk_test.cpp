@@ -51,6 +51,10 @@ class FillingJobStore final : public JobStore {
         refuse_if_full(job);
         store_.insert_job(job);
     }
+    std::optional<Job> insert_job_unless_key_held(Job& job) override {
+        refuse_if_full(job);
+        return store_.insert_job_unless_key_held(job);
+    }
     std::optional<Job> find_job(const std::string& s, const std::string& id) override {
         return store_.find_job(s, id);
     }

@@ -174,5 +174,66 @@ TEST_P(JobQueueContract, FairPopsAreFirstDeliveries) {
     EXPECT_EQ(popped, 3);
 }
 
+TEST_P(JobQueueContract, PushWithinRefusesAtEitherLimitAndChangesNothing) {
+    const QueueLimits limits{3, 2};
+    EXPECT_EQ(q.push_within("a", "a0", Priority::NORMAL, limits).outcome, PushOutcome::PUSHED);
+    const PushResult second = q.push_within("a", "a1", Priority::NORMAL, limits);
+    EXPECT_EQ(second.outcome, PushOutcome::PUSHED);
+    EXPECT_GT(second.queue_op, 0u);
+    EXPECT_EQ(q.push_within("a", "a2", Priority::HIGH, limits).outcome,
+              PushOutcome::SESSION_QUEUE_FULL);
+    EXPECT_EQ(q.session_size("a"), 2u);
+    EXPECT_FALSE(q.position("a", "a2"));
+    EXPECT_EQ(q.push_within("b", "b0", Priority::NORMAL, limits).outcome, PushOutcome::PUSHED);
+    // Both limits reached: the whole queue's is reported.
+    EXPECT_EQ(q.push_within("a", "a3", Priority::NORMAL, limits).outcome, PushOutcome::QUEUE_FULL);
+    EXPECT_EQ(q.push_within("c", "c0", Priority::NORMAL, limits).outcome, PushOutcome::QUEUE_FULL);
+    EXPECT_EQ(q.size(), 3u);
+    // A pop makes room; a claimed job does not count as queued. No limit: 0.
+    ASSERT_TRUE(q.pop());
+    EXPECT_EQ(q.push_within("c", "c0", Priority::NORMAL, limits).outcome, PushOutcome::PUSHED);
+    EXPECT_EQ(q.push_within("c", "c1", Priority::NORMAL, QueueLimits{}).outcome,
+              PushOutcome::PUSHED);
+    EXPECT_EQ(q.size(), 4u);
+}
+
+TEST_P(JobQueueContract, PushWithinLeavesAQueuedOrClaimedJobAsItIs) {
+    q.push("a", "a0", Priority::NORMAL);
+    q.push("a", "a1", Priority::LOW);
+    const auto claimed = q.pop();
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->job_id, "a0");
+    EXPECT_EQ(q.push_within("a", "a0", Priority::HIGH, QueueLimits{}).outcome, PushOutcome::PUSHED);
+    EXPECT_EQ(q.push_within("a", "a1", Priority::HIGH, QueueLimits{}).outcome, PushOutcome::PUSHED);
+    EXPECT_EQ(q.size(), 1u);
+    EXPECT_FALSE(q.position("a", "a0")) << "a claimed job was queued again";
+    EXPECT_EQ(q.pop()->job_id, "a1");
+    EXPECT_FALSE(q.pop());
+    // Once acked it is neither: a push queues it again.
+    q.ack(*claimed);
+    EXPECT_EQ(q.push_within("a", "a0", Priority::NORMAL, QueueLimits{}).outcome,
+              PushOutcome::PUSHED);
+    EXPECT_EQ(q.size(), 1u);
+}
+
+TEST_P(JobQueueContract, CancelRequestReachesOnlyAClaimedJob) {
+    q.push("a", "a0", Priority::NORMAL);
+    q.push("a", "a1", Priority::NORMAL);
+    const auto job = q.pop();
+    ASSERT_TRUE(job);
+    EXPECT_FALSE(q.cancel_requested(*job));
+    EXPECT_FALSE(q.request_cancel("a", "a1")) << "a queued job is removed, not flagged";
+    EXPECT_FALSE(q.request_cancel("b", "a0")) << "another session's id";
+    EXPECT_FALSE(q.request_cancel("a", "nothing"));
+    EXPECT_TRUE(q.request_cancel("a", "a0"));
+    EXPECT_TRUE(q.cancel_requested(*job));
+    const auto next = q.pop();
+    ASSERT_TRUE(next);
+    EXPECT_FALSE(q.cancel_requested(*next));
+    q.ack(*job);
+    EXPECT_FALSE(q.cancel_requested(*job));
+    EXPECT_FALSE(q.request_cancel("a", "a0")) << "an acked job is not claimed";
+}
+
 }  // namespace
 }  // namespace kiln::scheduler

@@ -44,6 +44,7 @@ class UnusedStore final : public JobStore {
     std::vector<std::string> expired_sessions(int64_t) override { unused(); }
     bool touch_session(const std::string&, int64_t, int64_t) override { unused(); }
     void insert_job(Job&) override { unused(); }
+    std::optional<Job> insert_job_unless_key_held(Job&) override { unused(); }
     std::optional<Job> find_job(const std::string&, const std::string&) override { unused(); }
     std::optional<Job> find_job_by_idempotency_key(const std::string&,
                                                    const std::string&) override {
@@ -112,6 +113,34 @@ TEST_P(JobStoreContract, JobsAreScopedBySession) {
     EXPECT_EQ(store.find_job_by_idempotency_key(a, "k")->id, keyed.id);
     EXPECT_FALSE(store.find_job_by_idempotency_key(b, "k"));
     EXPECT_FALSE(store.find_job_by_idempotency_key(a, "other"));
+}
+
+TEST_P(JobStoreContract, InsertUnlessKeyHeldAnswersWithTheHolder) {
+    const std::string a = random_id(), b = random_id();
+    for (const std::string& s : {a, b})
+        store.create_session(Session{s, sha256_hex(s), now_ms(), now_ms() + 1000, false});
+    Job first = make_job(a);
+    first.idempotency_key = "k";
+    EXPECT_FALSE(store.insert_job_unless_key_held(first));
+    Job second = make_job(a);
+    second.idempotency_key = "k";
+    const auto holder = store.insert_job_unless_key_held(second);
+    ASSERT_TRUE(holder);
+    EXPECT_EQ(holder->id, first.id);
+    EXPECT_EQ(holder->seq, first.seq);
+    EXPECT_FALSE(store.find_job(a, second.id)) << "a second job was stored under a held key";
+    // Keys are per session; jobs without a key are always inserted.
+    Job other_session = make_job(b);
+    other_session.idempotency_key = "k";
+    EXPECT_FALSE(store.insert_job_unless_key_held(other_session));
+    Job unkeyed = make_job(a), unkeyed_too = make_job(a);
+    EXPECT_FALSE(store.insert_job_unless_key_held(unkeyed));
+    EXPECT_FALSE(store.insert_job_unless_key_held(unkeyed_too));
+    EXPECT_EQ(store.list_jobs(a, JobQuery{}).size(), 3u);
+    // Once the holder is deleted the key is free again.
+    ASSERT_TRUE(store.delete_job(a, first.id));
+    EXPECT_FALSE(store.insert_job_unless_key_held(second));
+    EXPECT_EQ(store.find_job_by_idempotency_key(a, "k")->id, second.id);
 }
 
 TEST_P(JobStoreContract, EveryFieldSurvivesUpdateAndReopen) {
