@@ -22,6 +22,8 @@ std::string_view error_code_name(ErrorCode code) {
             return "out_of_memory";
         case ErrorCode::CANCELLED:
             return "cancelled";
+        case ErrorCode::UNAVAILABLE:
+            return "store_unavailable";
         case ErrorCode::INTERNAL:
             return "internal";
     }

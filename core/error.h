@@ -18,6 +18,9 @@ enum class ErrorCode {
     TOO_LARGE,      // over a configured limit (pixels, bytes)
     OUT_OF_MEMORY,  // an allocation failed; the caller may retry smaller
     CANCELLED,
+    // A shared service kiln depends on (the Redis store) cannot be reached now; the same
+    // request may succeed later, so callers retry or answer 503 instead of failing for good.
+    UNAVAILABLE,
     INTERNAL,
 };
 

@@ -1,8 +1,11 @@
 // GET /v1/events: Server-Sent Events of this session's job changes. Each event is the job's
 // current JSON with `id:` = its update_seq (so GET /v1/jobs?updated_since=<id> polls the
 // same changes); Last-Event-ID replays from the store, `event: reset` when too much changed.
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 
+#include "core/error.h"
 #include "server/api_context.h"
 #include "server/api_error.h"
 #include "server/job_json.h"
@@ -14,6 +17,7 @@ namespace {
 constexpr int max_replay = 1000;
 constexpr auto heartbeat = std::chrono::seconds(15);
 constexpr auto liveness_check = std::chrono::milliseconds(500);
+constexpr auto store_retry = std::chrono::seconds(1);  // reads again while the store is away
 
 int64_t last_event_id(const httplib::Request& req, scheduler::JobStore& jobs) {
     std::string text = req.get_header_value("Last-Event-ID");
@@ -54,38 +58,76 @@ bool write_changes(ApiContext& context,
     return out.empty() || sink.write(out.data(), out.size());
 }
 
+// Where one stream is: its cursor, the change generation it has seen, whether it has opened
+// and read the store once, and when it last showed the client it is alive (the heartbeat's
+// clock: a read of the store, which may write events, or a heartbeat).
+struct StreamState {
+    int64_t cursor = 0;
+    uint64_t seen = 0;
+    bool opened = false;
+    bool replayed = false;
+    std::chrono::steady_clock::time_point alive_at = std::chrono::steady_clock::now();
+};
+
+// Reads the changes after the cursor and writes them; false ends the stream (session
+// deleted, client gone). A store out of reach is no end: nothing is read, the cursor stays,
+// `read` is false, and a later pass reads again, so the stream carries on where it was once
+// the store is back.
+bool write_store_changes(ApiContext& context,
+                         const std::string& session_id,
+                         StreamState& state,
+                         httplib::DataSink& sink,
+                         bool& read) {
+    read = false;
+    try {
+        if (!context.jobs.find_session(session_id))
+            return false;  // session deleted
+        if (!write_changes(context, session_id, state.cursor, !state.replayed, sink))
+            return false;
+    } catch (const core::Error& e) {
+        if (e.code() != core::ErrorCode::UNAVAILABLE)
+            throw;
+        return true;
+    }
+    read = true;
+    state.replayed = true;
+    state.alive_at = std::chrono::steady_clock::now();
+    return true;
+}
+
 // One pass of a stream: the opening comment (first), changes since the cursor, then a wait
 // for the next change or a heartbeat. False ends the stream.
 bool stream_step(ApiContext& context,
                  const std::string& session_id,
-                 int64_t& cursor,
-                 uint64_t& seen,
-                 bool& first,
+                 StreamState& state,
                  httplib::DataSink& sink) {
-    if (first) {
+    if (!state.opened) {
         const std::string open = ": kiln events\nretry: 2000\n\n";
         if (!sink.write(open.data(), open.size()))
             return false;
+        state.opened = true;
     }
-    const bool replay = first;
-    first = false;
-    if (!context.jobs.find_session(session_id))
-        return false;  // session deleted
-    if (!write_changes(context, session_id, cursor, replay, sink))
+    bool read = false;
+    if (!write_store_changes(context, session_id, state, sink, read))
         return false;
     // Waits in short slices, asking between them whether the client is still there
     // (cpp-httplib peeks at the socket): a closed stream gives back its places (the
-    // server's and its session's) within a slice rather than at the next heartbeat.
-    const uint64_t before = seen;
-    const auto quiet_until = std::chrono::steady_clock::now() + heartbeat;
-    while (seen == before && std::chrono::steady_clock::now() < quiet_until) {
-        if (!context.changes.wait(seen, liveness_check))
+    // server's and its session's) within a slice rather than at the next heartbeat. After a
+    // failed read the wait is one retry interval: no change wakes a stream while the store is
+    // away.
+    const uint64_t before = state.seen;
+    const auto now = std::chrono::steady_clock::now();
+    const auto quiet_until =
+        read ? now + heartbeat : std::min(now + store_retry, state.alive_at + heartbeat);
+    while (state.seen == before && std::chrono::steady_clock::now() < quiet_until) {
+        if (!context.changes.wait(state.seen, liveness_check))
             return false;  // server stopping
         if (sink.is_writable && !sink.is_writable())
             return false;  // client gone
     }
-    if (seen == before) {  // quiet for 15 s
+    if (std::chrono::steady_clock::now() - state.alive_at >= heartbeat) {  // quiet for 15 s
         static const std::string ping = ": heartbeat\n\n";
+        state.alive_at = std::chrono::steady_clock::now();
         return sink.write(ping.data(), ping.size());
     }
     return true;
@@ -94,40 +136,36 @@ bool stream_step(ApiContext& context,
 }  // namespace
 
 void register_event_routes(Router& router, ApiContext& context) {
-    router.add(
-        "GET", "/v1/events",
-        [&context](const httplib::Request& req, httplib::Response& res,
-                   const std::string& session_id) {
-            const int64_t start = last_event_id(req, context.jobs);
-            const size_t limit = context.options.max_event_streams_per_session;
-            std::shared_ptr<SessionStreams::Slot> slot = context.streams.open(session_id, limit);
-            if (!slot) {
-                throw ApiError(ApiCode::TOO_MANY_STREAMS,
-                               "this session has " + std::to_string(limit) +
-                                   " event streams open (the limit); close one, or poll GET "
-                                   "/v1/jobs?updated_since=",
-                               5);
-            }
-            res.set_header("Cache-Control", "no-store");
-            res.set_header("X-Accel-Buffering", "no");  // proxies: do not buffer
-            struct State {
-                int64_t cursor;
-                uint64_t seen;
-                bool first = true;
-            };
-            auto state = std::make_shared<State>(State{start, context.changes.generation(), true});
-            res.set_chunked_content_provider(
-                "text/event-stream",
-                // The provider holds the session's stream slot until the response ends.
-                [&context, session_id, state, slot](size_t, httplib::DataSink& sink) {
-                    try {
-                        return stream_step(context, session_id, state->cursor, state->seen,
-                                           state->first, sink);
-                    } catch (const std::exception&) {
-                        return false;  // the client reconnects with Last-Event-ID
-                    }
-                });
-        });
+    router.add("GET", "/v1/events",
+               [&context](const httplib::Request& req, httplib::Response& res,
+                          const std::string& session_id) {
+                   const int64_t start = last_event_id(req, context.jobs);
+                   const size_t limit = context.options.max_event_streams_per_session;
+                   std::shared_ptr<SessionStreams::Slot> slot =
+                       context.streams.open(session_id, limit);
+                   if (!slot) {
+                       throw ApiError(ApiCode::TOO_MANY_STREAMS,
+                                      "this session has " + std::to_string(limit) +
+                                          " event streams open (the limit); close one, or poll GET "
+                                          "/v1/jobs?updated_since=",
+                                      5);
+                   }
+                   res.set_header("Cache-Control", "no-store");
+                   res.set_header("X-Accel-Buffering", "no");  // proxies: do not buffer
+                   auto state = std::make_shared<StreamState>();
+                   state->cursor = start;
+                   state->seen = context.changes.generation();
+                   res.set_chunked_content_provider(
+                       "text/event-stream",
+                       // The provider holds the session's stream slot until the response ends.
+                       [&context, session_id, state, slot](size_t, httplib::DataSink& sink) {
+                           try {
+                               return stream_step(context, session_id, *state, sink);
+                           } catch (const std::exception&) {
+                               return false;  // the client reconnects with Last-Event-ID
+                           }
+                       });
+               });
 }
 
 }  // namespace kiln::server

@@ -11,6 +11,8 @@ namespace kiln::server {
 
 namespace {
 
+constexpr int store_retry_after_s = 2;
+
 HttpError from_api(ApiCode code) {
     switch (code) {
         case ApiCode::BAD_REQUEST:
@@ -53,6 +55,8 @@ HttpError from_engine(core::ErrorCode code) {
             return {409, "cancelled", {}};
         case core::ErrorCode::NO_SPACE:  // frees up as jobs are deleted or expire
             return {507, "storage_full", {}, 30};
+        case core::ErrorCode::UNAVAILABLE:  // nodes reconnect by themselves: soon worth a retry
+            return {503, "store_unavailable", {}, store_retry_after_s};
         case core::ErrorCode::IO:
         case core::ErrorCode::INTERNAL:
             break;
@@ -121,7 +125,13 @@ HttpError http_error_from(std::exception_ptr error) {
         return out;
     } catch (const core::Error& e) {
         HttpError out = from_engine(e.code());
-        out.message = e.what();
+        // The store's address is the deployment's business, not the client's: the node logs it.
+        out.message = e.code() == core::ErrorCode::UNAVAILABLE
+                          ? std::string(
+                                "the job store cannot be reached right now; retry after "
+                                "Retry-After seconds (a new job with the same "
+                                "Idempotency-Key, so that it is made once)")
+                          : std::string(e.what());
         return out;
     } catch (const nlohmann::json::exception& e) {
         return {400, "bad_request", std::string("malformed JSON: ") + e.what()};

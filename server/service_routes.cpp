@@ -1,4 +1,5 @@
-// GET /v1/models, /v1/limits, /healthz, /readyz
+// GET /v1/models, /v1/limits, /healthz (the process is up), /readyz (it can serve jobs: not
+// starting, not draining, its job store within reach)
 #include "core/json_depth.h"
 #include "server/api_context.h"
 #include "server/api_error.h"
@@ -80,6 +81,10 @@ void register_service_routes(Router& router, ApiContext& context) {
                    if (!context.ready || !context.scheduler.accepting()) {
                        throw ApiError(ApiCode::NOT_READY, "not ready: starting or draining", 1);
                    }
+                   // One cheap read: a node whose shared store is out of reach can serve no
+                   // job route, so a balancer should send its clients elsewhere (503
+                   // store_unavailable from the store's error).
+                   (void)context.jobs.last_update_seq();
                    send_json(res, 200, {{"status", "ready"}});
                });
 }

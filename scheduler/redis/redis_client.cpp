@@ -139,6 +139,12 @@ RedisReply convert(const redisReply& raw) {
     return reply;
 }
 
+// A restarted server answers LOADING until it has read its data back (the AOF): it is up but
+// cannot serve yet, which callers handle as they handle one they cannot reach.
+bool is_loading(const char* text, size_t length) {
+    return std::string_view(text, length).starts_with("LOADING");
+}
+
 timeval to_timeval(std::chrono::milliseconds timeout) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
@@ -223,14 +229,17 @@ void RedisConnection::connect() {
     if (!context)
         throw core::Error(core::ErrorCode::IO, unreachable + "cannot allocate a connection");
     if (context->err)
-        throw core::Error(core::ErrorCode::IO, unreachable + context->errstr);
+        throw core::Error(core::ErrorCode::UNAVAILABLE, unreachable + context->errstr);
     if (redisSetTimeout(context.get(), tv) != REDIS_OK)
         throw core::Error(core::ErrorCode::IO, unreachable + "cannot set the command timeout");
     if (address_.db != 0) {
         // Sent here rather than through send(), which reconnects by calling this function.
         const ReplyPtr reply = send_raw(context.get(), {"SELECT", std::to_string(address_.db)});
         if (!reply)
-            throw core::Error(core::ErrorCode::IO, unreachable + context->errstr);
+            throw core::Error(core::ErrorCode::UNAVAILABLE, unreachable + context->errstr);
+        if (reply->type == REDIS_REPLY_ERROR && is_loading(reply->str, reply->len))
+            throw core::Error(core::ErrorCode::UNAVAILABLE,
+                              unreachable + std::string(reply->str, reply->len));
         if (reply->type == REDIS_REPLY_ERROR)
             throw core::Error(core::ErrorCode::INTERNAL, "redis at " + where() +
                                                              " refused SELECT " +
@@ -246,6 +255,10 @@ RedisConnection::Outcome RedisConnection::send(const std::vector<std::string>& a
             connect();
         const ReplyPtr raw = send_raw(context_.get(), args);
         if (raw) {
+            if (raw->type == REDIS_REPLY_ERROR && is_loading(raw->str, raw->len))
+                throw core::Error(core::ErrorCode::UNAVAILABLE,
+                                  "redis at " + where() +
+                                      " is not serving yet: " + std::string(raw->str, raw->len));
             Outcome outcome;
             if (raw->type == REDIS_REPLY_ERROR)
                 outcome.error = std::string(raw->str, raw->len);
@@ -257,8 +270,11 @@ RedisConnection::Outcome RedisConnection::send(const std::vector<std::string>& a
         const std::string message = context_->errstr;
         context_.reset();  // hiredis cannot use a context again after an error
         const bool lost = error == REDIS_ERR_IO || error == REDIS_ERR_EOF;
-        if (!lost || attempt > 0)
+        if (!lost)
             throw core::Error(core::ErrorCode::IO,
+                              "redis at " + where() + " failed " + args.at(0) + ": " + message);
+        if (attempt > 0)
+            throw core::Error(core::ErrorCode::UNAVAILABLE,
                               "redis at " + where() + " failed " + args.at(0) + ": " + message);
     }
 }

@@ -41,8 +41,10 @@ struct RedisReply {
 // One connection; not thread-safe (one per thread or per queue). A lost connection is
 // reopened once per command and the command sent again, so a command that reached the server
 // before the connection broke may run twice: scripts sent here should tolerate that or be
-// reads. Cannot reach the server: core::Error(IO), "redis unreachable at HOST:PORT: ...";
-// an error reply: core::Error(INTERNAL) with the server's message.
+// reads. Cannot reach the server, the connection lost again after the reconnect, or a server
+// still loading its data after a restart: core::Error(UNAVAILABLE), naming HOST:PORT ("redis
+// unreachable at HOST:PORT: ..."); callers retry those later. Another transport failure:
+// core::Error(IO); an error reply: core::Error(INTERNAL) with the server's message.
 class RedisConnection {
   public:
     explicit RedisConnection(RedisAddress address,

@@ -7,6 +7,8 @@
 //   KILN_IMAGES      tests/data/image (committed fixtures)
 //   KILN_OPENAPI     the document
 //   KILN_CONTRACT_OUT  where coverage.md goes (optional)
+//   KILN_STORE_URL   a second kiln serve, on a Redis store (--store redis://), no --api-key
+//   KILN_REDIS_PID   that Redis's process id (a test kills it)
 // Limits run.sh starts kiln with: --max-body 1 (MiB), --max-queued 5,
 // --max-queued-per-session 3, --http-threads 8 (4 event streams), --drain-grace 10,
 // --max-streams-per-session 2, --sessions-per-client-hour 40, --max-stored-per-session 0.25
@@ -20,8 +22,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Client, multipart } from "./client.mjs";
 import { Contract } from "./contract.mjs";
 
-const { KILN_URL, KILN_API_KEY, KILN_PID, KILN_IMAGES, KILN_OPENAPI, KILN_CONTRACT_OUT } = process.env;
-assert.ok(KILN_URL && KILN_API_KEY && KILN_PID && KILN_IMAGES && KILN_OPENAPI, "run this through tests/contract/run.sh");
+const {
+  KILN_URL, KILN_API_KEY, KILN_PID, KILN_IMAGES, KILN_OPENAPI, KILN_CONTRACT_OUT, KILN_STORE_URL, KILN_REDIS_PID,
+} = process.env;
+assert.ok(KILN_URL && KILN_API_KEY && KILN_PID && KILN_IMAGES && KILN_OPENAPI && KILN_STORE_URL && KILN_REDIS_PID,
+  "run this through tests/contract/run.sh");
 
 const UPSCALE = "srvgg_x4"; // tests/data/weights/srvgg_x4.pth: 2196 parameters, milliseconds a job
 const GENERATE = "fashion-unet"; // tests/data/diffusion/fashion-unet
@@ -371,6 +376,49 @@ test("sessions past --sessions-per-client-hour answer 429 with Retry-After", asy
   }
   assert.equal(refused?.json.error.code, "too_many_sessions", "no session was refused");
   assert.ok(Number(refused.headers["retry-after"]) > 3000);
+});
+
+// The error codes an operation's documented 503 answer may carry.
+function codes503(operation) {
+  const response = operation.op.responses["503"];
+  if (!response) return [];
+  const { object } = contract.deref(response, [...operation.at, "responses", "503"]);
+  return object.content["application/json"].schema.properties.error.properties.code.enum;
+}
+
+test("a Redis store out of reach: every route that needs it answers 503 store_unavailable", async () => {
+  const store = new Client(contract, KILN_STORE_URL);
+  const { json: session } = await store.call({ method: "POST", path: "/v1/sessions", expect: 201 });
+  const token = session.token;
+  const { json: job } = await store.call({ method: "POST", path: "/v1/jobs", token, json: upscaleJob(png), expect: 202 });
+  for (let i = 0; ; ++i) {
+    const { json: state } = await store.call({ path: `/v1/jobs/${job.id}`, token, expect: 200 });
+    if (state.status === "succeeded") break;
+    assert.ok(i < 300 && !finished(state), `the Redis node's job is ${JSON.stringify(state)}`);
+    await sleep(50);
+  }
+  process.kill(Number(KILN_REDIS_PID), "SIGKILL");
+  for (let i = 0; (await store.call({ path: "/readyz" })).status !== 503; ++i) {
+    assert.ok(i < 100, "/readyz of the Redis node never answered 503 after its Redis was killed");
+    await sleep(20);
+  }
+  // Every operation, as the document says: store_unavailable where its 503 lists it, else the
+  // route needs no store and answers 200.
+  const unavailable = [];
+  for (const o of contract.operations) {
+    const path = o.template.replace("{id}", job.id).replace("{k}", "0");
+    const security = o.op.security ?? contract.doc.security;
+    const anonymous = security.some((x) => Object.keys(x).length === 0);
+    const json = o.op.requestBody ? upscaleJob(png) : undefined;
+    const needsStore = codes503(o).includes("store_unavailable");
+    const res = await store.call({ method: o.method, path, token: anonymous ? undefined : token, json, expect: needsStore ? 503 : 200 });
+    if (needsStore) {
+      assert.equal(res.json.error.code, "store_unavailable", `${o.method} ${o.template}`);
+      assert.ok(Number(res.headers["retry-after"]) >= 1, `${o.method} ${o.template}: Retry-After`);
+      unavailable.push(`${o.method} ${o.template}`);
+    }
+  }
+  assert.ok(unavailable.length >= 19, `only ${unavailable.length} operations document store_unavailable`);
 });
 
 test("draining (SIGTERM): new jobs, retries and /readyz answer 503 with Retry-After", async () => {

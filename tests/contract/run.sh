@@ -7,12 +7,16 @@
 #      against the server (docs/api.md shows the same commands);
 #   2. runs contract_test.mjs: every route and documented status, each request and answer
 #      validated against openapi.yaml by ajv (contract.mjs); it ends by draining the server.
+#      A second node on a redis-server of the script's own (`--store redis://`) answers the
+#      routes while that Redis is killed: the 503 store_unavailable answers the document
+#      lists, which a SQLite server never gives.
 #
 #   tests/contract/run.sh        # coverage table: build/contract/coverage.md or $KILN_CONTRACT_OUT
 #
-# Environment: KILN_BINARY (default build/app/kiln), KILN_CONTRACT_OUT.
+# Environment: KILN_BINARY (default build/app/kiln), KILN_CONTRACT_OUT, KILN_REQUIRE_REDIS.
 # Exits 77 (ctest: skipped) when node, the npm modules (npm ci here; scripts/install-deps.sh
-# does it) or the kiln binary are missing.
+# does it), redis-server (unless KILN_REQUIRE_REDIS=1: then a failure, as in tests/redis) or
+# the kiln binary are missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,15 +36,33 @@ for m in ajv ajv-formats yaml openapi-typescript openapi-fetch typescript; do
         skip "no tests/contract/node_modules/$m (cd tests/contract && npm ci)"
 done
 [[ -x "$kiln" ]] || skip "no kiln binary at $kiln (build first)"
+redis_server=$(command -v redis-server || true)
+if [[ -z "$redis_server" ]]; then
+    why="no redis-server (the 503 store_unavailable answers need a Redis store; scripts/install-deps.sh installs it)"
+    if [[ "${KILN_REQUIRE_REDIS:-}" == 1 ]]; then
+        echo "contract tests failed: $why (KILN_REQUIRE_REDIS=1 makes this a failure)"
+        exit 1
+    fi
+    skip "$why"
+fi
 
 tmp=$(mktemp -d -t kiln-contract.XXXXXX)
 kiln_pid=
+store_pid=
+redis_pid=
 cleanup() {
     local rc=$?
-    [[ -n "$kiln_pid" ]] && kill "$kiln_pid" 2>/dev/null && wait "$kiln_pid" 2>/dev/null
+    local pid
+    for pid in "$kiln_pid" "$store_pid" "$redis_pid"; do
+        if [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     if ((rc != 0)); then
         echo "--- kiln log (tail)"
         tail -n 40 "$tmp/kiln.log" 2>/dev/null || true
+        echo "--- kiln log of the Redis node (tail)"
+        tail -n 20 "$tmp/store.log" 2>/dev/null || true
     fi
     rm -rf "$tmp"
     exit "$rc"
@@ -61,6 +83,42 @@ kiln_pid=$!
 port=$(kiln_port "$tmp/kiln.log" "$kiln_pid")
 url="http://127.0.0.1:$port"
 
+# The Redis node: a redis-server on a free loopback port (no persistence: the scenario kills
+# it), and a node on it with a results folder of its own.
+answers_ping() {
+    local reply=
+    { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+    printf 'PING\r\n' >&3
+    read -r -t 1 reply <&3 || true
+    exec 3>&-
+    [[ "$reply" == +PONG* ]]
+}
+for _ in 1 2 3; do
+    redis_port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1",
+        () => { console.log(s.address().port); s.close(); });')
+    mkdir -p "$tmp/redis"
+    "$redis_server" --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$tmp/redis" >"$tmp/redis.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 1 100); do
+        answers_ping "$redis_port" && break
+        kill -0 "$redis_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    answers_ping "$redis_port" && break
+    kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+    redis_pid=
+done
+[[ -n "$redis_pid" ]] || {
+    echo "redis-server did not start: $(tail -n 5 "$tmp/redis.log")"
+    exit 1
+}
+"$kiln" serve --host 127.0.0.1 --port 0 --models "$tmp/models" --store "redis://127.0.0.1:$redis_port" \
+    --results "$tmp/shared" --node-id contract-redis --workers 1 --threads 1 --http-threads 8 \
+    >"$tmp/store.log" 2>&1 &
+store_pid=$!
+store_url="http://127.0.0.1:$(kiln_port "$tmp/store.log" "$store_pid")"
+
 start=$(date +%s)
 # 1. The generated client, made as docs/api.md says, in a folder of its own: types from the
 #    document, the example compiled against them and run.
@@ -78,8 +136,8 @@ ln -s "$here/node_modules" "$client/node_modules"
 
 # 2. The contract scenario; its last test drains the server with SIGTERM.
 KILN_URL="$url" KILN_API_KEY="$api_key" KILN_PID="$kiln_pid" KILN_OPENAPI="$root/openapi.yaml" \
-    KILN_IMAGES="$root/tests/data/image" KILN_CONTRACT_OUT="$out" \
-    node --test --test-reporter=spec "$here/contract_test.mjs"
+    KILN_IMAGES="$root/tests/data/image" KILN_CONTRACT_OUT="$out" KILN_STORE_URL="$store_url" \
+    KILN_REDIS_PID="$redis_pid" node --test --test-reporter=spec "$here/contract_test.mjs"
 status=0
 wait "$kiln_pid" || status=$?
 kiln_pid=

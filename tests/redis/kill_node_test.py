@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Two `kiln serve` nodes on one redis-server and one results folder:
+"""Three `kiln serve` nodes on one redis-server and one results folder:
   - events: a job submitted on node A (its session paused, so no node runs it) reaches an
     event stream open on node B before B's first heartbeat (B polls the shared store for
     other nodes' changes; without that it would see the job only at the 15 s heartbeat);
   - kill -9: a job running on node A when A is killed with SIGKILL is taken over by node B
-    once A's claim expires, and B finishes it (succeeded, attempts 2) and serves its output.
+    or C once A's claim expires and finished there (succeeded, attempts 2: it ran once more,
+    and ended once); both survivors serve its output.
 
 Usage: kill_node_test.py KILN MODELS_DIR (a folder holding srvgg_x4.pth)
 Exits 77 (skip) without redis-server or the model, unless KILN_REQUIRE_REDIS=1."""
@@ -186,6 +187,8 @@ def main():
         nodes.append(a)
         b = Node(kiln, models, redis_port, results, work, "node-b")
         nodes.append(b)
+        c = Node(kiln, models, redis_port, results, work, "node-c")
+        nodes.append(c)
 
         status, body = request(a.port, "POST", "/v1/sessions", b"")
         assert status in (200, 201), (status, body)
@@ -217,12 +220,19 @@ def main():
 
         job = wait_final(b.port, auth, job_id, 120)
         if not job or job["status"] != "succeeded" or job.get("attempts") != 2:
-            sys.exit(f"FAIL: after the kill the job is {job}\nnode B:\n{b.tail()}")
-        status, body = request(b.port, "GET", job["outputs"][0]["url"], None, auth)
-        if status != 200 or not body.startswith(b"\x89PNG"):
-            sys.exit(f"FAIL: output from node B: {status}, {len(body)} bytes")
-        print(f"ok: node B finished {job_id} (attempts 2) {time.monotonic() - killed:.1f} s "
-              f"after the kill; output {len(body)} bytes")
+            sys.exit(f"FAIL: after the kill the job is {job}\nnode B:\n{b.tail()}\n"
+                     f"node C:\n{c.tail()}")
+        outputs = []
+        for name, node in (("B", b), ("C", c)):
+            status, body = request(node.port, "GET", job["outputs"][0]["url"], None, auth)
+            if status != 200 or not body.startswith(b"\x89PNG"):
+                sys.exit(f"FAIL: output from node {name}: {status}, {len(body)} bytes")
+            outputs.append(body)
+        if outputs[0] != outputs[1]:
+            sys.exit("FAIL: nodes B and C serve different bytes for one output")
+        print(f"ok: {job_id} finished on a survivor (attempts 2) "
+              f"{time.monotonic() - killed:.1f} s after the kill; output {len(body)} bytes "
+              "from both")
     finally:
         for node in nodes:
             node.stop()

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "core/error.h"
@@ -83,7 +85,7 @@ TEST(RedisReplyTest, WrongKindIsInternal) {
     EXPECT_THROW(RedisReply().as_string(), core::Error);
 }
 
-TEST(RedisUnreachable, IsAnIoErrorNamingTheAddress) {
+TEST(RedisUnreachable, IsUnavailableNamingTheAddress) {
     // Bound but not listening: connections are refused, and no server can take the port.
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
@@ -99,13 +101,55 @@ TEST(RedisUnreachable, IsAnIoErrorNamingTheAddress) {
             RedisConnection connection({"127.0.0.1", port, 0}, std::chrono::milliseconds(500));
             ADD_FAILURE() << "connected to a port nobody listens on";
         } catch (const core::Error& e) {
-            EXPECT_EQ(e.code(), core::ErrorCode::IO);
+            EXPECT_EQ(e.code(), core::ErrorCode::UNAVAILABLE);
             const std::string expected = "redis unreachable at 127.0.0.1:" + std::to_string(port);
             EXPECT_EQ(std::string(e.what()).rfind(expected + ": ", 0), 0u) << e.what();
         }
     }
     close(fd);
     EXPECT_TRUE(bound);
+}
+
+// A server that has restarted and is still reading its append-only file answers every
+// command with LOADING: up, but not serving yet, so UNAVAILABLE as when it cannot be reached.
+// A listener of the test's own plays that server, so no data set has to be big enough to
+// keep a real one loading.
+TEST(RedisUnreachable, LoadingIsUnavailable) {
+    const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    ASSERT_EQ(listen(listener, 1), 0);
+    const int port = ntohs(address.sin_port);
+    std::thread server([listener] {
+        const int client = accept(listener, nullptr, nullptr);
+        if (client < 0)
+            return;
+        char buffer[512];
+        const std::string loading = "-LOADING Redis is loading the dataset in memory\r\n";
+        while (recv(client, buffer, sizeof buffer, 0) > 0)
+            send(client, loading.data(), loading.size(), MSG_NOSIGNAL);
+        close(client);
+    });
+    {
+        RedisConnection connection({"127.0.0.1", port, 0}, std::chrono::milliseconds(500));
+        try {
+            connection.command({"PING"});
+            ADD_FAILURE() << "a loading server answered";
+        } catch (const core::Error& e) {
+            EXPECT_EQ(e.code(), core::ErrorCode::UNAVAILABLE) << e.what();
+            EXPECT_NE(std::string(e.what()).find("127.0.0.1:" + std::to_string(port)),
+                      std::string::npos)
+                << e.what();
+            EXPECT_NE(std::string(e.what()).find("LOADING"), std::string::npos) << e.what();
+        }
+    }
+    server.join();
+    close(listener);
 }
 
 class RedisConnectionTest : public ::testing::Test {
@@ -212,6 +256,29 @@ TEST_F(RedisConnectionTest, ReconnectsAfterTheServerRestarts) {
     EXPECT_EQ(redis.command({"PING"}).as_string(), "PONG");
     own.restart();
     // The new server has never seen the script.
+    EXPECT_EQ(redis.eval("return 7", {}, {}).as_integer(), 7);
+}
+
+// A crash of the server: commands fail as UNAVAILABLE naming the address (a lost
+// connection, then refused ones), and the same connection serves again once it is back, with
+// the writes acknowledged before the crash (appendfsync always).
+TEST_F(RedisConnectionTest, UnavailableWhileTheServerIsDownThenServesAgain) {
+    test::RedisServer own(test::RedisServer::Persistence::AOF_ALWAYS);
+    RedisConnection redis(own.address(), std::chrono::milliseconds(500));
+    EXPECT_EQ(redis.command({"SET", key_, "kept"}).as_string(), "OK");
+    own.kill_now();
+    const std::string where = "127.0.0.1:" + std::to_string(own.address().port);
+    for (int i = 0; i < 2; ++i) {  // the lost connection, then a refused one
+        try {
+            redis.command({"GET", key_});
+            ADD_FAILURE() << "a command succeeded with the server down";
+        } catch (const core::Error& e) {
+            EXPECT_EQ(e.code(), core::ErrorCode::UNAVAILABLE) << e.what();
+            EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+        }
+    }
+    own.start_again();
+    EXPECT_EQ(redis.command({"GET", key_}).as_string(), "kept");
     EXPECT_EQ(redis.eval("return 7", {}, {}).as_integer(), 7);
 }
 

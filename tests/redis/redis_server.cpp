@@ -110,7 +110,8 @@ bool RedisServer::available() {
     return !redis_server_path().empty();
 }
 
-RedisServer::RedisServer() : log_(dir_.path() / "redis-server.log") {
+RedisServer::RedisServer(Persistence persistence)
+    : persistence_(persistence), log_(dir_.path() / "redis-server.log") {
     if (!available())
         throw std::runtime_error("redis-server is not on PATH (scripts/install-deps.sh)");
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -127,12 +128,27 @@ RedisServer::~RedisServer() {
 
 void RedisServer::restart() {
     stop();
+    start_again();
+}
+
+void RedisServer::kill_now() {
+    if (pid_ < 0)
+        return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+}
+
+void RedisServer::start_again() {
     if (!start())
         throw std::runtime_error("redis-server did not start again on port " +
                                  std::to_string(port_) + "; its log:\n" + log_tail());
 }
 
 bool RedisServer::start() {
+    const bool aof = persistence_ == Persistence::AOF_ALWAYS;
     std::vector<std::string> args = {redis_server_path(),
                                      "--port",
                                      std::to_string(port_),
@@ -141,7 +157,9 @@ bool RedisServer::start() {
                                      "--save",
                                      "",
                                      "--appendonly",
-                                     "no",
+                                     aof ? "yes" : "no",
+                                     "--appendfsync",
+                                     "always",
                                      "--dir",
                                      dir_.path().string(),
                                      "--daemonize",
