@@ -126,6 +126,7 @@ void Service::sweep_loop() {
             for (const auto& [session, job] :
                  jobs_->finished_before(now - options_.output_ttl.count()))
                 scheduler_->remove(session, job);
+            scheduler_->repair_queue(options_.sweep_interval);
         } catch (const std::exception& e) {
             spdlog::warn("retention sweep: {}", e.what());  // try again next time
         }
@@ -134,16 +135,28 @@ void Service::sweep_loop() {
 }
 
 void Service::change_poll_loop(int64_t seen) {
+    // This poll reads the store 4 times a second whatever the traffic, so it is the node's
+    // one place to say (once) that the store went away and when it came back; requests
+    // meanwhile answer 503 store_unavailable and workers retry on their own.
+    bool reachable = true;
     std::unique_lock lock(sweep_mutex_);
     while (!sweep_wake_.wait_for(lock, options_.change_poll, [&] { return sweep_stop_; })) {
         lock.unlock();
         try {
             const int64_t last = jobs_->last_update_seq();
+            if (!reachable)
+                spdlog::info("the store {} is reachable again", options_.store);
+            reachable = true;
             if (last != seen)
                 changes_.notify();
             seen = last;
         } catch (const std::exception& e) {
-            spdlog::debug("change poll: {}", e.what());  // the store is out of reach: next time
+            if (reachable)
+                spdlog::warn(
+                    "the store is out of reach ({}); requests that need it answer 503 "
+                    "until it is back",
+                    e.what());
+            reachable = false;
         }
         lock.lock();
     }

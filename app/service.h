@@ -54,8 +54,8 @@ struct ServiceOptions {
 
 class Service {
   public:
-    // Throws core::Error: INVALID_ARGUMENT for a bad store URL or a missing results_dir, IO
-    // when Redis cannot be reached.
+    // Throws core::Error: INVALID_ARGUMENT for a bad store URL or a missing results_dir,
+    // UNAVAILABLE when Redis cannot be reached.
     explicit Service(ServiceOptions options, scheduler::Scheduler::Observer observer = {});
     ~Service();
     Service(const Service&) = delete;

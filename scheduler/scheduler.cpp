@@ -162,14 +162,7 @@ SubmitResult Scheduler::admit(SubmitRequest& request) {
             jobs_.find_job_by_idempotency_key(request.session_id, request.idempotency_key);
         if (!existing)
             return std::nullopt;
-        if (!constant_time_equal(existing->request_hash, request.request_hash)) {
-            throw SchedulerError(SchedulerCode::IDEMPOTENCY_REUSED,
-                                 "this idempotency key was used with a different request; use a "
-                                 "new key for a new job");
-        }
-        std::lock_guard lock(mutex_);
-        apply_live_state(*existing);
-        return SubmitResult{*existing, true};
+        return existing_job(std::move(*existing), request.request_hash);
     };
     if (auto earlier = replay())
         return *earlier;
@@ -251,19 +244,24 @@ std::vector<ModelDescription> Scheduler::describe_models() {
 
 void Scheduler::check_queue_limits(const std::string& session_id) const {
     std::lock_guard lock(mutex_);
-    if (queue_->size() >= options_.max_queued) {
-        throw SchedulerError(SchedulerCode::QUEUE_FULL,
-                             "the queue is full (" + std::to_string(options_.max_queued) +
-                                 " jobs); retry after the suggested delay",
-                             retry_after_locked());
+    if (queue_->size() >= options_.max_queued)
+        throw queue_full_error(true);
+    if (queue_->session_size(session_id) >= options_.max_queued_per_session)
+        throw queue_full_error(false);
+}
+
+SchedulerError Scheduler::queue_full_error(bool whole_queue) const {
+    if (whole_queue) {
+        return SchedulerError(SchedulerCode::QUEUE_FULL,
+                              "the queue is full (" + std::to_string(options_.max_queued) +
+                                  " jobs); retry after the suggested delay",
+                              retry_after_locked());
     }
-    if (queue_->session_size(session_id) >= options_.max_queued_per_session) {
-        throw SchedulerError(SchedulerCode::SESSION_QUEUE_FULL,
-                             "this session already has " +
-                                 std::to_string(options_.max_queued_per_session) +
-                                 " queued jobs (the limit); wait for some to start",
-                             retry_after_locked());
-    }
+    return SchedulerError(SchedulerCode::SESSION_QUEUE_FULL,
+                          "this session already has " +
+                              std::to_string(options_.max_queued_per_session) +
+                              " queued jobs (the limit); wait for some to start",
+                          retry_after_locked());
 }
 
 void Scheduler::check_storage_limit(const std::string& session_id, size_t input_bytes) {
@@ -286,23 +284,84 @@ SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& input) 
     job.status = JobStatus::QUEUED;
     job.created_at = now_ms();
     results_.put(job.session_id, job.id, input_file_name, input);
+    std::optional<Job> holder;
     try {
-        jobs_.insert_job(job);
-    } catch (...) {
-        results_.remove_job(job.session_id, job.id);
+        holder = jobs_.insert_job_unless_key_held(job);
+    } catch (const core::Error& e) {
+        // A shared store out of reach may have taken the insert and lost the answer: the
+        // input stays for the job that may exist (a client resubmitting with its key finds
+        // it); otherwise it is a small file the session's deletion or expiry removes.
+        if (e.code() != core::ErrorCode::UNAVAILABLE)
+            results_.remove_job(job.session_id, job.id);
         throw;
     }
+    if (holder) {  // another node's request with the same key won
+        results_.remove_job(job.session_id, job.id);
+        return existing_job(std::move(*holder), job.request_hash);
+    }
     const auto session = jobs_.find_session(job.session_id);
-    uint64_t queue_op = 0;
+    PushResult pushed;
     {
         std::lock_guard lock(mutex_);
         queue_->set_paused(job.session_id, session && session->paused);
-        queue_op = queue_->push(job.session_id, job.id, job.priority);
-        apply_live_state(job);
+        // The limits again, checked with the push as one step: nodes sharing the queue may
+        // have filled it since check_queue_limits.
+        pushed =
+            queue_->push_within(job.session_id, job.id, job.priority,
+                                QueueLimits{options_.max_queued, options_.max_queued_per_session});
+        if (pushed.outcome == PushOutcome::PUSHED)
+            apply_live_state(job);
+    }
+    if (pushed.outcome != PushOutcome::PUSHED) {
+        jobs_.delete_job(job.session_id, job.id);
+        results_.remove_job(job.session_id, job.id);
+        std::lock_guard lock(mutex_);
+        throw queue_full_error(pushed.outcome == PushOutcome::QUEUE_FULL);
     }
     wake_.notify_one();
-    notify(SchedulerEventKind::QUEUED, job.session_id, job.id, queue_op);
+    notify(SchedulerEventKind::QUEUED, job.session_id, job.id, pushed.queue_op);
     return SubmitResult{std::move(job), false};
+}
+
+SubmitResult Scheduler::existing_job(Job job, const std::string& request_hash) {
+    if (!constant_time_equal(job.request_hash, request_hash)) {
+        throw SchedulerError(SchedulerCode::IDEMPOTENCY_REUSED,
+                             "this idempotency key was used with a different request; use a "
+                             "new key for a new job");
+    }
+    std::lock_guard lock(mutex_);
+    // Stored as queued, yet maybe never pushed: a request that failed between the two (the
+    // store out of reach) and is now resubmitted with its key. Pushing is a no-op for a job
+    // already queued or claimed; one that ended meanwhile is skipped by the worker that pops it.
+    if (job.status == JobStatus::QUEUED)
+        queue_->push_within(job.session_id, job.id, job.priority, QueueLimits{});
+    apply_live_state(job);
+    return SubmitResult{std::move(job), true};
+}
+
+size_t Scheduler::repair_queue(std::chrono::milliseconds min_age) {
+    const int64_t before = now_ms() - min_age.count();
+    size_t pushed = 0;
+    for (const Job& job : jobs_.unfinished_jobs()) {
+        if (job.status != JobStatus::QUEUED || job.created_at > before)
+            continue;
+        const auto session = jobs_.find_session(job.session_id);
+        std::lock_guard lock(mutex_);
+        if (queue_->position(job.session_id, job.id) || running_.count(job.id))
+            continue;
+        queue_->set_paused(job.session_id, session && session->paused);
+        // No-op when it is claimed (another node popped it and has not marked it running yet).
+        const size_t size_before = queue_->size();
+        queue_->push_within(job.session_id, job.id, job.priority, QueueLimits{});
+        if (queue_->size() > size_before) {
+            spdlog::warn("job {}: stored as queued but missing from the queue; queued again",
+                         job.id);
+            ++pushed;
+        }
+    }
+    if (pushed > 0)
+        wake_.notify_all();
+    return pushed;
 }
 
 void Scheduler::apply_live_state(Job& job) {
@@ -359,8 +418,9 @@ void Scheduler::worker_loop(engine::ExecutionContext& context) {
                             break;
                         }
                     } catch (const core::Error& e) {
-                        // A shared queue out of reach: this worker tries again after a poll.
-                        spdlog::warn("the job queue: {}; retrying", e.what());
+                        // A shared queue out of reach: this worker tries again after a poll
+                        // (the node's change poll says once that the store is away).
+                        spdlog::debug("the job queue: {}; retrying", e.what());
                     }
                 }
                 if (models_.has_retired(context)) {
@@ -439,7 +499,7 @@ void Scheduler::watchdog_loop() {
                 renew_claims();
                 next_renew = now + options_.claim_renew;
             } catch (const core::Error& e) {
-                spdlog::warn("renewing job claims: {}; retrying", e.what());
+                spdlog::debug("renewing job claims: {}; retrying", e.what());
                 next_renew = now + options_.queue_poll;
             }
         }
@@ -455,6 +515,44 @@ void Scheduler::renew_claims() {
         running.lost = true;
         running.cancel->store(true);
     }
+}
+
+void Scheduler::take_remote_cancel(const QueuedJob& queued) {
+    std::lock_guard lock(mutex_);
+    Running& r = running_.at(queued.job_id);
+    bool requested = false;
+    try {
+        requested = queue_->cancel_requested(queued);
+    } catch (const core::Error& e) {
+        // The queue out of reach: the next tile asks again.
+        spdlog::debug("job {}: cancel request not read: {}", queued.job_id, e.what());
+    }
+    if (requested) {
+        r.user_cancelled = true;
+        r.cancel->store(true);
+    }
+}
+
+bool Scheduler::holds_claim(const QueuedJob& queued) {
+    std::lock_guard lock(mutex_);
+    Running& r = running_.at(queued.job_id);
+    if (r.lost)
+        return false;
+    if (!options_.shared_queue)
+        return true;
+    // A renewal now narrows the window in which a node that stalled past its claim's timeout
+    // writes outputs while the node that took the job over runs it (to one round trip).
+    try {
+        if (!queue_->renew(queued)) {
+            spdlog::warn("job {}: another node took it over; this run's outputs are dropped",
+                         queued.job_id);
+            r.lost = true;
+        }
+    } catch (const core::Error& e) {
+        // Unknown: keep the result; the store write that follows waits for the store.
+        spdlog::warn("job {}: claim not confirmed: {}", queued.job_id, e.what());
+    }
+    return !r.lost;
 }
 
 bool Scheduler::lost(const std::string& id) const {
@@ -482,7 +580,9 @@ bool Scheduler::run_job(const QueuedJob& queued,
                                                 std::to_string(job.attempts) + " times; retry it"};
         return finish(job, OnStoreError::WAIT);
     }
-    if (cancel) {  // before it started: the client, the watchdog or stop()
+    if (options_.shared_queue)
+        take_remote_cancel(queued);
+    if (cancel) {  // before it started: a client (of any node), the watchdog or stop()
         if (!end_interrupted(job))
             return false;  // stopping: still as stored, the next start takes it up
         job.finished_at = now_ms();
@@ -538,6 +638,9 @@ bool Scheduler::run_job(const QueuedJob& queued,
                 }
             }
             notify(SchedulerEventKind::PROGRESS, job.session_id, job.id);
+            // A cancel asked on another node reaches this one between tiles or steps.
+            if (options_.shared_queue && !cancel)
+                take_remote_cancel(queued);
         };
         const auto model = models_.acquire(job.model);
         RunHooks hooks;
@@ -564,7 +667,7 @@ bool Scheduler::run_job(const QueuedJob& queued,
         const std::vector<RunOutput> outs =
             model->run(job, *input, plans.get(), backend_, context,
                        TaskLimits{options_.memory_budget, options_.decode_limits}, hooks);
-        if (lost(job.id))
+        if (!holds_claim(queued))
             return true;  // the node that took it over writes the outputs
         job.outputs.clear();
         for (size_t k = 0; k < outs.size(); ++k)
@@ -635,8 +738,9 @@ Scheduler::Recorded Scheduler::record(Job& job, OnStoreError on_error) {
         try {
             return jobs_.update_job(job) ? Recorded::YES : Recorded::DELETED;
         } catch (const core::Error& e) {
-            const bool store_failed =
-                e.code() == core::ErrorCode::NO_SPACE || e.code() == core::ErrorCode::IO;
+            const bool store_failed = e.code() == core::ErrorCode::NO_SPACE ||
+                                      e.code() == core::ErrorCode::IO ||
+                                      e.code() == core::ErrorCode::UNAVAILABLE;
             if (on_error == OnStoreError::THROW || !store_failed)
                 throw;
             if (!warned) {
@@ -695,6 +799,10 @@ CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string
                 it->second.cancel->store(true);
                 return CancelOutcome::STOPPING;
             }
+            // Claimed by another node (a shared queue): it stops the job at its next tile or
+            // step, or before it starts.
+            if (queue_->request_cancel(session_id, id))
+                return CancelOutcome::STOPPING;
         }
     }
     if (dequeued) {
@@ -750,10 +858,13 @@ void Scheduler::remove(const std::string& session_id, const std::string& id) {
         throw SchedulerError(SchedulerCode::NOT_FOUND, "no job " + id + " in this session");
     {
         std::lock_guard lock(mutex_);
-        queue_->remove(session_id, id);
-        if (auto it = running_.find(id); it != running_.end()) {
-            it->second.user_cancelled = true;
-            it->second.cancel->store(true);
+        if (!queue_->remove(session_id, id)) {
+            if (auto it = running_.find(id); it != running_.end()) {
+                it->second.user_cancelled = true;
+                it->second.cancel->store(true);
+            } else {
+                queue_->request_cancel(session_id, id);  // running on another node
+            }
         }
     }
     jobs_.delete_job(session_id, id);
@@ -793,6 +904,15 @@ void Scheduler::remove_session(const std::string& session_id) {
                 running.user_cancelled = true;
                 running.cancel->store(true);
             }
+        }
+    }
+    if (options_.shared_queue) {  // the session's jobs running on other nodes
+        JobQuery query;
+        query.status = JobStatus::RUNNING;
+        query.limit = 1000;
+        for (const Job& job : jobs_.list_jobs(session_id, query)) {
+            std::lock_guard lock(mutex_);
+            queue_->request_cancel(session_id, job.id);
         }
     }
     jobs_.delete_session(session_id);

@@ -24,6 +24,7 @@
 #include "scheduler/job_store.h"
 #include "scheduler/model_cache.h"
 #include "scheduler/result_store.h"
+#include "scheduler/scheduler_error.h"
 #include "scheduler/scheduler_stats.h"
 #include "scheduler/task.h"
 #include "weights/registry.h"
@@ -137,6 +138,12 @@ class Scheduler {
     // not this session's, nullopt when its input is gone.
     std::optional<StoredInput> input(const std::string& session_id, const std::string& id);
 
+    // Pushes the jobs the store holds as queued, created at least min_age ago, that the queue
+    // neither holds nor has handed out: left so by a request that failed between the store
+    // and the queue (a shared store out of reach). Returns how many; the service's sweep
+    // calls it.
+    size_t repair_queue(std::chrono::milliseconds min_age);
+
     QueueInfo queue_info(const std::string& session_id);
     void set_session_paused(const std::string& session_id, bool paused);
     // Cancels the session's queued jobs; returns how many.
@@ -202,6 +209,10 @@ class Scheduler {
     std::shared_ptr<const TaskModel> task_model(const std::string& name);
     // Throws SchedulerError QUEUE_FULL / SESSION_QUEUE_FULL with a Retry-After.
     void check_queue_limits(const std::string& session_id) const;
+    SchedulerError queue_full_error(bool whole_queue) const;  // under mutex_
+    // An earlier job answering an Idempotency-Key: IDEMPOTENCY_REUSED when it was submitted
+    // with another request.
+    SubmitResult existing_job(Job job, const std::string& request_hash);
     void check_storage_limit(const std::string& session_id, size_t input_bytes);
     void notify(SchedulerEventKind kind,
                 const std::string& session_id,
@@ -209,6 +220,12 @@ class Scheduler {
                 uint64_t queue_op = 0);
     void apply_live_state(Job& job);  // under mutex_
     bool lost(const std::string& id) const;
+    // Sets the running job's cancel flag when a cancel was asked on another node (a shared
+    // queue's cancel request).
+    void take_remote_cancel(const QueuedJob& queued);
+    // False when another node took the running job over (on a shared queue the claim is
+    // renewed to find out): this node then records nothing of it.
+    bool holds_claim(const QueuedJob& queued);
     int retry_after_locked() const;
 
     JobStore& jobs_;

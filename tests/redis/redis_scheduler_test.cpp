@@ -1,7 +1,9 @@
 // Two Schedulers ("nodes") on one Redis queue and store and one shared result folder: a job
 // submitted on one node runs on another, a dead node's job is taken over after its claim
-// expires (re-run, or failed "interrupted" past max_attempts), and a node that renews its
-// claim keeps a job that runs longer than the claim timeout.
+// expires (re-run, or failed "interrupted" past max_attempts), a node that renews its claim
+// keeps a job that runs longer than the claim timeout, a cancel asked on one node stops the
+// job another node runs (or one it takes over from a dead node), and the queue repair pushes
+// a stored job the queue lost.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -257,6 +259,74 @@ TEST_F(RedisSchedulerTest, NodeThatLostItsClaimRecordsNothing) {
     ASSERT_TRUE(after);
     EXPECT_EQ(after->status, JobStatus::SUCCEEDED);
     EXPECT_EQ(after->attempts, 2);
+}
+
+}  // namespace
+}  // namespace kiln::scheduler
+
+namespace kiln::scheduler {
+namespace {
+
+TEST_F(RedisSchedulerTest, RepairQueuesAStoredJobTheQueueLost) {
+    auto a = node("node-a");
+    // Stored as queued, never pushed: what a submission leaves when Redis goes away between
+    // its store write and its queue write.
+    Job job;
+    job.id = random_id();
+    job.session_id = session_;
+    job.model = "srvgg_x4";
+    job.created_at = now_ms() - 120000;
+    a->results.put(session_, job.id, "input", test::test_png(12, 10, 3));
+    a->store.insert_job(job);
+    Job young = job;
+    young.id = random_id();
+    young.created_at = now_ms();  // may be a submission about to push: left alone
+    a->results.put(session_, young.id, "input", test::test_png(12, 10, 4));
+    a->store.insert_job(young);
+    a->scheduler->start();
+
+    EXPECT_EQ(a->scheduler->repair_queue(std::chrono::minutes(1)), 1u);
+    const auto done = wait_final(a->store, session_, job.id);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, JobStatus::SUCCEEDED);
+    EXPECT_EQ(done->attempts, 1);
+    EXPECT_EQ(a->store.find_job(session_, young.id)->status, JobStatus::QUEUED);
+    // Nothing left to repair: a second pass pushes nothing, the job ran once.
+    EXPECT_EQ(a->scheduler->repair_queue(std::chrono::minutes(1)), 0u);
+    EXPECT_EQ(a->started(), std::vector<std::string>{job.id});
+}
+
+TEST_F(RedisSchedulerTest, CancelAskedOnAnotherNodeStopsTheRunningJob) {
+    auto a = node("node-a");
+    auto b = node("node-b", paused_options());  // b only answers the client
+    a->scheduler->start();
+    b->scheduler->start();
+    SubmitRequest tiled = request(1024, 1024);
+    tiled.params_json = R"({"tile": 128})";  // 64 tiles: a cancel is read between them
+    const SubmitResult submitted = a->scheduler->submit(tiled);
+    const auto give_up = Clock::now() + std::chrono::seconds(30);
+    while (a->started().empty() && Clock::now() < give_up)
+        std::this_thread::sleep_for(milliseconds(5));
+    ASSERT_EQ(a->started(), std::vector<std::string>{submitted.job.id});
+    EXPECT_EQ(b->scheduler->cancel(session_, submitted.job.id), CancelOutcome::STOPPING);
+    const auto done = wait_final(b->store, session_, submitted.job.id, milliseconds(30000));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, JobStatus::CANCELLED);
+    EXPECT_TRUE(done->outputs.empty());
+    EXPECT_EQ(a->finished(), std::vector<std::string>{submitted.job.id});
+    EXPECT_THROW(b->scheduler->cancel(session_, submitted.job.id), SchedulerError);
+}
+
+TEST_F(RedisSchedulerTest, CancelOfADeadNodesJobEndsItWhereItIsTakenOver) {
+    auto b = node("node-b", paused_options());
+    const Job job = dead_node_job(b->store, b->results, 1);
+    b->scheduler->start();
+    EXPECT_EQ(b->scheduler->cancel(session_, job.id), CancelOutcome::STOPPING);
+    b->scheduler->resume_workers();
+    const auto done = wait_final(b->store, session_, job.id);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->status, JobStatus::CANCELLED);
+    EXPECT_EQ(done->attempts, 1);  // not run again
 }
 
 }  // namespace
