@@ -27,12 +27,51 @@ TEST(Admission, QueueLimitsAnswer429WithRetryAfter) {
     expect_error(global, 429, "queue_full");
     EXPECT_FALSE(global->get_header_value("Retry-After").empty());
 
-    h.service->scheduler().resume_workers();  // the accepted jobs all run
+    h.resume_workers();  // the accepted jobs all run
     auto list = h.client().Get("/v1/jobs", h.auth(a));
     const json jobs = json::parse(list->body)["jobs"];
     ASSERT_EQ(jobs.size(), 2u);
     for (const auto& job : jobs)
         EXPECT_EQ(h.wait_final(a, job["id"])["status"], "succeeded");
+}
+
+TEST(Admission, ConcurrentSubmissionsNeverPassTheQueueLimits) {
+    auto options = Harness::default_scheduler();
+    options.start_paused = true;
+    options.max_queued_per_session = 3;
+    options.max_queued = 5;
+    Harness h(options);
+    const std::string a = h.new_session(), b = h.new_session();
+    const std::string png = png_bytes(test_image(8, 8, 4));
+    constexpr int clients = 8;
+    std::vector<Answer> answers(2 * clients);
+    run_concurrently(2 * clients, [&](int k) {
+        answers[static_cast<size_t>(k)] = answer(h.submit(k < clients ? a : b, png));
+    });
+    int accepted_a = 0, accepted_b = 0;
+    for (int k = 0; k < 2 * clients; ++k) {
+        const Answer& res = answers[static_cast<size_t>(k)];
+        if (res.status == 202) {
+            (k < clients ? accepted_a : accepted_b) += 1;
+            continue;
+        }
+        ASSERT_EQ(res.status, 429) << res.body;
+        const std::string code = json::parse(res.body)["error"]["code"];
+        EXPECT_TRUE(code == "session_queue_full" || code == "queue_full") << code;
+    }
+    // Each session up to its limit of 3, both together up to the queue's 5: 3 + 2.
+    EXPECT_LE(accepted_a, 3);
+    EXPECT_LE(accepted_b, 3);
+    EXPECT_EQ(accepted_a + accepted_b, 5);
+    const json queue_a = json::parse(h.client().Get("/v1/queue", h.auth(a))->body);
+    const json queue_b = json::parse(h.client().Get("/v1/queue", h.auth(b))->body);
+    EXPECT_EQ(queue_a["queued"], accepted_a);
+    EXPECT_EQ(queue_b["queued"], accepted_b);
+    // A refused submission leaves no job behind.
+    EXPECT_EQ(json::parse(h.client().Get("/v1/jobs", h.auth(a))->body)["jobs"].size(),
+              static_cast<size_t>(accepted_a));
+    EXPECT_EQ(json::parse(h.client().Get("/v1/jobs", h.auth(b))->body)["jobs"].size(),
+              static_cast<size_t>(accepted_b));
 }
 
 TEST(Admission, BadInputsGetTheirStatusAndTheServerServesOn) {

@@ -1,6 +1,7 @@
 // Fairness, cancel, retry, idempotent resubmission, queue controls, draining and restart.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "tests/server/server_harness.h"
@@ -30,7 +31,7 @@ TEST(Lifecycle, LateSessionStartsAfterAtMostOneMoreJobPerWorker) {
     for (int i = 0; i < 30; ++i)
         submit_id(h, a, png);
     const std::string b_job = submit_id(h, b, png);
-    h.service->scheduler().resume_workers();
+    h.resume_workers();
     h.wait_final(b, b_job);
     const auto started = h.log->started();
     const auto pos = std::find(started.begin(), started.end(), b_job) - started.begin();
@@ -83,7 +84,7 @@ TEST(Lifecycle, CancelQueuedThenRetry) {
     const json accepted = json::parse(retry->body);
     EXPECT_EQ(accepted["retry_of"], id);
     EXPECT_EQ(accepted["status"], "queued");
-    h.service->scheduler().resume_workers();
+    h.resume_workers();
     const json done = h.wait_final(token, accepted["id"]);
     EXPECT_EQ(done["status"], "succeeded");
     EXPECT_EQ(done["retry_of"], id);
@@ -103,7 +104,8 @@ TEST(Lifecycle, CancelRunningStopsWithinATileAndKeepsNoOutput) {
     EXPECT_EQ(running["status"], "running");
     EXPECT_EQ(running["progress"]["done"], 1);
     EXPECT_GT(running["progress"]["total"], 1);
-    auto cancel = h.client().Post("/v1/jobs/" + id + "/cancel", h.auth(token), "", "");
+    // From another node when there are several: the running node stops it at its next tile.
+    auto cancel = h.client_away_from(id).Post("/v1/jobs/" + id + "/cancel", h.auth(token), "", "");
     EXPECT_EQ(cancel->status, 202) << cancel->body;
     h.log->release();
     const json done = h.wait_final(token, id);
@@ -134,6 +136,29 @@ TEST(Lifecycle, IdempotentResubmission) {
     EXPECT_EQ(json::parse(list->body)["jobs"].size(), 1u);
 }
 
+TEST(Lifecycle, ConcurrentResubmissionsWithOneKeyMakeOneJob) {
+    Harness h;
+    const std::string token = h.new_session();
+    const std::string png = png_bytes(test_image(8, 8, 16));
+    constexpr int clients = 8;
+    std::vector<Answer> answers(clients);
+    run_concurrently(clients, [&](int k) {
+        answers[static_cast<size_t>(k)] = answer(h.submit(token, png, {}, "same-key"));
+    });
+    std::set<std::string> ids;
+    int created = 0;
+    for (const Answer& res : answers) {
+        ASSERT_TRUE(res.status == 202 || res.status == 200) << res.status << " " << res.body;
+        created += res.status == 202 ? 1 : 0;
+        ids.insert(json::parse(res.body)["id"].get<std::string>());
+    }
+    EXPECT_EQ(created, 1);
+    EXPECT_EQ(ids.size(), 1u);
+    const json list = json::parse(h.client().Get("/v1/jobs", h.auth(token))->body);
+    ASSERT_EQ(list["jobs"].size(), 1u);
+    EXPECT_EQ(h.wait_final(token, *ids.begin())["status"], "succeeded");
+}
+
 TEST(Lifecycle, QueuePauseResumeAndClear) {
     Harness h;
     const std::string token = h.new_session();
@@ -160,7 +185,7 @@ TEST(Lifecycle, QueuePauseResumeAndClear) {
 TEST(Lifecycle, DrainingRefusesNewJobs) {
     Harness h;
     const std::string token = h.new_session();
-    h.service->scheduler().drain(std::chrono::seconds(30));
+    h.drain(std::chrono::seconds(30));
     auto res = h.submit(token, png_bytes(test_image(8, 8, 8)));
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 503);

@@ -2,18 +2,24 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/pipeline/upscale_image.h"
+#include "tests/redis/redis_server.h"
 #include "weights/registry.h"
 
 namespace kiln::test {
 
-void EventLog::record(const scheduler::SchedulerEvent& event) {
+void EventLog::record(const scheduler::SchedulerEvent& event, int node) {
     std::unique_lock lock(mutex_);
     events_.push_back(event);
+    if (event.kind == scheduler::SchedulerEventKind::STARTED)
+        started_on_[event.job_id] = node;
     if (event.kind == scheduler::SchedulerEventKind::PROGRESS && hold_) {
         hold_ = false;
         held_ = event.job_id;
@@ -29,12 +35,22 @@ std::vector<scheduler::SchedulerEvent> EventLog::events() const {
 
 std::vector<std::string> EventLog::started() const {
     std::lock_guard lock(mutex_);
-    std::vector<std::string> ids;
+    std::vector<std::pair<uint64_t, std::string>> pops;
     for (const auto& e : events_) {
         if (e.kind == scheduler::SchedulerEventKind::STARTED)
-            ids.push_back(e.job_id);
+            pops.emplace_back(e.queue_op, e.job_id);
     }
+    std::sort(pops.begin(), pops.end());
+    std::vector<std::string> ids;
+    for (auto& [op, id] : pops)
+        ids.push_back(std::move(id));
     return ids;
+}
+
+int EventLog::node_that_started(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    const auto it = started_on_.find(id);
+    return it == started_on_.end() ? -1 : it->second;
 }
 
 void EventLog::hold_next_progress() {
@@ -55,6 +71,33 @@ void EventLog::release() {
     std::lock_guard lock(mutex_);
     released_ = true;
     cv_.notify_all();
+}
+
+Answer answer(const httplib::Result& res) {
+    return res ? Answer{res->status, res->body} : Answer{};
+}
+
+void run_concurrently(int n, const std::function<void(int)>& body) {
+    std::mutex mutex;
+    std::condition_variable go;
+    bool released = false;
+    std::vector<std::thread> threads;
+    for (int k = 0; k < n; ++k) {
+        threads.emplace_back([&, k] {
+            {
+                std::unique_lock lock(mutex);
+                go.wait(lock, [&] { return released; });
+            }
+            body(k);
+        });
+    }
+    {
+        std::lock_guard lock(mutex);
+        released = true;
+    }
+    go.notify_all();
+    for (auto& t : threads)
+        t.join();
 }
 
 image::Image test_image(int width, int height, int seed) {
@@ -108,6 +151,11 @@ scheduler::SchedulerOptions Harness::default_scheduler() {
     return options;
 }
 
+int harness_nodes() {
+    const char* env = std::getenv("KILN_TEST_NODES");
+    return env ? std::max(1, std::atoi(env)) : 1;
+}
+
 Harness::Harness(scheduler::SchedulerOptions options,
                  server::ServerOptions server,
                  const std::filesystem::path& data)
@@ -121,6 +169,13 @@ Harness::Harness(scheduler::SchedulerOptions options,
     }
     server_options.host = "127.0.0.1";
     server_options.port = 0;
+    if (harness_nodes() > 1) {
+        if (!RedisServer::available())
+            throw std::runtime_error(
+                "KILN_TEST_NODES > 1 needs redis-server on PATH; scripts/install-deps.sh "
+                "installs it");
+        redis = std::make_unique<RedisServer>();
+    }
     start();
 }
 
@@ -129,30 +184,88 @@ Harness::~Harness() {
 }
 
 void Harness::start() {
-    app::ServiceOptions options;
-    options.models_dir = dir.path() / "models";
-    options.data_dir = data_dir;
-    options.scheduler = scheduler_options;
-    options.server = server_options;
-    auto events = log;
-    service = std::make_unique<app::Service>(
-        options, [events](const scheduler::SchedulerEvent& e) { events->record(e); });
-    port = service->start();
+    const int nodes = harness_nodes();
+    ports.clear();
+    for (int node = 0; node < nodes; ++node) {
+        app::ServiceOptions options;
+        options.models_dir = dir.path() / "models";
+        options.data_dir = nodes > 1 ? data_dir / ("node" + std::to_string(node)) : data_dir;
+        options.scheduler = scheduler_options;
+        options.server = server_options;
+        if (nodes > 1) {
+            const scheduler::RedisAddress address = redis->address();
+            options.store = "redis://" + address.host + ":" + std::to_string(address.port);
+            options.results_dir = data_dir / "results";
+            options.node_id = "node" + std::to_string(node);
+            // Nothing dies in these tests; a short timeout only makes renewals frequent.
+            options.claim_timeout = std::chrono::seconds(10);
+        }
+        auto events = log;
+        auto node_service = std::make_unique<app::Service>(
+            options,
+            [events, node](const scheduler::SchedulerEvent& e) { events->record(e, node); });
+        ports.push_back(node_service->start());
+        if (node == 0)
+            service = std::move(node_service);
+        else
+            more_nodes.push_back(std::move(node_service));
+    }
+    port = ports.front();
 }
 
 void Harness::stop() {
+    log->release();
+    for (auto& node : more_nodes)
+        node->stop();
+    more_nodes.clear();
     if (service) {
-        log->release();
         service->stop();
         service.reset();
     }
 }
 
-httplib::Client Harness::client() const {
-    httplib::Client cli("127.0.0.1", port);
+void Harness::pause_workers() {
+    service->scheduler().pause_workers();
+    for (auto& node : more_nodes)
+        node->scheduler().pause_workers();
+}
+
+void Harness::resume_workers() {
+    service->scheduler().resume_workers();
+    for (auto& node : more_nodes)
+        node->scheduler().resume_workers();
+}
+
+void Harness::drain(std::chrono::milliseconds grace) {
+    std::vector<std::thread> drains;
+    for (auto& node : more_nodes)
+        drains.emplace_back([&node, grace] { node->scheduler().drain(grace); });
+    service->scheduler().drain(grace);
+    for (auto& t : drains)
+        t.join();
+}
+
+int Harness::next_port() const {
+    return ports[next_node_++ % ports.size()];
+}
+
+httplib::Client Harness::client_of(int node_port) const {
+    httplib::Client cli("127.0.0.1", node_port);
     cli.set_read_timeout(120, 0);
     cli.set_write_timeout(120, 0);
     return cli;
+}
+
+httplib::Client Harness::client() const {
+    return client_of(next_port());
+}
+
+httplib::Client Harness::client_away_from(const std::string& id) const {
+    const int node = log->node_that_started(id);
+    EXPECT_GE(node, 0) << "no node started job " << id;
+    if (ports.size() == 1 || node < 0)
+        return client_of(ports.front());
+    return client_of(ports[(static_cast<size_t>(node) + 1) % ports.size()]);
 }
 
 httplib::Headers Harness::auth(const std::string& token) const {
