@@ -703,6 +703,10 @@ bool Scheduler::run_job(const QueuedJob& queued,
                 mean_run_seconds_ == 0 ? seconds : 0.8 * mean_run_seconds_ + 0.2 * seconds;
         }
     }
+    // Again just before the final write: writing the outputs (to a shared folder) may have
+    // taken long enough for the claim to expire and another node to take the job over.
+    if (!holds_claim(queued))
+        return true;
     return finish(job, OnStoreError::WAIT);
 }
 
