@@ -224,12 +224,6 @@ void Harness::stop() {
     }
 }
 
-void Harness::pause_workers() {
-    service->scheduler().pause_workers();
-    for (auto& node : more_nodes)
-        node->scheduler().pause_workers();
-}
-
 void Harness::resume_workers() {
     service->scheduler().resume_workers();
     for (auto& node : more_nodes)

@@ -81,7 +81,6 @@ struct Harness {
     void stop();
 
     // On every node.
-    void pause_workers();
     void resume_workers();
     void drain(std::chrono::milliseconds grace);
 
