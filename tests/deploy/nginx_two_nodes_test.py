@@ -19,7 +19,6 @@ Through nginx:
 Usage: nginx_two_nodes_test.py KILN MODELS_DIR NGINX_CONF (a folder holding srvgg_x4.pth;
 docs/deploy/nginx.conf). Exits 77 (skip) without redis-server or nginx, unless
 KILN_REQUIRE_REDIS=1."""
-import base64
 import datetime
 import http.client
 import json
@@ -33,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
-SKIP = 77
-LISTENING = re.compile(r"kiln serve on http://([0-9.]+):(\d+)")
+# The multi-node helpers the Redis tests use (tests/redis/kiln_cluster.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis"))
+from kiln_cluster import Node as ClusterNode, Redis, free_port, job_body, request, skip  # noqa: E402
+
 JOBS = 6
 SIDE = 48  # tiny inputs: srvgg_x4 runs each in milliseconds on one thread
 SESSIONS_PER_ADDRESS = 3  # --sessions-per-client-hour of both nodes
@@ -52,24 +52,11 @@ def check(condition, message):
         raise Failure(message)
 
 
-def skip(why):
-    if os.environ.get("KILN_REQUIRE_REDIS") == "1":
-        sys.exit(f"FAIL: {why} (KILN_REQUIRE_REDIS=1 makes this a failure)")
-    print(f"SKIP: {why}")
-    sys.exit(SKIP)
-
-
 def find_program(name, fallback):
     found = shutil.which(name)
     if found:
         return found
     return fallback if os.access(fallback, os.X_OK) else None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port, process, what, seconds=10):
@@ -84,50 +71,24 @@ def wait_for_port(port, process, what, seconds=10):
             time.sleep(0.05)
 
 
-def png(width, height):
-    """An RGB PNG with varied samples (so the upscale does real work on every pixel)."""
-    rows = b"".join(b"\0" + bytes((x * 7 + y * 13) % 256 for x in range(width * 3))
-                    for y in range(height))
-
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
-            + chunk(b"IEND", b""))
-
-
 def png_size(data):
     check(data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR", "not a PNG")
     return struct.unpack(">II", data[16:24])
 
 
-def request(port, method, path, body=None, headers=None, source="127.0.0.1"):
-    """One request on its own connection; `source` is the client's loopback address (the
-    address nginx sees and appends to X-Forwarded-For)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read(), resp
-    finally:
-        conn.close()
-
-
 def new_session(port, source="127.0.0.1", headers=None):
-    status, body, _ = request(port, "POST", "/v1/sessions", b"", headers, source)
-    check(status == 201, f"POST /v1/sessions through nginx: {status} {body[:300]!r}")
-    return {"Authorization": "Bearer " + json.loads(body)["token"]}
+    answer = request(port, "POST", "/v1/sessions", b"", headers, source=source)
+    check(answer.status == 201,
+          f"POST /v1/sessions through nginx: {answer.status} {answer.body[:300]!r}")
+    return {"Authorization": "Bearer " + answer.json()["token"]}
 
 
 def submit(port, auth, side):
-    payload = json.dumps({"model": "srvgg_x4",
-                          "input": {"image": base64.b64encode(png(side, side)).decode()}})
-    status, body, _ = request(port, "POST", "/v1/jobs", payload.encode(),
-                              dict(auth, **{"Content-Type": "application/json"}))
-    check(status == 202, f"POST /v1/jobs through nginx: {status} {body[:300]!r}")
-    return json.loads(body)["id"]
+    answer = request(port, "POST", "/v1/jobs", job_body(side),
+                     dict(auth, **{"Content-Type": "application/json"}))
+    check(answer.status == 202,
+          f"POST /v1/jobs through nginx: {answer.status} {answer.body[:300]!r}")
+    return answer.json()["id"]
 
 
 def parse_time(text):
@@ -171,52 +132,25 @@ class EventStream:
         self.conn.close()
 
 
-class Node:
+class Node(ClusterNode):
+    """A node behind nginx: it trusts the X-Forwarded-For entry nginx appends, and its
+    session limit per address is small enough to reach."""
+
     def __init__(self, kiln, models, redis_port, results, work, name):
-        self.name = name
-        self.log_path = os.path.join(work, f"{name}.log")
-        self.log = open(self.log_path, "w+")
-        cmd = [kiln, "serve", "--host", "127.0.0.1", "--port", "0", "--models", models,
-               "--store", f"redis://127.0.0.1:{redis_port}", "--results", results,
-               "--node-id", name, "--data", os.path.join(work, f"data-{name}"),
-               "--workers", "1", "--threads", "1", "--trust-forwarded-for",
-               "--sessions-per-client-hour", str(SESSIONS_PER_ADDRESS), "--web", ""]
-        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with open(self.log_path) as f:
-                m = LISTENING.search(f.read())
-            if m:
-                self.port = int(m.group(2))
-                return
-            time.sleep(0.05)
-        raise Failure(f"node {name} did not start")
+        super().__init__(kiln, models, redis_port, results, work, name, extra_args=(
+            "--workers", "1", "--trust-forwarded-for",
+            "--sessions-per-client-hour", str(SESSIONS_PER_ADDRESS), "--web", ""))
 
     def metric(self, name, labels):
         """The sum of a metric's samples whose labels include `labels`, read from this node
         directly (each node's /metrics is its own)."""
-        status, body, _ = request(self.port, "GET", "/metrics")
-        check(status == 200, f"{self.name} /metrics: {status}")
+        answer = request(self.port, "GET", "/metrics")
+        check(answer.status == 200, f"{self.name} /metrics: {answer.status}")
         total = 0.0
-        for line in body.decode().splitlines():
+        for line in answer.body.decode().splitlines():
             if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
                 total += float(line.rsplit(" ", 1)[1])
         return total
-
-    def tail(self):
-        with open(self.log_path) as f:
-            return f.read()[-3000:]
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
 
 
 def render_nginx_conf(doc_path, node_ports, listen_port):
@@ -297,13 +231,14 @@ def check_events_and_outputs(proxy, auth):
           f"within {delay * 1000:.0f} ms of finished_at")
 
     for job_id in ids:
-        status, body, _ = request(proxy, "GET", f"/v1/jobs/{job_id}", None, auth)
-        check(status == 200, f"GET /v1/jobs/{job_id}: {status}")
-        url = json.loads(body)["outputs"][0]["url"]
-        status, body, resp = request(proxy, "GET", url, None, auth)
-        check(status == 200 and resp.getheader("Content-Type") == "image/png",
-              f"GET {url} through nginx: {status} {resp.getheader('Content-Type')}")
-        check(png_size(body) == (4 * SIDE, 4 * SIDE), f"{url}: {png_size(body)}")
+        job = request(proxy, "GET", f"/v1/jobs/{job_id}", None, auth)
+        check(job.status == 200, f"GET /v1/jobs/{job_id}: {job.status}")
+        url = job.json()["outputs"][0]["url"]
+        output = request(proxy, "GET", url, None, auth)
+        content_type = output.headers.get("content-type")
+        check(output.status == 200 and content_type == "image/png",
+              f"GET {url} through nginx: {output.status} {content_type}")
+        check(png_size(output.body) == (4 * SIDE, 4 * SIDE), f"{url}: {png_size(output.body)}")
     print(f"ok: {JOBS} outputs downloaded through nginx, {4 * SIDE}x{4 * SIDE} each")
     return ids
 
@@ -335,13 +270,13 @@ def check_replay_on_both_nodes(proxy, auth, ids, nodes):
 
 
 def check_isolation(proxy, other, ids):
-    status, body, _ = request(proxy, "GET", "/v1/jobs?limit=100", None, other)
-    check(status == 200 and json.loads(body)["jobs"] == [],
-          f"a second session lists {status} {body[:300]!r}")
+    listed = request(proxy, "GET", "/v1/jobs?limit=100", None, other)
+    check(listed.status == 200 and listed.json()["jobs"] == [],
+          f"a second session lists {listed.status} {listed.body[:300]!r}")
     for job_id in ids:
         for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/outputs/0",
                      f"/v1/jobs/{job_id}/input"):
-            status, _, _ = request(proxy, "GET", path, None, other)
+            status = request(proxy, "GET", path, None, other).status
             check(status == 404, f"a second session's GET {path}: {status}, not 404")
     # Its replay from the first event id ever holds nothing: no event within a second.
     stream = EventStream(proxy, other, last_event_id=0, timeout=1)
@@ -362,11 +297,12 @@ def check_forwarded_address_limit(proxy, nodes):
     attempts = 4 * SESSIONS_PER_ADDRESS
     answers = []
     for _ in range(attempts):
-        status, body, resp = request(proxy, "POST", "/v1/sessions", b"", None, "127.0.0.2")
-        answers.append(status)
-        if status == 429:
-            check(json.loads(body)["error"]["code"] == "too_many_sessions" and
-                  resp.getheader("Retry-After"), f"429 without its code or Retry-After: {body!r}")
+        answer = request(proxy, "POST", "/v1/sessions", b"", source="127.0.0.2")
+        answers.append(answer.status)
+        if answer.status == 429:
+            check(answer.error_code() == "too_many_sessions" and
+                  answer.headers.get("retry-after"),
+                  f"429 without its code or Retry-After: {answer.body!r}")
     accepted = answers.count(201)
     # The limiter lives in each node's memory: two nodes admit the limit each.
     check(accepted == len(nodes) * SESSIONS_PER_ADDRESS and
@@ -412,27 +348,24 @@ def main():
 
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="kiln-deploy-")
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", work],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = None
     nodes = []
     proxy_process = None
     nginx_dir = None
     failed = True
     try:
-        wait_for_port(redis_port, redis, "redis-server")
+        redis = Redis(redis_server, work, aof=False)
         results = os.path.join(work, "results")  # the folder every node mounts
         for name in ("n1", "n2"):
-            nodes.append(Node(kiln, models, redis_port, results, work, name))
+            nodes.append(Node(kiln, models, redis.port, results, work, name))
         proxy_process, proxy, nginx_dir = start_nginx(nginx, doc_conf, [n.port for n in nodes],
                                                       work)
         wait_for_port(proxy, proxy_process, "nginx")
 
-        status, body, _ = request(proxy, "GET", "/healthz")
-        check(status == 200, f"GET /healthz through nginx: {status} {body[:200]!r}")
-        status, _, _ = request(proxy, "GET", "/metrics")
+        health = request(proxy, "GET", "/healthz")
+        check(health.status == 200,
+              f"GET /healthz through nginx: {health.status} {health.body[:200]!r}")
+        status = request(proxy, "GET", "/metrics").status
         check(status == 403, f"GET /metrics through nginx: {status}, the page denies it (403)")
 
         auth = new_session(proxy)
@@ -464,8 +397,8 @@ def main():
                     if os.path.exists(path):
                         with open(path) as f:
                             print(f"--- nginx {log} (tail)\n{f.read()[-3000:]}")
-        redis.terminate()
-        redis.wait()
+        if redis:
+            redis.stop()
         shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if failed else 0)
 

@@ -1,6 +1,7 @@
-"""What the Redis outage tests share (standard library only): a redis-server of the test's own
-that can crash and come back on the same port with its data (appendonly, appendfsync always),
-`kiln serve --store redis://` nodes on it, a small PNG, and plain HTTP calls."""
+"""What the multi-node tests share (standard library only; tests/redis and tests/deploy): a
+redis-server of the test's own that can crash and come back on the same port with its data
+(appendonly, appendfsync always) or keep none, `kiln serve --store redis://` nodes on it, a
+small PNG, and plain HTTP calls."""
 import base64
 import http.client
 import json
@@ -72,10 +73,11 @@ class Answer:
             return None
 
 
-def request(port, method, path, body=None, headers=None, timeout=30):
-    """One call on a new connection; raises OSError (and http.client's errors) when the node
-    cannot be reached."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def request(port, method, path, body=None, headers=None, timeout=30, source="127.0.0.1"):
+    """One call on a new connection from loopback address `source` (what a proxy in front
+    sees); raises OSError (and http.client's errors) when the node cannot be reached."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0))
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -91,20 +93,22 @@ def job_body(side, seed=0):
 
 
 class Redis:
-    """redis-server on a fixed loopback port with its AOF in `directory`."""
+    """redis-server on a fixed loopback port, with its AOF in `directory` (`aof`: every
+    acknowledged write survives a crash and start() brings it back) or no persistence."""
 
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, aof=True):
         self.binary = binary
         self.directory = directory
+        self.persistence = (["--appendonly", "yes", "--appendfsync", "always"] if aof
+                            else ["--appendonly", "no"])
         self.port = free_port()
         self.process = None
         self.start()
 
     def start(self):
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.directory,
-             "--loglevel", "warning"],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + self.persistence + ["--dir", self.directory, "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -133,14 +137,15 @@ class Redis:
 class Node:
     """`kiln serve` on the shared Redis and results folder, on a free port."""
 
-    def __init__(self, kiln, models, redis_port, results, work, name, claim_timeout_s=2):
+    def __init__(self, kiln, models, redis_port, results, work, name, claim_timeout_s=2,
+                 extra_args=()):
         self.name = name
         self.log_path = os.path.join(work, f"{name}.log")
         self.log = open(self.log_path, "w+")
         cmd = [kiln, "serve", "--host", "127.0.0.1", "--port", "0", "--models", models,
                "--store", f"redis://127.0.0.1:{redis_port}", "--results", results,
                "--node-id", name, "--claim-timeout", str(claim_timeout_s), "--threads", "1",
-               "--data", os.path.join(work, f"data-{name}")]
+               "--data", os.path.join(work, f"data-{name}"), *extra_args]
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = None
         deadline = time.monotonic() + 60
