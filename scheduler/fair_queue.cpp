@@ -34,7 +34,7 @@ PushResult FairQueue::push_within(const std::string& session_id,
                                   Priority priority,
                                   const QueueLimits& limits) {
     if (claimed_.count({session_id, job_id}) > 0 || position(session_id, job_id))
-        return {PushOutcome::PUSHED, ++next_op_};  // already there: left as it is
+        return {PushOutcome::ALREADY_THERE, ++next_op_};
     if (limits.max_queued > 0 && size_ >= limits.max_queued)
         return {PushOutcome::QUEUE_FULL, 0};
     if (limits.max_queued_per_session > 0 &&

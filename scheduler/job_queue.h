@@ -38,11 +38,19 @@ struct QueueLimits {
     size_t max_queued_per_session = 0;
 };
 
-enum class PushOutcome { PUSHED, QUEUE_FULL, SESSION_QUEUE_FULL };
+enum class PushOutcome {
+    PUSHED,
+    ALREADY_THERE,  // queued or claimed already: left as it was
+    QUEUE_FULL,
+    SESSION_QUEUE_FULL,
+};
 
 struct PushResult {
     PushOutcome outcome = PushOutcome::PUSHED;
-    uint64_t queue_op = 0;  // the push's operation number when PUSHED
+    uint64_t queue_op = 0;  // the push's operation number when PUSHED or ALREADY_THERE
+    bool queued() const {
+        return outcome == PushOutcome::PUSHED || outcome == PushOutcome::ALREADY_THERE;
+    }
 };
 
 class JobQueue {
@@ -56,7 +64,7 @@ class JobQueue {
     // push() unless the queue already holds limits.max_queued jobs or the session holds
     // limits.max_queued_per_session: then nothing changes (the whole queue's limit is
     // reported when both are reached). A job already queued or claimed is left as it is and
-    // answered PUSHED (with a fresh operation number), so that pushing again is safe.
+    // answered ALREADY_THERE (with a fresh operation number), so that pushing again is safe.
     virtual PushResult push_within(const std::string& session_id,
                                    const std::string& job_id,
                                    Priority priority,

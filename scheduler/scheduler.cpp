@@ -309,10 +309,10 @@ SubmitResult Scheduler::enqueue_new(Job job, const std::vector<uint8_t>& input) 
         pushed =
             queue_->push_within(job.session_id, job.id, job.priority,
                                 QueueLimits{options_.max_queued, options_.max_queued_per_session});
-        if (pushed.outcome == PushOutcome::PUSHED)
+        if (pushed.queued())  // ALREADY_THERE: a resend after a lost reply found it queued
             apply_live_state(job);
     }
-    if (pushed.outcome != PushOutcome::PUSHED) {
+    if (!pushed.queued()) {
         jobs_.delete_job(job.session_id, job.id);
         results_.remove_job(job.session_id, job.id);
         std::lock_guard lock(mutex_);
@@ -341,27 +341,24 @@ SubmitResult Scheduler::existing_job(Job job, const std::string& request_hash) {
 
 size_t Scheduler::repair_queue(std::chrono::milliseconds min_age) {
     const int64_t before = now_ms() - min_age.count();
-    size_t pushed = 0;
+    size_t repaired = 0;
     for (const Job& job : jobs_.unfinished_jobs()) {
         if (job.status != JobStatus::QUEUED || job.created_at > before)
             continue;
-        const auto session = jobs_.find_session(job.session_id);
         std::lock_guard lock(mutex_);
-        if (queue_->position(job.session_id, job.id) || running_.count(job.id))
-            continue;
-        queue_->set_paused(job.session_id, session && session->paused);
-        // No-op when it is claimed (another node popped it and has not marked it running yet).
-        const size_t size_before = queue_->size();
-        queue_->push_within(job.session_id, job.id, job.priority, QueueLimits{});
-        if (queue_->size() > size_before) {
+        // Left as it is when queued or claimed (popped, not yet marked running). The queue
+        // knows its paused sessions already (set_session_paused).
+        const PushResult result =
+            queue_->push_within(job.session_id, job.id, job.priority, QueueLimits{});
+        if (result.outcome == PushOutcome::PUSHED) {
             spdlog::warn("job {}: stored as queued but missing from the queue; queued again",
                          job.id);
-            ++pushed;
+            ++repaired;
         }
     }
-    if (pushed > 0)
+    if (repaired > 0)
         wake_.notify_all();
-    return pushed;
+    return repaired;
 }
 
 void Scheduler::apply_live_state(Job& job) {
@@ -527,10 +524,8 @@ void Scheduler::take_remote_cancel(const QueuedJob& queued) {
         // The queue out of reach: the next tile asks again.
         spdlog::debug("job {}: cancel request not read: {}", queued.job_id, e.what());
     }
-    if (requested) {
-        r.user_cancelled = true;
-        r.cancel->store(true);
-    }
+    if (requested)
+        r.cancel_for_client();
 }
 
 bool Scheduler::holds_claim(const QueuedJob& queued) {
@@ -799,8 +794,7 @@ CancelOutcome Scheduler::cancel(const std::string& session_id, const std::string
         dequeued = queue_->remove(session_id, id);
         if (!dequeued) {
             if (auto it = running_.find(id); it != running_.end()) {
-                it->second.user_cancelled = true;
-                it->second.cancel->store(true);
+                it->second.cancel_for_client();
                 return CancelOutcome::STOPPING;
             }
             // Claimed by another node (a shared queue): it stops the job at its next tile or
@@ -864,8 +858,7 @@ void Scheduler::remove(const std::string& session_id, const std::string& id) {
         std::lock_guard lock(mutex_);
         if (!queue_->remove(session_id, id)) {
             if (auto it = running_.find(id); it != running_.end()) {
-                it->second.user_cancelled = true;
-                it->second.cancel->store(true);
+                it->second.cancel_for_client();
             } else {
                 queue_->request_cancel(session_id, id);  // running on another node
             }
@@ -905,8 +898,7 @@ void Scheduler::remove_session(const std::string& session_id) {
         queue_->set_paused(session_id, false);
         for (auto& [id, running] : running_) {
             if (running.session_id == session_id) {
-                running.user_cancelled = true;
-                running.cancel->store(true);
+                running.cancel_for_client();
             }
         }
     }

@@ -175,6 +175,11 @@ class Scheduler {
         QueuedJob queued;  // what the claim renewals name
         std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
         int done = 0, total = 0;
+        // A client's cancel (of this node or another): the run stops at its next check.
+        void cancel_for_client() {
+            user_cancelled = true;
+            cancel->store(true);
+        }
     };
 
     void worker_loop(engine::ExecutionContext& context);

@@ -32,11 +32,11 @@ return push_job(ARGV[1], ARGV[2], ARGV[3])
 
 // KEYS: as push, then the job's claim. ARGV: session, job, rank, max queued, max per session
 // (0: none). Returns {outcome, op}: 0 pushed, 1 the queue is full, 2 the session's queue is
-// full. A job already queued (a replay after a lost reply) or claimed (handed out, running or
-// about to) is answered as pushed and left as it is.
+// full, 3 already queued (a replay after a lost reply) or claimed (handed out, running or
+// about to), left as it is.
 const std::string push_within_script = push_job_lua + R"lua(
 if redis.call('ZSCORE', KEYS[4], ARGV[2]) or redis.call('EXISTS', KEYS[5]) == 1 then
-    return {0, redis.call('INCR', KEYS[1])}
+    return {3, redis.call('INCR', KEYS[1])}
 end
 local max_queued = tonumber(ARGV[4])
 if max_queued > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= max_queued then
@@ -241,6 +241,8 @@ PushResult RedisJobQueue::push_within(const std::string& session_id,
             return {PushOutcome::QUEUE_FULL, 0};
         case 2:
             return {PushOutcome::SESSION_QUEUE_FULL, 0};
+        case 3:
+            return {PushOutcome::ALREADY_THERE, static_cast<uint64_t>(op)};
         default:
             throw core::Error(core::ErrorCode::INTERNAL, "redis job queue: malformed push reply");
     }

@@ -203,8 +203,10 @@ TEST_P(JobQueueContract, PushWithinLeavesAQueuedOrClaimedJobAsItIs) {
     const auto claimed = q.pop();
     ASSERT_TRUE(claimed);
     ASSERT_EQ(claimed->job_id, "a0");
-    EXPECT_EQ(q.push_within("a", "a0", Priority::HIGH, QueueLimits{}).outcome, PushOutcome::PUSHED);
-    EXPECT_EQ(q.push_within("a", "a1", Priority::HIGH, QueueLimits{}).outcome, PushOutcome::PUSHED);
+    EXPECT_EQ(q.push_within("a", "a0", Priority::HIGH, QueueLimits{}).outcome,
+              PushOutcome::ALREADY_THERE);
+    EXPECT_EQ(q.push_within("a", "a1", Priority::HIGH, QueueLimits{}).outcome,
+              PushOutcome::ALREADY_THERE);
     EXPECT_EQ(q.size(), 1u);
     EXPECT_FALSE(q.position("a", "a0")) << "a claimed job was queued again";
     EXPECT_EQ(q.pop()->job_id, "a1");
